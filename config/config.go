@@ -1,0 +1,540 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults applied where the file is silent. Each is what a single small
+// team would want on first start; all can be overridden.
+const (
+	DefaultListen         = ":8080"
+	DefaultDataDir        = "/var/lib/swarmhook"
+	DefaultConcurrency    = 2                // builds at once: a build uses most of a core
+	DefaultJobTimeout     = 30 * time.Minute // a whole job, build and deploy
+	DefaultServiceTimeout = 10 * time.Minute // one service's rolling update
+	DefaultMaxBody        = 5 << 20          // webhook bodies; GitHub caps payloads at 25 MB but pushes are far smaller
+	DefaultContext        = "."
+	DefaultDockerfile     = "Dockerfile"
+	DefaultParallelism    = 1 // one task at a time: a rolling update
+	DefaultFailureAction  = "rollback"
+	DefaultOrder          = "stop-first" // start-first would clash with host-mode ports
+	DefaultMonitor        = 5 * time.Second
+	DefaultFailurePolicy  = "stop"
+	DefaultBranchPattern  = "**"
+	minTokenLength        = 16 // bearer tokens shorter than this are guessable
+)
+
+// Scopes a token may carry.
+var knownScopes = map[string]bool{"read": true, "deploy": true, "rollback": true, "scale": true, "admin": true}
+
+// Config is the whole configuration file.
+type Config struct {
+	// Listen is the HTTP listen address.
+	Listen string `yaml:"listen"`
+	// DataDir holds the job store, job logs and repository mirrors.
+	DataDir string `yaml:"data_dir"`
+	// PublicURL is where people reach this service, for links in
+	// notifications; optional.
+	PublicURL string `yaml:"public_url"`
+	// Docker says how to reach the engine.
+	Docker Docker `yaml:"docker"`
+	// Registry is the private registry images are pushed to.
+	Registry Registry `yaml:"registry"`
+	// Tokens grant access to the HTTP API.
+	Tokens []Token `yaml:"tokens"`
+	// Jobs bounds the job runner.
+	Jobs Jobs `yaml:"jobs"`
+	// Webhook bounds webhook intake.
+	Webhook Webhook `yaml:"webhook"`
+	// Projects are the repositories swarmhook builds and deploys.
+	Projects []Project `yaml:"projects"`
+}
+
+// Docker says how to reach the Docker engine.
+type Docker struct {
+	// Host is the engine address (unix:///var/run/docker.sock,
+	// tcp://host:2376); empty means DOCKER_HOST or the default socket.
+	Host string `yaml:"host"`
+}
+
+// Registry is the registry images are pushed to and services pull from.
+type Registry struct {
+	// Host is host[:port] of the registry, e.g. registry.example.com:5000.
+	Host string `yaml:"host"`
+	// Insecure allows plain HTTP.
+	Insecure bool `yaml:"insecure"`
+	// Username and Password are basic-auth credentials; both or neither.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Token is one API bearer token.
+type Token struct {
+	// Name says whose token it is; it is recorded on every job it starts.
+	Name string `yaml:"name"`
+	// Token is the secret itself.
+	Token string `yaml:"token"`
+	// Scopes are what it may do: read, deploy, rollback, scale, admin.
+	Scopes []string `yaml:"scopes"`
+}
+
+// Jobs bounds the job runner.
+type Jobs struct {
+	// Concurrency is how many jobs build at once.
+	Concurrency int `yaml:"concurrency"`
+	// Timeout bounds one whole job.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Webhook bounds webhook intake.
+type Webhook struct {
+	// MaxBodyBytes is the largest delivery accepted.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Project is one Git repository and what to build and deploy from it.
+type Project struct {
+	// Name appears in the webhook URL /hooks/{name}.
+	Name string `yaml:"name"`
+	// Repo is the clone URL (file://, http(s)://, ssh:// or user@host:path).
+	Repo string `yaml:"repo"`
+	// Secret verifies webhook signatures.
+	Secret string `yaml:"secret"`
+	// Branches are globs of branches that build; ** matches across '/'.
+	Branches []Glob `yaml:"branches"`
+	// Images are built from each push, in this order.
+	Images []Image `yaml:"images"`
+	// Deploy says which services to update for which branches.
+	Deploy []Deploy `yaml:"deploy"`
+}
+
+// Image is one image built from a project.
+type Image struct {
+	// Name is the repository in the registry, e.g. shop/api.
+	Name string `yaml:"name"`
+	// Context is the build context, relative to the repository root.
+	Context string `yaml:"context"`
+	// Dockerfile is relative to the context.
+	Dockerfile string `yaml:"dockerfile"`
+	// BuildArgs are passed as --build-arg.
+	BuildArgs map[string]string `yaml:"build_args"`
+}
+
+// Deploy is one deploy target: services updated, in order, for pushes to
+// matching branches.
+type Deploy struct {
+	// Branch selects the pushes this target deploys.
+	Branch Glob `yaml:"branch"`
+	// Services are updated strictly one after another, in this order.
+	Services []Service `yaml:"services"`
+	// Update holds the rolling-update settings for these services.
+	Update Update `yaml:"update"`
+	// Timeout bounds each service's update.
+	Timeout Duration `yaml:"timeout"`
+	// OnFailure is stop: later services are left untouched.
+	OnFailure string `yaml:"on_failure"`
+}
+
+// Service is one Swarm service of a deploy target. In YAML it is either a
+// plain name or a mapping {name, image}.
+type Service struct {
+	// Name is the Swarm service name.
+	Name string `yaml:"name"`
+	// Image names which of the project's images the service runs; empty
+	// means the one whose repository the service runs now.
+	Image string `yaml:"image"`
+}
+
+// UnmarshalYAML accepts both "api" and {name: api, image: shop/api}.
+func (s *Service) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		s.Name = n.Value
+		return nil
+	}
+	type plain Service
+	return n.Decode((*plain)(s))
+}
+
+// Update holds Swarm rolling-update settings.
+type Update struct {
+	// Parallelism is how many tasks update at once.
+	Parallelism *uint64 `yaml:"parallelism"`
+	// Delay is the pause between batches.
+	Delay Duration `yaml:"delay"`
+	// FailureAction is rollback, pause or continue.
+	FailureAction string `yaml:"failure_action"`
+	// Order is stop-first or start-first.
+	Order string `yaml:"order"`
+	// Monitor is how long Swarm watches each task for failure.
+	Monitor Duration `yaml:"monitor"`
+	// MaxFailureRatio is the share of failed tasks tolerated.
+	MaxFailureRatio float32 `yaml:"max_failure_ratio"`
+}
+
+// Duration is a time.Duration written as "90s" or "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q is negative", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration back as a string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Glob is a branch pattern: '*' matches within one path segment, '**'
+// across '/', '?' one character.
+type Glob struct {
+	pattern string
+	re      *regexp.Regexp
+}
+
+// NewGlob compiles a pattern.
+func NewGlob(pattern string) (Glob, error) {
+	if pattern == "" {
+		return Glob{}, errors.New("pattern is empty")
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*':
+			if i+1 < len(pattern) && pattern[i+1] == '*' {
+				b.WriteString(".*")
+				i++
+			} else {
+				b.WriteString("[^/]*")
+			}
+		case '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return Glob{pattern: pattern, re: regexp.MustCompile(b.String())}, nil
+}
+
+// MustGlob is NewGlob for patterns known to be valid.
+func MustGlob(pattern string) Glob {
+	g, err := NewGlob(pattern)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// Match reports whether name matches the pattern.
+func (g Glob) Match(name string) bool { return g.re != nil && g.re.MatchString(name) }
+
+// String returns the pattern as written.
+func (g Glob) String() string { return g.pattern }
+
+// UnmarshalYAML compiles the pattern.
+func (g *Glob) UnmarshalYAML(n *yaml.Node) error {
+	v, err := NewGlob(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*g = v
+	return nil
+}
+
+// MarshalYAML writes the pattern back.
+func (g Glob) MarshalYAML() (any, error) { return g.pattern, nil }
+
+// Project returns the project called name.
+func (c *Config) Project(name string) (*Project, bool) {
+	for i := range c.Projects {
+		if c.Projects[i].Name == name {
+			return &c.Projects[i], true
+		}
+	}
+	return nil, false
+}
+
+// BuildsBranch reports whether pushes to branch build at all.
+func (p *Project) BuildsBranch(branch string) bool {
+	for _, g := range p.Branches {
+		if g.Match(branch) {
+			return true
+		}
+	}
+	return false
+}
+
+// DeployFor returns the first deploy target whose branch pattern matches.
+func (p *Project) DeployFor(branch string) (*Deploy, bool) {
+	for i := range p.Deploy {
+		if p.Deploy[i].Branch.Match(branch) {
+			return &p.Deploy[i], true
+		}
+	}
+	return nil, false
+}
+
+// Image returns the project's image called name.
+func (p *Project) Image(name string) (*Image, bool) {
+	for i := range p.Images {
+		if p.Images[i].Name == name {
+			return &p.Images[i], true
+		}
+	}
+	return nil, false
+}
+
+// LookupFunc finds an environment variable; os.LookupEnv in production.
+type LookupFunc func(key string) (string, bool)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads, expands, defaults and validates a configuration.
+func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	if err := expand(&doc, lookup); err != nil {
+		return nil, err
+	}
+	expanded, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(string(expanded)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// expand replaces ${VAR} in every scalar, in place.
+func expand(n *yaml.Node, lookup LookupFunc) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			key := m[2 : len(m)-1]
+			v, ok := lookup(key)
+			if !ok {
+				missing = append(missing, key)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("config line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+		}
+		// Let the encoder pick a style that round-trips the new value.
+		n.Style, n.Tag = 0, ""
+	}
+	for _, c := range n.Content {
+		if err := expand(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Jobs.Concurrency == 0 {
+		c.Jobs.Concurrency = DefaultConcurrency
+	}
+	if c.Jobs.Timeout.Duration == 0 {
+		c.Jobs.Timeout.Duration = DefaultJobTimeout
+	}
+	if c.Webhook.MaxBodyBytes == 0 {
+		c.Webhook.MaxBodyBytes = DefaultMaxBody
+	}
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		if len(p.Branches) == 0 {
+			p.Branches = []Glob{MustGlob(DefaultBranchPattern)}
+		}
+		for j := range p.Images {
+			img := &p.Images[j]
+			if img.Context == "" {
+				img.Context = DefaultContext
+			}
+			if img.Dockerfile == "" {
+				img.Dockerfile = DefaultDockerfile
+			}
+		}
+		for j := range p.Deploy {
+			d := &p.Deploy[j]
+			if d.Timeout.Duration == 0 {
+				d.Timeout.Duration = DefaultServiceTimeout
+			}
+			if d.OnFailure == "" {
+				d.OnFailure = DefaultFailurePolicy
+			}
+			u := &d.Update
+			if u.Parallelism == nil {
+				p := uint64(DefaultParallelism)
+				u.Parallelism = &p
+			}
+			if u.FailureAction == "" {
+				u.FailureAction = DefaultFailureAction
+			}
+			if u.Order == "" {
+				u.Order = DefaultOrder
+			}
+			if u.Monitor.Duration == 0 {
+				u.Monitor.Duration = DefaultMonitor
+			}
+		}
+	}
+}
+
+var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Jobs.Concurrency < 0 {
+		bad("jobs.concurrency", "must be at least 1")
+	}
+	if c.Webhook.MaxBodyBytes < 0 {
+		bad("webhook.max_body_bytes", "must be positive")
+	}
+	if (c.Registry.Username == "") != (c.Registry.Password == "") {
+		bad("registry", "username and password go together")
+	}
+	if c.Registry.Host != "" {
+		if _, err := name.NewRegistry(c.Registry.Host); err != nil || strings.Contains(c.Registry.Host, "/") {
+			bad("registry.host", "%q is not a registry host[:port]", c.Registry.Host)
+		}
+	}
+	tokenNames := map[string]bool{}
+	for i, t := range c.Tokens {
+		f := fmt.Sprintf("tokens[%d]", i)
+		if t.Name == "" {
+			bad(f+".name", "must not be empty")
+		} else if tokenNames[t.Name] {
+			bad(f+".name", "%q is used twice", t.Name)
+		}
+		tokenNames[t.Name] = true
+		if len(t.Token) < minTokenLength {
+			bad(f+".token", "must be at least %d characters", minTokenLength)
+		}
+		if len(t.Scopes) == 0 {
+			bad(f+".scopes", "must not be empty")
+		}
+		for j, s := range t.Scopes {
+			if !knownScopes[s] {
+				bad(fmt.Sprintf("%s.scopes[%d]", f, j), "unknown scope %q (want read, deploy, rollback, scale or admin)", s)
+			}
+		}
+	}
+	projectNames := map[string]bool{}
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		f := fmt.Sprintf("projects[%d]", i)
+		switch {
+		case !projectName.MatchString(p.Name):
+			bad(f+".name", "%q must be lower-case letters, digits, '.', '_' or '-'", p.Name)
+		case projectNames[p.Name]:
+			bad(f+".name", "%q is used twice", p.Name)
+		}
+		projectNames[p.Name] = true
+		if p.Repo == "" {
+			bad(f+".repo", "must not be empty")
+		}
+		if len(p.Images) == 0 {
+			bad(f+".images", "must not be empty")
+		}
+		if len(p.Images) > 0 && c.Registry.Host == "" {
+			bad("registry.host", "must be set: projects[%d] pushes images", i)
+		}
+		imageNames := map[string]bool{}
+		for j, img := range p.Images {
+			g := fmt.Sprintf("%s.images[%d]", f, j)
+			if _, err := name.NewRepository("example.com/"+img.Name, name.StrictValidation); err != nil || img.Name == "" {
+				bad(g+".name", "%q is not a valid repository name", img.Name)
+			} else if imageNames[img.Name] {
+				bad(g+".name", "%q is used twice", img.Name)
+			}
+			imageNames[img.Name] = true
+			if !filepath.IsLocal(img.Context) {
+				bad(g+".context", "%q must be a relative path inside the repository", img.Context)
+			}
+			if !filepath.IsLocal(img.Dockerfile) {
+				bad(g+".dockerfile", "%q must be a relative path inside the context", img.Dockerfile)
+			}
+		}
+		for j, d := range p.Deploy {
+			g := fmt.Sprintf("%s.deploy[%d]", f, j)
+			if d.Branch.re == nil {
+				bad(g+".branch", "must not be empty")
+			}
+			if len(d.Services) == 0 {
+				bad(g+".services", "must not be empty")
+			}
+			seen := map[string]bool{}
+			for k, s := range d.Services {
+				h := fmt.Sprintf("%s.services[%d]", g, k)
+				if s.Name == "" {
+					bad(h+".name", "must not be empty")
+				} else if seen[s.Name] {
+					bad(h+".name", "%q is listed twice", s.Name)
+				}
+				seen[s.Name] = true
+				if s.Image != "" && !imageNames[s.Image] {
+					bad(h+".image", "%q is not one of the project's images", s.Image)
+				}
+			}
+			switch d.Update.FailureAction {
+			case "rollback", "pause", "continue":
+			default:
+				bad(g+".update.failure_action", "%q must be rollback, pause or continue", d.Update.FailureAction)
+			}
+			switch d.Update.Order {
+			case "stop-first", "start-first":
+			default:
+				bad(g+".update.order", "%q must be stop-first or start-first", d.Update.Order)
+			}
+			if r := d.Update.MaxFailureRatio; r < 0 || r > 1 {
+				bad(g+".update.max_failure_ratio", "%v must be between 0 and 1", r)
+			}
+			switch d.OnFailure {
+			case "stop":
+			default:
+				bad(g+".on_failure", "%q must be stop", d.OnFailure)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) LookupFunc {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const minimal = `
+registry: {host: "127.0.0.1:5000", insecure: true}
+projects:
+  - name: shop
+    repo: file:///srv/shop.git
+    secret: ${SHOP_SECRET}
+    images:
+      - name: shop/api
+      - {name: shop/web, context: web, build_args: {MODE: prod}}
+    deploy:
+      - branch: main
+        services: [api, {name: web, image: shop/web}]
+        update: {monitor: 2s, parallelism: 2}
+`
+
+func TestLoadMinimal(t *testing.T) {
+	c, err := Load(strings.NewReader(minimal), env(map[string]string{"SHOP_SECRET": "s3cret: with #yaml chars"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := c.Project("shop")
+	if !ok {
+		t.Fatal("project shop missing")
+	}
+	if p.Secret != "s3cret: with #yaml chars" {
+		t.Errorf("secret = %q", p.Secret)
+	}
+	if c.Listen != DefaultListen || c.Jobs.Concurrency != DefaultConcurrency || c.Webhook.MaxBodyBytes != DefaultMaxBody {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	if p.Images[0].Context != "." || p.Images[0].Dockerfile != "Dockerfile" || p.Images[1].Context != "web" {
+		t.Errorf("image defaults: %+v", p.Images)
+	}
+	if p.Images[1].BuildArgs["MODE"] != "prod" {
+		t.Errorf("build args: %+v", p.Images[1].BuildArgs)
+	}
+	d, ok := p.DeployFor("main")
+	if !ok {
+		t.Fatal("no deploy for main")
+	}
+	if got := []Service{{Name: "api"}, {Name: "web", Image: "shop/web"}}; d.Services[0] != got[0] || d.Services[1] != got[1] {
+		t.Errorf("services = %+v", d.Services)
+	}
+	if *d.Update.Parallelism != 2 || d.Update.Monitor.Duration != 2*time.Second || d.Update.Order != "stop-first" || d.Update.FailureAction != "rollback" {
+		t.Errorf("update = %+v", d.Update)
+	}
+	if !p.BuildsBranch("feature/x/y") {
+		t.Error("default branches should build every branch")
+	}
+	if _, ok := p.DeployFor("dev"); ok {
+		t.Error("dev should have no deploy target")
+	}
+}
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"empty services", `
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: []}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: []}]}`, "projects[1].deploy[0].services: must not be empty"},
+		{"unknown key", "listen: :1\nlisten_addr: x\n", "field listen_addr not found"},
+		{"missing env", "projects:\n  - name: a\n    secret: ${NOPE}\n", "environment variable NOPE is not set"},
+		{"context escape", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, context: ../etc}]}]`, `projects[0].images[0].context: "../etc" must be a relative path`},
+		{"dockerfile escape", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, dockerfile: /etc/passwd}]}]`, `projects[0].images[0].dockerfile`},
+		{"bad image name", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: "Bad Name"}]}]`, `projects[0].images[0].name: "Bad Name" is not a valid repository name`},
+		{"unknown service image", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [{name: s, image: zz}]}]}]`, `projects[0].deploy[0].services[0].image: "zz" is not one of the project's images`},
+		{"no registry", `projects: [{name: a, repo: x, images: [{name: a}]}]`, "registry.host: must be set"},
+		{"bad duration", "jobs: {timeout: soon}\n", `"soon" is not a duration`},
+		{"bad scope", `tokens: [{name: bot, token: 0123456789abcdef, scopes: [fly]}]`, `tokens[0].scopes[0]: unknown scope "fly"`},
+		{"short token", `tokens: [{name: bot, token: short, scopes: [read]}]`, `tokens[0].token: must be at least 16 characters`},
+		{"bad failure action", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [s], update: {failure_action: explode}}]}]`, `projects[0].deploy[0].update.failure_action: "explode"`},
+		{"duplicate project", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [{name: a}]}]`, `projects[1].name: "a" is used twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(strings.NewReader(tt.yaml), env(nil))
+			if err == nil {
+				t.Fatalf("Load accepted bad config, want error containing %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"main", "main", true},
+		{"main", "maint", false},
+		{"release/*", "release/1.2", true},
+		{"release/*", "release/1/2", false},
+		{"release/**", "release/1/2", true},
+		{"**", "any/thing", true},
+		{"v?", "v1", true},
+		{"a.b", "axb", false},
+	}
+	for _, tt := range tests {
+		if got := MustGlob(tt.pattern).Match(tt.name); got != tt.want {
+			t.Errorf("Glob(%q).Match(%q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+}
