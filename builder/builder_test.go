@@ -1,0 +1,162 @@
+package builder
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tarNames(t *testing.T, r io.Reader) []string {
+	t.Helper()
+	var names []string
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Uid != 0 || h.Gid != 0 {
+			t.Errorf("%s owned by %d:%d, want root", h.Name, h.Uid, h.Gid)
+		}
+		if h.Typeflag != tar.TypeDir {
+			names = append(names, h.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestContextTarHonoursDockerignore(t *testing.T) {
+	tests := []struct {
+		name       string
+		ignore     string
+		dockerfile string
+		want       []string
+	}{
+		{name: "no ignore file", dockerfile: "Dockerfile", want: []string{"Dockerfile", "app.go", "docs/a.md", "secret.env", "vendor/x/y.go"}},
+		{name: "patterns and exceptions", ignore: "*.env\ndocs\n**/*.go\n!app.go\n", dockerfile: "Dockerfile", want: []string{".dockerignore", "Dockerfile", "app.go"}},
+		{name: "ignoring everything keeps build files", ignore: "*\n", dockerfile: "Dockerfile", want: []string{".dockerignore", "Dockerfile"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string]string{"Dockerfile": "FROM scratch", "app.go": "package main", "docs/a.md": "#", "secret.env": "X=1", "vendor/x/y.go": "package x"}
+			if tt.ignore != "" {
+				files[".dockerignore"] = tt.ignore
+			}
+			writeFiles(t, dir, files)
+			rc, err := ContextTar(dir, tt.dockerfile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if diff := cmp.Diff(tt.want, tarNames(t, rc)); diff != "" {
+				t.Errorf("context files (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestContextTarRefusesEscape(t *testing.T) {
+	if _, err := ContextTar(t.TempDir(), "../Dockerfile"); err == nil {
+		t.Fatal("dockerfile outside the context accepted")
+	}
+}
+
+// fakeClient replays canned Engine API streams.
+type fakeClient struct {
+	build, push string
+	gotBuild    build.ImageBuildOptions
+	gotContext  []string
+}
+
+func (f *fakeClient) ImageBuild(_ context.Context, ctx io.Reader, o build.ImageBuildOptions) (build.ImageBuildResponse, error) {
+	f.gotBuild = o
+	var buf bytes.Buffer
+	io.Copy(&buf, ctx)
+	tr := tar.NewReader(&buf)
+	for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+		f.gotContext = append(f.gotContext, h.Name)
+	}
+	return build.ImageBuildResponse{Body: io.NopCloser(strings.NewReader(f.build))}, nil
+}
+
+func (f *fakeClient) ImagePush(context.Context, string, image.PushOptions) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader(f.push)), nil
+}
+
+func TestEngineBuildAndPushStreams(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch"})
+	ctx := context.Background()
+
+	f := &fakeClient{
+		build: `{"stream":"Step 1/2 : FROM scratch\n"}{"stream":" ---> \n"}{"aux":{"ID":"sha256:abc"}}{"stream":"Successfully built abc\n"}`,
+		push:  `{"status":"The push refers to repository [r/app]"}{"status":"Pushing","progressDetail":{"current":1},"id":"l1"}{"status":"Pushed","id":"l1"}{"status":"main-1: digest: sha256:def size: 528"}{"progressDetail":{},"aux":{"Tag":"main-1","Digest":"sha256:def","Size":528}}`,
+	}
+	e := NewEngine(f, "e30=")
+	var log bytes.Buffer
+	id, err := e.Build(ctx, Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{"r/app:main-1"}, BuildArgs: map[string]string{"A": "1"}}, &log)
+	if err != nil || id != "sha256:abc" {
+		t.Fatalf("Build = %q, %v", id, err)
+	}
+	if *f.gotBuild.BuildArgs["A"] != "1" || f.gotBuild.Tags[0] != "r/app:main-1" || !f.gotBuild.Remove {
+		t.Errorf("build options = %+v", f.gotBuild)
+	}
+	if !slices.Contains(f.gotContext, "Dockerfile") {
+		t.Errorf("context sent = %v", f.gotContext)
+	}
+	digest, err := e.Push(ctx, "r/app:main-1", &log)
+	if err != nil || digest != "sha256:def" {
+		t.Fatalf("Push = %q, %v", digest, err)
+	}
+	if strings.Contains(log.String(), "Pushing") {
+		t.Errorf("progress bars should not reach the log:\n%s", log.String())
+	}
+	for _, want := range []string{"Step 1/2 : FROM scratch", "l1: Pushed"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+}
+
+func TestEngineBuildError(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch\nRUN false"})
+	f := &fakeClient{build: `{"stream":"Step 2/2 : RUN false\n"}{"errorDetail":{"code":1,"message":"The command '/bin/sh -c false' returned a non-zero code: 1"},"error":"The command..."}`}
+	var log bytes.Buffer
+	_, err := NewEngine(f, "").Build(context.Background(), Request{ContextDir: dir, Dockerfile: "Dockerfile"}, &log)
+	if err == nil || !strings.Contains(err.Error(), "returned a non-zero code") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(log.String(), "returned a non-zero code") {
+		t.Errorf("log lacks the build error:\n%s", log.String())
+	}
+}

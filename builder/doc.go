@@ -1,0 +1,9 @@
+// Package builder turns a checked-out source tree into an image on the
+// Docker engine and pushes it.
+//
+// The build context is streamed to the engine as a tar, honouring
+// .dockerignore the way `docker build` does, and never held in memory. Build
+// and push output is copied line by line into the job log as it arrives.
+// Engine is the only type here that talks to Docker; its Client interface
+// lists just the Engine API calls it makes.
+package builder

@@ -1,0 +1,150 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/pkg/jsonmessage"
+)
+
+// Client is the part of the Docker Engine API the builder uses;
+// *client.Client satisfies it.
+type Client interface {
+	ImageBuild(ctx context.Context, buildContext io.Reader, options build.ImageBuildOptions) (build.ImageBuildResponse, error)
+	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+}
+
+// Request describes one image build.
+type Request struct {
+	// ContextDir is the build context on disk.
+	ContextDir string
+	// Dockerfile is relative to ContextDir.
+	Dockerfile string
+	// Tags name the built image, e.g. registry/app:main-20261126101500.
+	Tags []string
+	// BuildArgs are passed to the build; values are never logged.
+	BuildArgs map[string]string
+	// Labels are added to the image.
+	Labels map[string]string
+	// Target is the stage to build; empty builds the last one.
+	Target string
+	// NoCache disables the build cache.
+	NoCache bool
+}
+
+// Engine builds and pushes images through the Docker Engine API. It is
+// safe for concurrent use.
+type Engine struct {
+	c    Client
+	auth string
+}
+
+// NewEngine returns an Engine. registryAuth is the X-Registry-Auth value
+// used for pushes (see registry.Credentials.EngineAuth).
+func NewEngine(c Client, registryAuth string) *Engine {
+	return &Engine{c: c, auth: registryAuth}
+}
+
+// Build builds the image and returns its ID. Build output goes to log as
+// it arrives; a failing step's message is both in log and in the error.
+func (e *Engine) Build(ctx context.Context, req Request, log io.Writer) (string, error) {
+	tar, err := ContextTar(req.ContextDir, req.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	defer tar.Close()
+	args := make(map[string]*string, len(req.BuildArgs))
+	for k, v := range req.BuildArgs {
+		args[k] = &v
+	}
+	resp, err := e.c.ImageBuild(ctx, tar, build.ImageBuildOptions{
+		Tags:        req.Tags,
+		Dockerfile:  filepath.ToSlash(req.Dockerfile),
+		BuildArgs:   args,
+		Labels:      req.Labels,
+		Target:      req.Target,
+		NoCache:     req.NoCache,
+		Remove:      true,
+		ForceRemove: true,
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return "", fmt.Errorf("start build: %w", err)
+	}
+	defer resp.Body.Close()
+	var id string
+	err = readStream(resp.Body, log, func(aux json.RawMessage) {
+		var v struct{ ID string }
+		if json.Unmarshal(aux, &v) == nil && v.ID != "" {
+			id = v.ID
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	if id == "" {
+		return "", errors.New("build: engine reported no image id")
+	}
+	return id, nil
+}
+
+// Push pushes ref (registry/repo:tag) and returns the manifest digest the
+// registry stored it under.
+func (e *Engine) Push(ctx context.Context, ref string, log io.Writer) (string, error) {
+	rc, err := e.c.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: e.auth})
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	defer rc.Close()
+	var digest string
+	err = readStream(rc, log, func(aux json.RawMessage) {
+		var v struct{ Digest string }
+		if json.Unmarshal(aux, &v) == nil && v.Digest != "" {
+			digest = v.Digest
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	if !strings.HasPrefix(digest, "sha256:") {
+		return "", fmt.Errorf("push %s: engine reported no digest", ref)
+	}
+	return digest, nil
+}
+
+// readStream copies an Engine API JSON message stream into log, one line a
+// message, skipping progress bars, and hands aux payloads to onAux. A
+// message carrying an error ends the stream with that error.
+func readStream(r io.Reader, log io.Writer, onAux func(json.RawMessage)) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonmessage.JSONMessage
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read engine output: %w", err)
+		}
+		switch {
+		case m.Error != nil:
+			fmt.Fprintln(log, strings.TrimRight(m.Error.Message, "\n"))
+			return errors.New(strings.TrimSpace(m.Error.Message))
+		case m.Aux != nil:
+			onAux(*m.Aux)
+		case m.Stream != "":
+			io.WriteString(log, m.Stream)
+		case m.Status != "" && m.Progress == nil:
+			if m.ID != "" {
+				fmt.Fprintf(log, "%s: %s\n", m.ID, m.Status)
+			} else {
+				fmt.Fprintln(log, m.Status)
+			}
+		}
+	}
+}

@@ -1,0 +1,166 @@
+// Command swarmhook is a deploy webhook service for Docker Swarm: a Git
+// push comes in, images are built and pushed to a private registry, and
+// Swarm services are rolled onto them one after another.
+//
+// Usage:
+//
+//	swarmhook serve -config FILE [-log-format json|console] [-log-level info]
+//
+// This file only wires packages together; every behaviour lives in the
+// package named for it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/server"
+	"github.com/swarmhook/swarmhook/source"
+	"github.com/swarmhook/swarmhook/store"
+	"github.com/swarmhook/swarmhook/updater"
+)
+
+// shutdownGrace is how long running jobs get to finish after SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "swarmhook:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: swarmhook serve -config FILE")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	default:
+		return fmt.Errorf("unknown command %q; usage: swarmhook serve -config FILE", args[0])
+	}
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/swarmhook/config.yaml", "configuration file")
+	logFormat := fs.String("log-format", "json", "log format: json or console")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if cfg.Docker.Host != "" {
+		opts = append(opts, client.WithHost(cfg.Docker.Host))
+	}
+	docker, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer docker.Close()
+
+	creds := registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password}
+	mirrors, err := source.NewMirrors(filepath.Join(cfg.DataDir, "mirrors"))
+	if err != nil {
+		return err
+	}
+	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
+	if err != nil {
+		return err
+	}
+	jobs := store.NewMemory()
+	runner := job.NewRunner(cfg, job.Deps{
+		Store:    jobs,
+		Logs:     logs,
+		Source:   mirrors,
+		Builder:  builder.NewEngine(docker, creds.EngineAuth()),
+		Registry: registry.New(creds, cfg.Registry.Insecure),
+		Updater:  updater.New(docker, creds.EngineAuth()),
+		Log:      log,
+	})
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	runCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	runner.Start(runCtx)
+
+	httpServer := &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           server.New(server.Deps{Config: cfg, Jobs: runner, Store: jobs, Logs: logs, Log: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.ListenAndServe() }()
+	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: no new jobs, waiting for running ones")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	httpServer.Shutdown(shutdownCtx)
+	if err := runner.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("cancelling jobs still running")
+		cancelJobs()
+	}
+	return nil
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := config.Load(f, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log level %q: %w", level, err)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("log format %q: want json or console", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}

@@ -1,0 +1,148 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+
+	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/registry"
+)
+
+// AppDockerfile builds the test app FROM scratch around its static binary.
+const AppDockerfile = "FROM scratch\nCOPY app /app\nCOPY version.txt /version.txt\nENTRYPOINT [\"/app\"]\n"
+
+// AppFiles are the files of a repository holding the test app, answering
+// with version.
+func AppFiles(t testing.TB, version string) map[string]string {
+	return map[string]string{
+		"app":         "copy:" + GoBinary(t, "./internal/testenv/testapp"),
+		"version.txt": version,
+		"Dockerfile":  AppDockerfile,
+	}
+}
+
+// BuildAndPush builds the test app answering version as ref and pushes it
+// to the test registry, returning ref@digest. Tests use it for a
+// service's image before swarmhook's first deploy.
+func BuildAndPush(t testing.TB, c *client.Client, ref, version string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range AppFiles(t, version) {
+		if src, ok := strings.CutPrefix(body, "copy:"); ok {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = string(b)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth())
+	if _, err := e.Build(ctx, builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref}}, io.Discard); err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
+	digest, err := e.Push(ctx, ref, io.Discard)
+	if err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return ref + "@" + digest
+}
+
+// ServiceOptions shape a test service.
+type ServiceOptions struct {
+	Replicas uint64
+	// HostPort, when set, publishes container port 8080 there in host mode.
+	HostPort int
+	// Healthcheck, when set, replaces the image's.
+	Healthcheck []string
+}
+
+// CreateService creates a replicated Swarm service running image and
+// removes it when the test ends. It waits until its tasks run.
+func CreateService(t testing.TB, c *client.Client, name, image string, o ServiceOptions) swarm.Service {
+	t.Helper()
+	ctx := context.Background()
+	replicas := o.Replicas
+	if replicas == 0 {
+		replicas = 1
+	}
+	spec := swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: name, Labels: map[string]string{"swarmhook.test": "1"}},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{Image: image, Env: []string{"KEEP_ME=1"}},
+			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny},
+		},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+	}
+	if o.HostPort != 0 {
+		spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{
+			Protocol: swarm.PortConfigProtocolTCP, TargetPort: 8080, PublishedPort: uint32(o.HostPort),
+			PublishMode: swarm.PortConfigPublishModeHost,
+		}}}
+	}
+	resp, err := c.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
+	if err != nil {
+		t.Fatalf("create service %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.ServiceRemove(context.Background(), resp.ID) })
+	Eventually(t, 90*time.Second, 250*time.Millisecond, func() (bool, string) {
+		n, err := RunningTasks(c, resp.ID, image)
+		return err == nil && n == int(replicas), fmt.Sprintf("%d/%d tasks running (%v)", n, replicas, err)
+	})
+	s, _, err := c.ServiceInspectWithRaw(ctx, resp.ID, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// RunningTasks counts the service's running tasks on image.
+func RunningTasks(c *client.Client, service, image string) (int, error) {
+	tasks, err := c.TaskList(context.Background(), swarm.TaskListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range tasks {
+		if (t.ServiceID == service) && t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning &&
+			t.Spec.ContainerSpec != nil && t.Spec.ContainerSpec.Image == image {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Inspect returns the service as Swarm sees it now.
+func Inspect(t testing.TB, c *client.Client, name string) swarm.Service {
+	t.Helper()
+	s, _, err := c.ServiceInspectWithRaw(context.Background(), name, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Get fetches url and returns its body, or "" and the error text.
+func Get(url string) (string, error) {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

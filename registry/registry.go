@@ -1,0 +1,144 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// ErrNotFound means the registry has no such tag or manifest.
+var ErrNotFound = errors.New("registry: not found")
+
+// Credentials are basic-auth credentials for one registry host.
+type Credentials struct {
+	// Host is host[:port] of the registry.
+	Host string
+	// Username and Password may both be empty for an open registry.
+	Username, Password string
+}
+
+// EngineAuth encodes the credentials as the Docker Engine API's
+// X-Registry-Auth value, for pushes and for Swarm nodes pulling a service
+// image. Empty credentials encode as "{}", which engines accept as none.
+func (c Credentials) EngineAuth() string {
+	if c.Username == "" {
+		return base64.URLEncoding.EncodeToString([]byte("{}"))
+	}
+	b, _ := json.Marshal(struct {
+		Username      string `json:"username"`
+		Password      string `json:"password"`
+		ServerAddress string `json:"serveraddress"`
+	}{c.Username, c.Password, c.Host})
+	return base64.URLEncoding.EncodeToString(b)
+}
+
+// Client talks to one registry. It is safe for concurrent use.
+type Client struct {
+	host     string
+	insecure bool
+	auth     authn.Authenticator
+}
+
+// New returns a client for the registry in creds. insecure allows plain
+// HTTP; loopback registries use HTTP either way.
+func New(creds Credentials, insecure bool) *Client {
+	var auth authn.Authenticator = authn.Anonymous
+	if creds.Username != "" {
+		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password})
+	}
+	return &Client{host: creds.Host, insecure: insecure, auth: auth}
+}
+
+// Host returns the registry's host[:port].
+func (c *Client) Host() string { return c.host }
+
+// Ref returns the full reference host/repo:tag.
+func (c *Client) Ref(repo, tag string) string { return c.host + "/" + repo + ":" + tag }
+
+func (c *Client) opts(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth)}
+}
+
+func (c *Client) tag(repo, tag string) (name.Tag, error) {
+	var o []name.Option
+	if c.insecure {
+		o = append(o, name.Insecure)
+	}
+	t, err := name.NewTag(c.Ref(repo, tag), append(o, name.StrictValidation)...)
+	if err != nil {
+		return name.Tag{}, fmt.Errorf("reference %s:%s: %w", repo, tag, err)
+	}
+	return t, nil
+}
+
+// Digest returns the manifest digest repo:tag points at.
+func (c *Client) Digest(ctx context.Context, repo, tag string) (string, error) {
+	t, err := c.tag(repo, tag)
+	if err != nil {
+		return "", err
+	}
+	d, err := remote.Head(t, c.opts(ctx)...)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", t, mapErr(err))
+	}
+	return d.Digest.String(), nil
+}
+
+// Retag points repo:to at the manifest repo:from points at, with one
+// manifest GET and one PUT, and returns its digest. When want is not empty
+// and repo:from no longer has that digest, nothing is written.
+func (c *Client) Retag(ctx context.Context, repo, from, to, want string) (string, error) {
+	src, err := c.tag(repo, from)
+	if err != nil {
+		return "", err
+	}
+	dst, err := c.tag(repo, to)
+	if err != nil {
+		return "", err
+	}
+	desc, err := remote.Get(src, c.opts(ctx)...)
+	if err != nil {
+		return "", fmt.Errorf("read manifest %s: %w", src, mapErr(err))
+	}
+	if want != "" && desc.Digest.String() != want {
+		return "", fmt.Errorf("retag %s: it points at %s, not the pushed %s", src, desc.Digest, want)
+	}
+	if err := remote.Tag(dst, desc, c.opts(ctx)...); err != nil {
+		return "", fmt.Errorf("tag %s: %w", dst, mapErr(err))
+	}
+	return desc.Digest.String(), nil
+}
+
+// Tags lists the tags of repo.
+func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
+	var o []name.Option
+	if c.insecure {
+		o = append(o, name.Insecure)
+	}
+	r, err := name.NewRepository(c.host+"/"+repo, o...)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", repo, err)
+	}
+	tags, err := remote.List(r, c.opts(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("list tags of %s: %w", r, mapErr(err))
+	}
+	return tags, nil
+}
+
+// mapErr turns a registry 404 into ErrNotFound, keeping the original.
+func mapErr(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}

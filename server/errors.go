@@ -1,0 +1,74 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/store"
+	"github.com/swarmhook/swarmhook/webhook"
+)
+
+// errTooLarge is returned for bodies over the configured limit.
+var errTooLarge = errors.New("request body is over the size limit")
+
+// status maps an error to its HTTP status. It is the only place that
+// decides one.
+func status(err error) int {
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.Code
+	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, webhook.ErrSignature), errors.Is(err, webhook.ErrUnsigned), errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, webhook.ErrUnknownProvider), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, job.ErrQueueFull):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+var (
+	errUnauthorized = errors.New("missing or unknown bearer token")
+	errForbidden    = errors.New("token lacks the scope for this")
+	errBadRequest   = errors.New("bad request")
+)
+
+// errorHandler writes every error as {"error": "..."} with its status.
+// Internal errors are logged in full and shown to the caller in brief.
+func errorHandler(log zerolog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		code := status(err)
+		msg := err.Error()
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			if s, ok := he.Message.(string); ok {
+				msg = s
+			}
+		}
+		if code == http.StatusInternalServerError {
+			log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
+			msg = "internal error"
+		}
+		if c.Request().Method == http.MethodHead {
+			c.NoContent(code)
+			return
+		}
+		c.JSON(code, map[string]string{"error": msg})
+	}
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/job"
+)
+
+// Submitter queues jobs.
+type Submitter interface {
+	Submit(ctx context.Context, req job.Request) (*job.Job, error)
+}
+
+// JobReader reads job records.
+type JobReader interface {
+	Get(ctx context.Context, id int64) (*job.Job, error)
+}
+
+// LogReader opens job logs.
+type LogReader interface {
+	Open(id int64) (io.ReadCloser, error)
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Config *config.Config
+	Jobs   Submitter
+	Store  JobReader
+	Logs   LogReader
+	Log    zerolog.Logger
+}
+
+// Server is the HTTP edge. It is an http.Handler.
+type Server struct {
+	d    Deps
+	echo *echo.Echo
+}
+
+// New builds the routes.
+func New(d Deps) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{d: d, echo: e}
+	e.HTTPErrorHandler = errorHandler(d.Log)
+	e.Use(s.accessLog)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.POST("/hooks/:project", s.hook)
+
+	api := e.Group("/api")
+	api.GET("/jobs/:id", s.getJob, s.require("read"))
+	api.GET("/jobs/:id/log", s.getLog, s.require("read"))
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		code := c.Response().Status
+		if err != nil {
+			code = status(err)
+		}
+		// Reads are polled by scripts and UIs: keep them out of info logs.
+		ev := s.d.Log.Info()
+		if c.Request().Method == http.MethodGet && code < 400 {
+			ev = s.d.Log.Debug()
+		}
+		ev.Str("method", c.Request().Method).Str("path", c.Request().URL.Path).
+			Int("status", code).Dur("took", time.Since(start)).Msg("request")
+		return err
+	}
+}
+
+// require checks the bearer token and that it carries scope (or admin).
+// The token's name is kept on the context for the job record.
+func (s *Server) require(scope string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			t, ok := s.token(c.Request().Header.Get("Authorization"))
+			if !ok {
+				return errUnauthorized
+			}
+			if !slices.Contains(t.Scopes, scope) && !slices.Contains(t.Scopes, "admin") {
+				return fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
+			}
+			c.Set("who", t.Name)
+			return next(c)
+		}
+	}
+}
+
+// token finds the configured token matching an Authorization header. Every
+// token is compared, in constant time over equal-length hashes.
+func (s *Server) token(header string) (config.Token, bool) {
+	given, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || given == "" {
+		return config.Token{}, false
+	}
+	g := sha256.Sum256([]byte(given))
+	var found config.Token
+	match := 0
+	for _, t := range s.d.Config.Tokens {
+		w := sha256.Sum256([]byte(t.Token))
+		if subtle.ConstantTimeCompare(g[:], w[:]) == 1 {
+			found, match = t, 1
+		}
+	}
+	return found, match == 1
+}
+
+func jobID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: job id %q is not a positive number", errBadRequest, c.Param("id"))
+	}
+	return id, nil
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	j, err := s.d.Store.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+func (s *Server) getLog(c echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.d.Store.Get(c.Request().Context(), id); err != nil {
+		return err
+	}
+	rc, err := s.d.Logs.Open(id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return c.Stream(http.StatusOK, "text/plain; charset=utf-8", rc)
+}
