@@ -1,6 +1,10 @@
-// Package store keeps job records and job logs.
+// Package store keeps swarmhook's history: job records, webhook delivery
+// ids and job logs.
 //
-// Memory holds job records for the life of the process; LogDir keeps each
-// job's log as a file under the data directory, readable while the job is
-// still writing it.
+// Records live in an embedded SQLite database (the pure-Go
+// modernc.org/sqlite driver, so there is no server to run and no cgo) in
+// the data directory, in WAL mode so a crash never leaves it unreadable.
+// The schema is created and upgraded by numbered migrations at open. Each
+// job's log is a plain file beside it, readable while the job still
+// writes it.
 package store

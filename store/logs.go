@@ -49,3 +49,12 @@ func (l *LogDir) Open(id int64) (io.ReadCloser, error) {
 type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// Remove deletes job id's log.
+func (l *LogDir) Remove(id int64) error {
+	err := os.Remove(l.path(id))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove log of job %d: %w", id, err)
+	}
+	return nil
+}

@@ -95,7 +95,14 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	jobs := store.NewMemory()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
+	if err != nil {
+		return err
+	}
+	defer jobs.Close()
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:    jobs,
 		Logs:     logs,

@@ -1,0 +1,315 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/swarmhook/swarmhook/job"
+)
+
+// ErrNotFound means no record has that key.
+var ErrNotFound = errors.New("store: not found")
+
+// migrations upgrade the schema; entry i takes version i to i+1. Never
+// edit one that has shipped: append a new one.
+var migrations = []string{
+	`CREATE TABLE jobs (
+		id       INTEGER PRIMARY KEY AUTOINCREMENT,
+		project  TEXT NOT NULL,
+		number   INTEGER NOT NULL,
+		status   TEXT NOT NULL,
+		branch   TEXT NOT NULL,
+		created  INTEGER NOT NULL,
+		finished INTEGER,
+		data     TEXT NOT NULL,
+		UNIQUE (project, number)
+	);
+	CREATE INDEX jobs_status ON jobs (status);
+	CREATE INDEX jobs_project_branch ON jobs (project, branch, id);
+	CREATE TABLE job_services (
+		job_id  INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+		service TEXT NOT NULL,
+		PRIMARY KEY (job_id, service)
+	);
+	CREATE INDEX job_services_service ON job_services (service, job_id);
+	CREATE TABLE build_numbers (
+		project TEXT PRIMARY KEY,
+		last    INTEGER NOT NULL
+	);
+	CREATE TABLE deliveries (
+		provider TEXT NOT NULL,
+		id       TEXT NOT NULL,
+		jobs     TEXT NOT NULL,
+		received INTEGER NOT NULL,
+		PRIMARY KEY (provider, id)
+	);`,
+}
+
+// SQLite is the job store. It is safe for concurrent use.
+type SQLite struct {
+	db *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the database at path and brings
+// its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer anyway, and this keeps
+	// "database is locked" out of the picture.
+	db.SetMaxOpenConns(1)
+	s := &SQLite{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("store schema version %d is newer than this swarmhook knows (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func millis(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// Create stores a new job and sets its ID and its per-project build
+// number, Jenkins-style: 1, 2, 3... for each project, never reused even
+// after old jobs are trimmed.
+func (s *SQLite) Create(ctx context.Context, j *job.Job) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+	defer tx.Rollback()
+	err = tx.QueryRowContext(ctx, `INSERT INTO build_numbers (project, last) VALUES (?, 1)
+		ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&j.Number)
+	if err != nil {
+		return fmt.Errorf("create job: number: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, "INSERT INTO jobs (project, number, status, branch, created, data) VALUES (?, ?, ?, ?, ?, '{}')",
+		j.Project, j.Number, j.Status, j.Branch, j.Created.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+	if j.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+	if err := save(ctx, tx, j); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Save replaces the stored record of an existing job.
+func (s *SQLite) Save(ctx context.Context, j *job.Job) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save job %d: %w", j.ID, err)
+	}
+	defer tx.Rollback()
+	if err := save(ctx, tx, j); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func save(ctx context.Context, tx *sql.Tx, j *job.Job) error {
+	data, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("save job %d: %w", j.ID, err)
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE jobs SET status = ?, finished = ?, data = ? WHERE id = ?",
+		j.Status, millis(j.Finished), data, j.ID)
+	if err != nil {
+		return fmt.Errorf("save job %d: %w", j.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("save job %d: %w", j.ID, ErrNotFound)
+	}
+	for _, svc := range j.Services {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO job_services (job_id, service) VALUES (?, ?)", j.ID, svc.Service); err != nil {
+			return fmt.Errorf("save job %d: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
+// Get returns job id.
+func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, "SELECT data FROM jobs WHERE id = ?", id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %d: %w", id, err)
+	}
+	var j job.Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("decode job %d: %w", id, err)
+	}
+	return &j, nil
+}
+
+// Filter selects jobs for List. Zero fields select everything.
+type Filter struct {
+	Project, Branch, Service string
+	Status                   job.Status
+	// Before pages backwards: only jobs with a smaller ID.
+	Before int64
+	// Limit caps the result; 0 means 50.
+	Limit int
+}
+
+// List returns matching jobs, newest first.
+func (s *SQLite) List(ctx context.Context, f Filter) ([]*job.Job, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.Project != "" {
+		add("project = ?", f.Project)
+	}
+	if f.Branch != "" {
+		add("branch = ?", f.Branch)
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if f.Service != "" {
+		add("id IN (SELECT job_id FROM job_services WHERE service = ?)", f.Service)
+	}
+	if f.Before > 0 {
+		add("id < ?", f.Before)
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	q := "SELECT data FROM jobs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	return s.query(ctx, q, append(args, f.Limit)...)
+}
+
+func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []*job.Job
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		j := &job.Job{}
+		if err := json.Unmarshal(data, j); err != nil {
+			return nil, fmt.Errorf("decode job: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// Unfinished returns every job still queued or running, oldest first: at
+// start-up these are what a previous process left behind.
+func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
+	return s.query(ctx, "SELECT data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
+}
+
+// Delivery returns the jobs a delivery started, if it was seen after since.
+func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
+	var raw string
+	err := s.db.QueryRowContext(ctx, "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?",
+		provider, id, since.UnixMilli()).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
+	}
+	var jobs []int64
+	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
+		return nil, false, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
+	}
+	return jobs, true, nil
+}
+
+// RememberDelivery records which jobs a delivery started.
+func (s *SQLite) RememberDelivery(ctx context.Context, provider, id string, jobs []int64, at time.Time) error {
+	raw, _ := json.Marshal(jobs)
+	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)",
+		provider, id, string(raw), at.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record delivery %s/%s: %w", provider, id, err)
+	}
+	return nil
+}
+
+// Trim deletes finished jobs that ended before cutoff, and deliveries
+// older than it, and returns the IDs of the jobs deleted so their logs
+// can go too.
+func (s *SQLite) Trim(ctx context.Context, cutoff time.Time) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, "DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ? RETURNING id", cutoff.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("trim jobs: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("trim jobs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM deliveries WHERE received < ?", cutoff.UnixMilli()); err != nil {
+		return ids, fmt.Errorf("trim deliveries: %w", err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/updater"
+)
+
+func openTemp(t *testing.T) (*SQLite, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	s, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestJobsRoundTripAndNumbers(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	var ids []int64
+	for i, p := range []string{"shop", "shop", "blog", "shop"} {
+		j := &job.Job{Project: p, Branch: "main", Status: job.Queued, Created: now.Add(time.Duration(i) * time.Second)}
+		if err := s.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+		want := map[int]int64{0: 1, 1: 2, 2: 1, 3: 3}[i]
+		if j.Number != want {
+			t.Errorf("job %d of %s got number %d, want %d", i, p, j.Number, want)
+		}
+	}
+	j, err := s.Get(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Status, j.Finished = job.Succeeded, now.Add(time.Minute)
+	j.Services = []updater.Result{{Service: "api", Outcome: updater.Updated}}
+	if err := s.Save(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopen: everything survives a restart.
+	s.Close()
+	s2, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.Get(ctx, ids[1])
+	if err != nil || got.Status != job.Succeeded || got.Services[0].Service != "api" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	byService, _ := s2.List(ctx, Filter{Service: "api"})
+	if len(byService) != 1 || byService[0].ID != ids[1] {
+		t.Errorf("filter by service: %+v", byService)
+	}
+	shop, _ := s2.List(ctx, Filter{Project: "shop", Limit: 2})
+	if len(shop) != 2 || shop[0].ID != ids[3] || shop[1].ID != ids[1] {
+		t.Errorf("newest shop jobs: %v", jobIDs(shop))
+	}
+	older, _ := s2.List(ctx, Filter{Project: "shop", Before: ids[1]})
+	if len(older) != 1 || older[0].ID != ids[0] {
+		t.Errorf("page before %d: %v", ids[1], jobIDs(older))
+	}
+	unfinished, _ := s2.Unfinished(ctx)
+	if len(unfinished) != 3 {
+		t.Errorf("unfinished = %v", jobIDs(unfinished))
+	}
+
+	// Trimming never makes a build number come back.
+	trimmed, err := s2.Trim(ctx, now.Add(time.Hour))
+	if err != nil || len(trimmed) != 1 || trimmed[0] != ids[1] {
+		t.Fatalf("trim = %v, %v", trimmed, err)
+	}
+	if _, err := s2.Get(ctx, ids[1]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("trimmed job still there: %v", err)
+	}
+	next := &job.Job{Project: "shop", Status: job.Queued, Created: now}
+	s2.Create(ctx, next)
+	if next.Number != 4 {
+		t.Errorf("number after trim = %d, want 4", next.Number)
+	}
+}
+
+func TestSaveUnknownJob(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.Save(context.Background(), &job.Job{ID: 42}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDeliveries(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	if _, ok, err := s.Delivery(ctx, "github", "d1", at.Add(-time.Hour)); ok || err != nil {
+		t.Fatalf("unknown delivery found: %v %v", ok, err)
+	}
+	if err := s.RememberDelivery(ctx, "github", "d1", []int64{7}, at); err != nil {
+		t.Fatal(err)
+	}
+	jobs, ok, err := s.Delivery(ctx, "github", "d1", at.Add(-24*time.Hour))
+	if !ok || err != nil || len(jobs) != 1 || jobs[0] != 7 {
+		t.Errorf("Delivery = %v %v %v", jobs, ok, err)
+	}
+	if _, ok, _ := s.Delivery(ctx, "gitlab", "d1", at.Add(-24*time.Hour)); ok {
+		t.Error("delivery ids are per provider")
+	}
+	if _, ok, _ := s.Delivery(ctx, "github", "d1", at.Add(time.Second)); ok {
+		t.Error("a delivery older than the window counts as new")
+	}
+}
+
+func jobIDs(js []*job.Job) []int64 {
+	var ids []int64
+	for _, j := range js {
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
