@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,20 @@ func TestGlob(t *testing.T) {
 		if got := MustGlob(tt.pattern).Match(tt.name); got != tt.want {
 			t.Errorf("Glob(%q).Match(%q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	f, err := os.Open("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "s"}))
+	if err != nil {
+		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+	if p, ok := c.Project("shop"); !ok || len(p.Deploy[0].Services) != 3 {
+		t.Errorf("example project = %+v", p)
 	}
 }

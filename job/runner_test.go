@@ -1,0 +1,243 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/source"
+	"github.com/swarmhook/swarmhook/updater"
+)
+
+// recorder is one fake for every stage: it notes each call in order and
+// fails the calls named in failOn.
+type recorder struct {
+	mu      sync.Mutex
+	calls   []string
+	failOn  map[string]error
+	current map[string]string // service -> image it runs now
+	jobs    map[int64]*Job
+	nextID  int64
+}
+
+func newRecorder() *recorder {
+	return &recorder{failOn: map[string]error{}, current: map[string]string{}, jobs: map[int64]*Job{}}
+}
+
+func (r *recorder) note(call string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call)
+	return r.failOn[call]
+}
+
+func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) error {
+	return r.note("checkout " + ref + " " + commit)
+}
+
+func (r *recorder) Build(_ context.Context, req builder.Request, _ io.Writer) (string, error) {
+	if err := r.note("build " + req.Tags[0]); err != nil {
+		return "", err
+	}
+	return "sha256:local", nil
+}
+
+func (r *recorder) Push(_ context.Context, ref string, _ io.Writer) (string, error) {
+	if err := r.note("push " + ref); err != nil {
+		return "", err
+	}
+	return "sha256:" + strings.Repeat(string(ref[len(ref)-20]), 4), nil
+}
+
+func (r *recorder) Ref(repo, tag string) string { return "reg:5000/" + repo + ":" + tag }
+
+func (r *recorder) Retag(_ context.Context, repo, from, to, want string) (string, error) {
+	return want, r.note("retag " + repo + " " + to)
+}
+
+func (r *recorder) CurrentImage(_ context.Context, service string) (string, error) {
+	return r.current[service], nil
+}
+
+func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (updater.Result, error) {
+	err := r.note("update " + req.Service + " " + updater.Repository(req.Image))
+	res := updater.Result{Service: req.Service, Image: req.Image, Outcome: updater.Updated}
+	if err != nil {
+		res.Outcome = updater.RolledBack
+	}
+	return res, err
+}
+
+func (r *recorder) Create(_ context.Context, j *Job) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextID++
+	j.ID, j.Number = r.nextID, r.nextID
+	r.jobs[j.ID] = j.Clone()
+	return nil
+}
+
+func (r *recorder) Save(_ context.Context, j *Job) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.jobs[j.ID] = j.Clone()
+	return nil
+}
+
+func (r *recorder) job(id int64) *Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.jobs[id].Clone()
+}
+
+type discardLogs struct{}
+
+func (discardLogs) Create(int64) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
+
+const shopConfig = `
+registry: {host: "reg:5000"}
+data_dir: %s
+projects:
+  - name: shop
+    repo: file:///nowhere
+    images: [{name: shop/api}, {name: shop/web, context: web}]
+    deploy:
+      - branch: main
+        services: [{name: api, image: shop/api}, worker, {name: web, image: shop/web}]
+`
+
+func runOne(t *testing.T, rec *recorder, branch string) *Job {
+	t.Helper()
+	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)
+	r := NewRunner(cfg, Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec,
+		Log: zerolog.Nop(), Now: func() time.Time { return clock }})
+	ctx := context.Background()
+	r.Start(ctx)
+	j, err := r.Submit(ctx, Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/" + branch, Branch: branch, Commit: "c0ffee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rec.job(j.ID)
+}
+
+func TestPipelineOrder(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:main-20261101000000@sha256:old"
+	j := runOne(t, rec, "main")
+	if j.Status != Succeeded {
+		t.Fatalf("status %s: %s", j.Status, j.Error)
+	}
+	want := []string{
+		"checkout refs/heads/main c0ffee",
+		"build reg:5000/shop/api:main-20261126101500",
+		"build reg:5000/shop/web:main-20261126101500",
+		"push reg:5000/shop/api:main-20261126101500",
+		"push reg:5000/shop/web:main-20261126101500",
+		"retag shop/api main-latest",
+		"retag shop/web main-latest",
+		"update api reg:5000/shop/api",
+		"update worker reg:5000/shop/api",
+		"update web reg:5000/shop/web",
+	}
+	if diff := cmp.Diff(want, rec.calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if j.Images[0].Ref != "reg:5000/shop/api:main-20261126101500@"+j.Images[0].Digest {
+		t.Errorf("image ref = %q", j.Images[0].Ref)
+	}
+	var stages []string
+	for _, s := range j.Stages {
+		stages = append(stages, s.Name)
+	}
+	if diff := cmp.Diff([]string{"fetch", "build", "push", "tag", "deploy api", "deploy worker", "deploy web"}, stages); diff != "" {
+		t.Errorf("stages (-want +got):\n%s", diff)
+	}
+}
+
+func TestPipelineStopsAtFirstFailure(t *testing.T) {
+	tests := []struct {
+		name      string
+		failOn    string
+		wantLast  string
+		wantError string
+		services  map[string]updater.Outcome
+	}{
+		{name: "build", failOn: "build reg:5000/shop/web:main-20261126101500", wantLast: "build reg:5000/shop/web:main-20261126101500", wantError: "build: image shop/web"},
+		{name: "second push moves no -latest", failOn: "push reg:5000/shop/web:main-20261126101500", wantLast: "push reg:5000/shop/web:main-20261126101500", wantError: "push:"},
+		{name: "retag", failOn: "retag shop/api main-latest", wantLast: "retag shop/api main-latest", wantError: "tag:"},
+		{
+			name: "update leaves later services untouched", failOn: "update worker reg:5000/shop/api", wantLast: "update worker reg:5000/shop/api", wantError: "deploy worker",
+			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.RolledBack, "web": updater.Skipped},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+			rec.failOn[tt.failOn] = errors.New("boom")
+			j := runOne(t, rec, "main")
+			if j.Status != Failed || !strings.Contains(j.Error, tt.wantError) {
+				t.Errorf("status %s, error %q; want failed with %q", j.Status, j.Error, tt.wantError)
+			}
+			if last := rec.calls[len(rec.calls)-1]; last != tt.wantLast {
+				t.Errorf("last call %q, want %q (calls %v)", last, tt.wantLast, rec.calls)
+			}
+			if tt.services != nil {
+				got := map[string]updater.Outcome{}
+				for _, s := range j.Services {
+					got[s.Service] = s.Outcome
+				}
+				if diff := cmp.Diff(tt.services, got); diff != "" {
+					t.Errorf("service outcomes (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func TestServiceRunningForeignImageFails(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "docker.io/library/nginx:1"
+	j := runOne(t, rec, "main")
+	if j.Status != Failed || !strings.Contains(j.Error, "none of project shop's images") {
+		t.Errorf("status %s, error %q", j.Status, j.Error)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "update web") {
+			t.Error("web was updated after worker failed")
+		}
+	}
+}
+
+func TestBranchWithoutDeployTargetOnlyBuilds(t *testing.T) {
+	rec := newRecorder()
+	j := runOne(t, rec, "feature/Login")
+	if j.Status != Succeeded {
+		t.Fatalf("status %s: %s", j.Status, j.Error)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "update") {
+			t.Errorf("a branch without a deploy target deployed: %s", c)
+		}
+	}
+	if j.Images[0].Tag != "feature-login-20261126101500" || j.Images[0].LatestTag != "feature-login-latest" {
+		t.Errorf("tags = %+v", j.Images[0])
+	}
+}
