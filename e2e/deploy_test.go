@@ -36,6 +36,7 @@ func newStack(t *testing.T) *stack {
 	s := &stack{c: c, ns: ns, repo: testenv.NewGitRepo(t), webPort: testenv.FreePort(t),
 		reg: registry.New(registry.Credentials{Host: testenv.Registry()}, true)}
 	s.services = []string{ns + "-api", ns + "-worker", ns + "-web"}
+	testenv.RemoveImagesOnCleanup(t, c, ns)
 
 	api := testenv.BuildAndPush(t, c, s.ref("api", "init"), "api v0")
 	web := testenv.BuildAndPush(t, c, s.ref("web", "init"), "web v0")

@@ -75,3 +75,8 @@ func settings(u config.Update) updater.Settings {
 		MaxFailureRatio: u.MaxFailureRatio,
 	}
 }
+
+// serviceAction runs the jobs that change a service without building.
+func (r *Runner) serviceAction(ctx context.Context, j *Job, w io.Writer) error {
+	return fmt.Errorf("action %q is not supported yet", j.Action)
+}

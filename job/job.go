@@ -1,6 +1,7 @@
 package job
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/swarmhook/swarmhook/updater"
@@ -15,6 +16,28 @@ const (
 	Running   Status = "running"
 	Succeeded Status = "succeeded"
 	Failed    Status = "failed"
+	// Superseded: a newer push to the same branch replaced it while it
+	// waited; SupersededBy names that job.
+	Superseded Status = "superseded"
+	// Interrupted: swarmhook stopped while it ran.
+	Interrupted Status = "interrupted"
+)
+
+// Action says what a job does.
+type Action string
+
+// Actions.
+const (
+	// ActionBuild fetches, builds, pushes and deploys a commit.
+	ActionBuild Action = "build"
+	// ActionDeploy deploys an existing tag without building.
+	ActionDeploy Action = "deploy"
+	// ActionRollback returns a service to Swarm's previous spec or a tag.
+	ActionRollback Action = "rollback"
+	// ActionRedeploy restarts a service's tasks on the same digest.
+	ActionRedeploy Action = "redeploy"
+	// ActionScale changes a service's replica count.
+	ActionScale Action = "scale"
 )
 
 // Final reports whether s is an end state.
@@ -25,8 +48,10 @@ type Trigger string
 
 // Triggers.
 const (
-	TriggerPush   Trigger = "push"
-	TriggerManual Trigger = "manual"
+	TriggerPush     Trigger = "push"
+	TriggerManual   Trigger = "manual"
+	TriggerRollback Trigger = "rollback"
+	TriggerSchedule Trigger = "schedule"
 )
 
 // Job is one run of the pipeline, as stored and as the API shows it.
@@ -34,6 +59,7 @@ type Job struct {
 	ID         int64            `json:"id"`
 	Project    string           `json:"project"`
 	Number     int64            `json:"number"`
+	Action     Action           `json:"action"`
 	Trigger    Trigger          `json:"trigger"`
 	Status     Status           `json:"status"`
 	Ref        string           `json:"ref"`
@@ -48,6 +74,30 @@ type Job struct {
 	Images     []Image          `json:"images"`
 	Services   []updater.Result `json:"services"`
 	Error      string           `json:"error,omitempty"`
+	// SupersededBy is the newer job that replaced this one in the queue.
+	SupersededBy int64 `json:"superseded_by,omitempty"`
+	// Service, Tag and Replicas are the arguments of service actions.
+	Service  string  `json:"service,omitempty"`
+	Tag      string  `json:"tag,omitempty"`
+	Replicas *uint64 `json:"replicas,omitempty"`
+}
+
+// describe says in a few words what the job does, for its log.
+func (j *Job) describe() string {
+	switch j.Action {
+	case ActionBuild:
+		return fmt.Sprintf("build %s at %s", j.Branch, j.Commit)
+	case ActionDeploy:
+		return fmt.Sprintf("deploy tag %s", j.Tag)
+	case ActionScale:
+		if j.Replicas != nil {
+			return fmt.Sprintf("scale %s to %d", j.Service, *j.Replicas)
+		}
+	}
+	if j.Tag != "" {
+		return fmt.Sprintf("%s %s to %s", j.Action, j.Service, j.Tag)
+	}
+	return fmt.Sprintf("%s %s", j.Action, j.Service)
 }
 
 // Stage is one timed step of a job.

@@ -25,6 +25,15 @@ type Store interface {
 	Create(ctx context.Context, j *Job) error
 	// Save replaces the stored record of an existing job.
 	Save(ctx context.Context, j *Job) error
+	// Unfinished returns the queued and running jobs, oldest first.
+	Unfinished(ctx context.Context) ([]*Job, error)
+}
+
+// Observer hears of every job state change: started, ended, superseded,
+// interrupted. JobChanged must return quickly (queue slow work such as
+// HTTP calls) and is called from several goroutines at once.
+type Observer interface {
+	JobChanged(j *Job)
 }
 
 // Logs opens each job's log for writing. The returned writer is used by
@@ -68,6 +77,8 @@ type Deps struct {
 	Registry Tagger
 	Updater  ServiceUpdater
 	Log      zerolog.Logger
+	// Observers hear of job state changes: notifications, metrics.
+	Observers []Observer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -75,74 +86,165 @@ type Deps struct {
 // ErrQueueFull means too many jobs are waiting; the caller should retry.
 var ErrQueueFull = errors.New("job: queue is full")
 
+// ErrShuttingDown means the runner takes no new jobs.
+var ErrShuttingDown = errors.New("job: shutting down")
+
 // ErrUnknownProject means a request names no configured project.
 var ErrUnknownProject = errors.New("job: unknown project")
 
-// queueSize bounds waiting jobs; a burst beyond it is refused, not lost.
-const queueSize = 256
+// errShutdown is the cause given to jobs cancelled by Shutdown.
+var errShutdown = errors.New("swarmhook shut down while the job ran")
+
+// maxLanes bounds how many project/branch lanes may wait at once. With
+// coalescing each lane holds at most one waiting build, so this is only
+// reached by a flood of distinct branches.
+const maxLanes = 1024
 
 // Request asks for a job.
 type Request struct {
 	Project    string
+	Action     Action
 	Trigger    Trigger
 	Ref        string // refs/heads/x or refs/tags/x
 	Branch     string // the branch or tag name
 	Commit     string
 	DeliveryID string
 	Who        string
+	// Service, Tag and Replicas are for service actions.
+	Service  string
+	Tag      string
+	Replicas *uint64
+}
+
+// lane holds the jobs of one project and branch: at most one running and,
+// for builds, at most one waiting. A newer build replaces the waiting one.
+type lane struct {
+	running bool
+	waiting []*Job
 }
 
 // Runner queues and runs jobs. It is safe for concurrent use.
+//
+// Builds run on cfg.Jobs.Concurrency workers, one at a time per project
+// and branch; a push that arrives while an older one waits supersedes it.
+// Service actions (deploy of a tag, rollback, redeploy, scale) run as soon
+// as they arrive and take turns per service. Updates of one service never
+// overlap, whatever started them.
 type Runner struct {
 	cfg     *config.Config
 	d       Deps
 	workDir string
-	queue   chan *Job
 
 	mu        sync.Mutex
+	cond      *sync.Cond
 	closed    bool
+	lanes     map[string]*lane
+	ready     []string // lanes with a waiting job and none running, oldest first
 	lastStamp map[string]time.Time
 	services  map[string]*sync.Mutex
 	wg        sync.WaitGroup
+	baseCtx   context.Context
+	cancel    context.CancelCauseFunc
 }
 
-// NewRunner returns a runner; Start sets its workers going.
+// NewRunner returns a runner; Resume picks up what a previous process
+// left, Start sets the workers going.
 func NewRunner(cfg *config.Config, d Deps) *Runner {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Runner{
+	r := &Runner{
 		cfg:       cfg,
 		d:         d,
 		workDir:   filepath.Join(cfg.DataDir, "work"),
-		queue:     make(chan *Job, queueSize),
+		lanes:     map[string]*lane{},
 		lastStamp: map[string]time.Time{},
 		services:  map[string]*sync.Mutex{},
 	}
+	r.cond = sync.NewCond(&r.mu)
+	return r
 }
 
-// Start runs cfg.Jobs.Concurrency workers until Shutdown. ctx bounds every
-// job the workers run.
+// Resume deals with the jobs a previous process left unfinished: running
+// ones are marked interrupted (their work died with the process), queued
+// ones are queued again. Call it after Start.
+func (r *Runner) Resume(ctx context.Context) error {
+	jobs, err := r.d.Store.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("read unfinished jobs: %w", err)
+	}
+	for _, j := range jobs {
+		if j.Status == Running {
+			j.Status, j.Finished = Interrupted, r.d.Now().UTC()
+			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
+			if err := r.d.Store.Save(ctx, j); err != nil {
+				return err
+			}
+			r.d.Log.Warn().Int64("job", j.ID).Msg("job interrupted by a restart")
+			r.notify(j)
+			continue
+		}
+		r.d.Log.Info().Int64("job", j.ID).Msg("queued job resumed after restart")
+		if err := r.enqueue(ctx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start runs cfg.Jobs.Concurrency build workers until Shutdown. ctx bounds
+// every job.
 func (r *Runner) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	r.mu.Lock()
+	r.baseCtx, r.cancel = ctx, cancel
+	r.mu.Unlock()
 	for i := 0; i < r.cfg.Jobs.Concurrency; i++ {
 		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			for j := range r.queue {
-				r.run(ctx, j)
-			}
-		}()
+		go r.worker(ctx)
 	}
 }
 
-// Shutdown stops taking jobs and waits for the queued and running ones to
-// end, or for ctx to be done.
+func (r *Runner) worker(ctx context.Context) {
+	defer r.wg.Done()
+	for {
+		r.mu.Lock()
+		for len(r.ready) == 0 && !r.closed {
+			r.cond.Wait()
+		}
+		if r.closed {
+			r.mu.Unlock()
+			return
+		}
+		key := r.ready[0]
+		r.ready = r.ready[1:]
+		l := r.lanes[key]
+		j := l.waiting[0]
+		l.waiting = l.waiting[1:]
+		l.running = true
+		r.mu.Unlock()
+
+		r.run(ctx, j)
+
+		r.mu.Lock()
+		l.running = false
+		if len(l.waiting) > 0 {
+			r.ready = append(r.ready, key)
+			r.cond.Signal()
+		} else {
+			delete(r.lanes, key)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Shutdown stops starting jobs (queued ones stay queued in the store and
+// resume at the next start) and waits for running ones until ctx is done;
+// then it cancels them, and they are recorded as interrupted.
 func (r *Runner) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		close(r.queue)
-	}
+	r.closed = true
+	r.cond.Broadcast()
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
@@ -150,40 +252,94 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("jobs still running at shutdown: %w", ctx.Err())
+		if r.cancel != nil {
+			r.cancel(errShutdown)
+		}
+		<-done
+		return fmt.Errorf("jobs still running at shutdown were interrupted: %w", ctx.Err())
 	}
 }
 
-// Submit records a queued job and hands it to the workers. It returns at
-// once with the job's ID set.
+// Submit records a queued job and hands it on. It returns at once with
+// the job's ID set.
 func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
-	if _, ok := r.cfg.Project(req.Project); !ok {
+	if _, ok := r.cfg.Project(req.Project); !ok && req.Project != "" {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownProject, req.Project)
 	}
+	if req.Action == "" {
+		req.Action = ActionBuild
+	}
 	j := &Job{
-		Project: req.Project, Trigger: req.Trigger, Status: Queued,
+		Project: req.Project, Action: req.Action, Trigger: req.Trigger, Status: Queued,
 		Ref: req.Ref, Branch: req.Branch, Commit: req.Commit,
 		DeliveryID: req.DeliveryID, Who: req.Who, Created: r.d.Now().UTC(),
+		Service: req.Service, Tag: req.Tag, Replicas: req.Replicas,
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, fmt.Errorf("%w: shutting down", ErrQueueFull)
+	closed, full := r.closed, len(r.ready) >= maxLanes
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrShuttingDown
 	}
-	if len(r.queue) == cap(r.queue) {
+	if full {
 		return nil, ErrQueueFull
 	}
 	if err := r.d.Store.Create(ctx, j); err != nil {
 		return nil, fmt.Errorf("record job: %w", err)
 	}
-	r.queue <- j.Clone()
+	if err := r.enqueue(ctx, j.Clone()); err != nil {
+		return nil, err
+	}
 	return j, nil
+}
+
+// enqueue puts a recorded job in its lane. A build replaces a waiting
+// build of the same project and branch, which is recorded as superseded.
+func (r *Runner) enqueue(ctx context.Context, j *Job) error {
+	if j.Action != ActionBuild {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.run(r.serviceCtx(), j)
+		}()
+		return nil
+	}
+	key := j.Project + "\x00" + j.Branch
+	r.mu.Lock()
+	l, ok := r.lanes[key]
+	if !ok {
+		l = &lane{}
+		r.lanes[key] = l
+	}
+	var superseded []*Job
+	superseded, l.waiting = l.waiting, []*Job{j}
+	if !l.running && len(superseded) == 0 {
+		r.ready = append(r.ready, key)
+		r.cond.Signal()
+	}
+	r.mu.Unlock()
+	for _, old := range superseded {
+		old.Status, old.SupersededBy, old.Finished = Superseded, j.ID, r.d.Now().UTC()
+		if err := r.d.Store.Save(ctx, old); err != nil {
+			return fmt.Errorf("record superseded job %d: %w", old.ID, err)
+		}
+		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
+		r.notify(old)
+	}
+	return nil
+}
+
+// serviceCtx is the context service actions run under: cancelled by
+// Shutdown like the workers'.
+func (r *Runner) serviceCtx() context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.baseCtx
 }
 
 // run executes one job and records how it ended.
 func (r *Runner) run(ctx context.Context, j *Job) {
-	log := r.d.Log.With().Int64("job", j.ID).Str("project", j.Project).Str("branch", j.Branch).Logger()
-	p, _ := r.cfg.Project(j.Project)
+	log := r.d.Log.With().Int64("job", j.ID).Str("project", j.Project).Str("action", string(j.Action)).Logger()
 	ctx, cancel := context.WithTimeoutCause(ctx, r.cfg.Jobs.Timeout.Duration, fmt.Errorf("job timed out after %s", r.cfg.Jobs.Timeout.Duration))
 	defer cancel()
 
@@ -197,25 +353,54 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 
 	j.Status, j.Started = Running, r.d.Now().UTC()
 	r.save(ctx, j, log)
-	log.Info().Str("commit", j.Commit).Msg("job started")
-	fmt.Fprintf(jl, "job %d: %s #%d, %s at %s, triggered by %s\n", j.ID, j.Project, j.Number, j.Branch, j.Commit, j.Trigger)
+	r.notify(j)
+	log.Info().Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service).Msg("job started")
+	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, j.describe(), j.Trigger, whoSuffix(j.Who))
 
-	err = r.pipeline(ctx, j, p, jl)
-	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+	switch j.Action {
+	case ActionBuild:
+		p, _ := r.cfg.Project(j.Project)
+		err = r.pipeline(ctx, j, p, jl)
+	default:
+		err = r.serviceAction(ctx, j, jl)
+	}
+	cause := context.Cause(ctx)
+	if err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
 	j.Finished = r.d.Now().UTC()
-	if err != nil {
+	switch {
+	case err != nil && errors.Is(cause, errShutdown):
+		j.Status, j.Error = Interrupted, err.Error()
+		fmt.Fprintf(jl, "INTERRUPTED: %v\n", err)
+		log.Warn().Err(err).Msg("job interrupted by shutdown")
+	case err != nil:
 		j.Status, j.Error = Failed, err.Error()
 		fmt.Fprintf(jl, "FAILED: %v\n", err)
 		log.Error().Err(err).Msg("job failed")
-	} else {
+	default:
 		j.Status = Succeeded
 		fmt.Fprintln(jl, "SUCCEEDED")
 		log.Info().Dur("took", j.Finished.Sub(j.Started)).Msg("job succeeded")
 	}
 	// Record the end even when the job's own context is spent.
 	r.save(context.WithoutCancel(ctx), j, log)
+	r.notify(j)
+}
+
+// notify tells every observer about j's new state. Observers must not
+// block; each gets its own copy.
+func (r *Runner) notify(j *Job) {
+	for _, o := range r.d.Observers {
+		o.JobChanged(j.Clone())
+	}
+}
+
+func whoSuffix(who string) string {
+	if who == "" {
+		return ""
+	}
+	return " (" + who + ")"
 }
 
 func (r *Runner) save(ctx context.Context, j *Job, log zerolog.Logger) {

@@ -28,6 +28,7 @@ type recorder struct {
 	current map[string]string // service -> image it runs now
 	jobs    map[int64]*Job
 	nextID  int64
+	gate    chan struct{} // when set, each build waits for a value
 }
 
 func newRecorder() *recorder {
@@ -45,7 +46,14 @@ func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, de
 	return r.note("checkout " + ref + " " + commit)
 }
 
-func (r *recorder) Build(_ context.Context, req builder.Request, _ io.Writer) (string, error) {
+func (r *recorder) Build(ctx context.Context, req builder.Request, _ io.Writer) (string, error) {
+	if r.gate != nil {
+		select {
+		case <-r.gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 	if err := r.note("build " + req.Tags[0]); err != nil {
 		return "", err
 	}
@@ -94,6 +102,18 @@ func (r *recorder) Save(_ context.Context, j *Job) error {
 	return nil
 }
 
+func (r *recorder) Unfinished(context.Context) ([]*Job, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*Job
+	for id := int64(1); id <= r.nextID; id++ {
+		if j, ok := r.jobs[id]; ok && !j.Status.Final() {
+			out = append(out, j.Clone())
+		}
+	}
+	return out, nil
+}
+
 func (r *recorder) job(id int64) *Job {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -130,6 +150,10 @@ func runOne(t *testing.T, rec *recorder, branch string) *Job {
 	j, err := r.Submit(ctx, Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/" + branch, Branch: branch, Commit: "c0ffee"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !rec.job(j.ID).Status.Final() && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
 	}
 	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, job.ErrQueueFull):
+	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrShuttingDown):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

@@ -118,6 +118,9 @@ func serve(args []string, stderr io.Writer) error {
 	runCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 	runner.Start(runCtx)
+	if err := runner.Resume(ctx); err != nil {
+		return err
+	}
 
 	httpServer := &http.Server{
 		Addr:              cfg.Listen,

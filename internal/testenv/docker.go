@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
@@ -59,6 +60,25 @@ func BuildAndPush(t testing.TB, c *client.Client, ref, version string) string {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 	return ref + "@" + digest
+}
+
+// RemoveImagesOnCleanup removes, when the test ends, every local image
+// whose repository contains ns, so repeated runs do not fill the disk.
+func RemoveImagesOnCleanup(t testing.TB, c *client.Client, ns string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		imgs, err := c.ImageList(ctx, image.ListOptions{})
+		if err != nil {
+			return
+		}
+		for _, im := range imgs {
+			for _, tag := range im.RepoTags {
+				if strings.Contains(tag, "/"+ns+"/") {
+					c.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
+				}
+			}
+		}
+	})
 }
 
 // ServiceOptions shape a test service.

@@ -1,0 +1,162 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/config"
+)
+
+func newTestRunner(t *testing.T, rec *recorder, concurrency int) *Runner {
+	t.Helper()
+	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())+fmt.Sprintf("jobs: {concurrency: %d}\n", concurrency)),
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewRunner(cfg, Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec, Log: zerolog.Nop()})
+}
+
+func waitStatus(t *testing.T, rec *recorder, id int64, want Status) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for rec.job(id).Status != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d is %s, want %s", id, rec.job(id).Status, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBurstOfPushesCoalesces(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+	rec.gate = make(chan struct{})
+	r := newTestRunner(t, rec, 2)
+	ctx := context.Background()
+	r.Start(ctx)
+
+	var ids []int64
+	for i := 0; i < 20; i++ {
+		j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: fmt.Sprintf("c%02d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+		if i == 0 {
+			waitStatus(t, rec, j.ID, Running) // the first build holds the lane
+		}
+	}
+	close(rec.gate) // let every build through
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown does not start queued jobs; start again to drain the lane.
+	r2 := newTestRunner(t, rec, 2)
+	r2.Start(ctx)
+	if err := r2.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, rec, ids[19], Succeeded)
+	r2.Shutdown(ctx)
+
+	builds := 0
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "checkout") {
+			builds++
+		}
+	}
+	if builds != 2 {
+		t.Errorf("%d builds ran, want 2 (first and last): %v", builds, rec.calls)
+	}
+	if last := rec.calls[len(rec.calls)-1]; !strings.HasPrefix(last, "update web") {
+		t.Errorf("last call %q", last)
+	}
+	for i, id := range ids {
+		j := rec.job(id)
+		switch {
+		case i == 0 || i == 19:
+			if j.Status != Succeeded {
+				t.Errorf("job %d (push %d) is %s, want succeeded", id, i, j.Status)
+			}
+		default:
+			if j.Status != Superseded || j.SupersededBy != ids[i+1] {
+				t.Errorf("job %d (push %d) is %s by %d, want superseded by %d", id, i, j.Status, j.SupersededBy, ids[i+1])
+			}
+		}
+	}
+	if got := rec.job(ids[19]).Commit; got != "c19" {
+		t.Errorf("last build deployed %s", got)
+	}
+}
+
+func TestDifferentBranchesBuildSideBySide(t *testing.T) {
+	rec := newRecorder()
+	rec.gate = make(chan struct{})
+	r := newTestRunner(t, rec, 2)
+	ctx := context.Background()
+	r.Start(ctx)
+	a, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/a", Branch: "a", Commit: "ca"})
+	b, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/b", Branch: "b", Commit: "cb"})
+	waitStatus(t, rec, a.ID, Running)
+	waitStatus(t, rec, b.ID, Running)
+	c, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/c", Branch: "c", Commit: "cc"})
+	time.Sleep(20 * time.Millisecond)
+	if s := rec.job(c.ID).Status; s != Queued {
+		t.Errorf("third branch is %s with concurrency 2, want queued", s)
+	}
+	close(rec.gate)
+	waitStatus(t, rec, c.ID, Succeeded)
+	r.Shutdown(ctx)
+}
+
+func TestResumeMarksRunningInterrupted(t *testing.T) {
+	rec := newRecorder()
+	ctx := context.Background()
+	running := &Job{Project: "shop", Action: ActionBuild, Status: Running, Branch: "main", Ref: "refs/heads/main", Commit: "c1"}
+	queued := &Job{Project: "shop", Action: ActionBuild, Status: Queued, Branch: "dev", Ref: "refs/heads/dev", Commit: "c2"}
+	rec.Create(ctx, running)
+	rec.Create(ctx, queued)
+
+	r := newTestRunner(t, rec, 1)
+	r.Start(ctx)
+	if err := r.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, rec, queued.ID, Succeeded)
+	r.Shutdown(ctx)
+	got := rec.job(running.ID)
+	if got.Status != Interrupted || got.Error == "" || got.Finished.IsZero() {
+		t.Errorf("running job after restart: %+v", got)
+	}
+	if strings.Contains(strings.Join(rec.calls, ","), "c1") {
+		t.Error("an interrupted job was run again")
+	}
+}
+
+func TestShutdownInterruptsAfterGrace(t *testing.T) {
+	rec := newRecorder()
+	rec.gate = make(chan struct{}) // never opened: the build hangs
+	r := newTestRunner(t, rec, 1)
+	ctx := context.Background()
+	r.Start(ctx)
+	j, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c"})
+	waitStatus(t, rec, j.ID, Running)
+	grace, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := r.Shutdown(grace); err == nil {
+		t.Error("Shutdown reported a clean stop with a job still running")
+	}
+	if got := rec.job(j.ID); got.Status != Interrupted {
+		t.Errorf("job is %s after shutdown, want interrupted", got.Status)
+	}
+	if _, err := r.Submit(ctx, Request{Project: "shop", Branch: "main"}); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Submit after shutdown: %v", err)
+	}
+}
