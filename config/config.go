@@ -18,10 +18,11 @@ import (
 const (
 	DefaultListen         = ":8080"
 	DefaultDataDir        = "/var/lib/swarmhook"
-	DefaultConcurrency    = 2                // builds at once: a build uses most of a core
-	DefaultJobTimeout     = 30 * time.Minute // a whole job, build and deploy
-	DefaultServiceTimeout = 10 * time.Minute // one service's rolling update
-	DefaultMaxBody        = 5 << 20          // webhook bodies; GitHub caps payloads at 25 MB but pushes are far smaller
+	DefaultConcurrency    = 2                   // builds at once: a build uses most of a core
+	DefaultJobTimeout     = 30 * time.Minute    // a whole job, build and deploy
+	DefaultServiceTimeout = 10 * time.Minute    // one service's rolling update
+	DefaultKeep           = 90 * 24 * time.Hour // job history: a quarter is plenty to answer "what ran when"
+	DefaultMaxBody        = 5 << 20             // webhook bodies; GitHub caps payloads at 25 MB but pushes are far smaller
 	DefaultContext        = "."
 	DefaultDockerfile     = "Dockerfile"
 	DefaultParallelism    = 1 // one task at a time: a rolling update
@@ -93,6 +94,8 @@ type Jobs struct {
 	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds one whole job.
 	Timeout Duration `yaml:"timeout"`
+	// Keep is how long finished jobs and their logs are kept.
+	Keep Duration `yaml:"keep"`
 }
 
 // Webhook bounds webhook intake.
@@ -373,6 +376,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Jobs.Timeout.Duration == 0 {
 		c.Jobs.Timeout.Duration = DefaultJobTimeout
+	}
+	if c.Jobs.Keep.Duration == 0 {
+		c.Jobs.Keep.Duration = DefaultKeep
 	}
 	if c.Webhook.MaxBodyBytes == 0 {
 		c.Webhook.MaxBodyBytes = DefaultMaxBody

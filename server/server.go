@@ -17,6 +17,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/store"
 )
 
 // Submitter queues jobs.
@@ -27,6 +28,7 @@ type Submitter interface {
 // JobReader reads job records.
 type JobReader interface {
 	Get(ctx context.Context, id int64) (*job.Job, error)
+	List(ctx context.Context, f store.Filter) ([]*job.Job, error)
 }
 
 // LogReader opens job logs.
@@ -61,6 +63,7 @@ func New(d Deps) *Server {
 	e.POST("/hooks/:project", s.hook)
 
 	api := e.Group("/api")
+	api.GET("/jobs", s.listJobs, s.require("read"))
 	api.GET("/jobs/:id", s.getJob, s.require("read"))
 	api.GET("/jobs/:id/log", s.getLog, s.require("read"))
 	return s
@@ -143,20 +146,4 @@ func (s *Server) getJob(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, j)
-}
-
-func (s *Server) getLog(c echo.Context) error {
-	id, err := jobID(c)
-	if err != nil {
-		return err
-	}
-	if _, err := s.d.Store.Get(c.Request().Context(), id); err != nil {
-		return err
-	}
-	rc, err := s.d.Logs.Open(id)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return c.Stream(http.StatusOK, "text/plain; charset=utf-8", rc)
 }

@@ -118,6 +118,7 @@ func serve(args []string, stderr io.Writer) error {
 	runCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 	runner.Start(runCtx)
+	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
 	if err := runner.Resume(ctx); err != nil {
 		return err
 	}
