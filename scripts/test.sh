@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: bring up the real engine, registry
+# and Swarm (scripts/infra.sh), then every Go test, unit and end-to-end.
+# Extra arguments go to `go test` (e.g. -run TestPush).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/infra.sh
+
+# End-to-end tests share one engine and Swarm: -p 2 keeps two packages
+# at most in flight on a 2-core machine.
+go test -count=1 -p 2 -timeout 20m "$@" ./...
+
+# Each webhook parser and the signature check are fuzzed for a bounded
+# time (FUZZTIME, default 10s each) when the fuzz script exists.
+if [[ -f scripts/fuzz.sh && $# -eq 0 ]]; then
+	bash scripts/fuzz.sh
+fi
