@@ -143,7 +143,12 @@ type Deploy struct {
 	Update Update `yaml:"update"`
 	// Timeout bounds each service's update.
 	Timeout Duration `yaml:"timeout"`
-	// OnFailure is stop: later services are left untouched.
+	// Rollback holds Swarm's own rollback settings for these services;
+	// empty means the update's pace.
+	Rollback Update `yaml:"rollback"`
+	// OnFailure is stop (later services are left untouched) or
+	// rollback_all (services this job already updated go back, in reverse
+	// order, to what they ran before).
 	OnFailure string `yaml:"on_failure"`
 }
 
@@ -155,6 +160,54 @@ type Service struct {
 	// Image names which of the project's images the service runs; empty
 	// means the one whose repository the service runs now.
 	Image string `yaml:"image"`
+	// Update overrides the target's update settings for this service;
+	// keys left out keep the target's values.
+	Update *Update `yaml:"update"`
+}
+
+// UpdateFor returns the update settings for service s of target d: the
+// target's, with what the service sets itself on top.
+func (d *Deploy) UpdateFor(s Service) Update {
+	u := d.Update
+	o := s.Update
+	if o == nil {
+		return u
+	}
+	if o.Parallelism != nil {
+		u.Parallelism = o.Parallelism
+	}
+	if o.Delay.Duration != 0 {
+		u.Delay = o.Delay
+	}
+	if o.FailureAction != "" {
+		u.FailureAction = o.FailureAction
+	}
+	if o.Order != "" {
+		u.Order = o.Order
+	}
+	if o.Monitor.Duration != 0 {
+		u.Monitor = o.Monitor
+	}
+	if o.MaxFailureRatio != 0 {
+		u.MaxFailureRatio = o.MaxFailureRatio
+	}
+	return u
+}
+
+// ServiceTarget finds the first deploy target that lists service name,
+// with its project and entry.
+func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		for j := range p.Deploy {
+			for _, s := range p.Deploy[j].Services {
+				if s.Name == name {
+					return p, &p.Deploy[j], s, true
+				}
+			}
+		}
+	}
+	return nil, nil, Service{}, false
 }
 
 // UnmarshalYAML accepts both "api" and {name: api, image: shop/api}.
@@ -423,6 +476,32 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// validate checks one update or rollback section; partial sections may
+// leave keys empty.
+func (u *Update) validate(field string, partial bool, bad func(field, format string, args ...any)) {
+	switch u.FailureAction {
+	case "rollback", "pause", "continue":
+	case "":
+		if !partial {
+			bad(field+".failure_action", "must be set")
+		}
+	default:
+		bad(field+".failure_action", "%q must be rollback, pause or continue", u.FailureAction)
+	}
+	switch u.Order {
+	case "stop-first", "start-first":
+	case "":
+		if !partial {
+			bad(field+".order", "must be set")
+		}
+	default:
+		bad(field+".order", "%q must be stop-first or start-first", u.Order)
+	}
+	if r := u.MaxFailureRatio; r < 0 || r > 1 {
+		bad(field+".max_failure_ratio", "%v must be between 0 and 1", r)
+	}
+}
+
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 func (c *Config) validate() error {
@@ -522,23 +601,17 @@ func (c *Config) validate() error {
 					bad(h+".image", "%q is not one of the project's images", s.Image)
 				}
 			}
-			switch d.Update.FailureAction {
-			case "rollback", "pause", "continue":
-			default:
-				bad(g+".update.failure_action", "%q must be rollback, pause or continue", d.Update.FailureAction)
-			}
-			switch d.Update.Order {
-			case "stop-first", "start-first":
-			default:
-				bad(g+".update.order", "%q must be stop-first or start-first", d.Update.Order)
-			}
-			if r := d.Update.MaxFailureRatio; r < 0 || r > 1 {
-				bad(g+".update.max_failure_ratio", "%v must be between 0 and 1", r)
+			d.Update.validate(g+".update", false, bad)
+			d.Rollback.validate(g+".rollback", true, bad)
+			for k, s := range d.Services {
+				if s.Update != nil {
+					s.Update.validate(fmt.Sprintf("%s.services[%d].update", g, k), true, bad)
+				}
 			}
 			switch d.OnFailure {
-			case "stop":
+			case "stop", "rollback_all":
 			default:
-				bad(g+".on_failure", "%q must be stop", d.OnFailure)
+				bad(g+".on_failure", "%q must be stop or rollback_all", d.OnFailure)
 			}
 		}
 	}

@@ -2,15 +2,20 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
 )
 
-// deploy updates the target's services strictly in order; the first
-// failure stops it and the rest are recorded as skipped.
+// deploy updates the target's services strictly in order. The first
+// failure stops it: later services are recorded as skipped and, with
+// on_failure: rollback_all, the services this job already changed go back
+// to what they ran before, in reverse order.
 func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer) error {
 	for i, s := range target.Services {
 		var res updater.Result
@@ -25,7 +30,7 @@ func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *
 			res, err = r.d.Updater.Update(ctx, updater.Request{
 				Service:  s.Name,
 				Image:    image,
-				Settings: settings(target.Update),
+				Settings: settings(target, s),
 				Timeout:  target.Timeout.Duration,
 			}, w)
 			return err
@@ -35,10 +40,41 @@ func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *
 			for _, rest := range target.Services[i+1:] {
 				j.Services = append(j.Services, updater.Result{Service: rest.Name, Outcome: updater.Skipped})
 			}
-			return fmt.Errorf("deploy %s: %w", s.Name, err)
+			err = fmt.Errorf("deploy %s: %w", s.Name, err)
+			if target.OnFailure == "rollback_all" {
+				r.revert(ctx, j, target, w)
+			}
+			return err
 		}
 	}
 	return nil
+}
+
+// revert returns the services this job updated to their previous images,
+// newest change first. It runs even when the job's context is spent.
+func (r *Runner) revert(ctx context.Context, j *Job, target *config.Deploy, w io.Writer) {
+	ctx = context.WithoutCancel(ctx)
+	done := slices.Clone(j.Services)
+	slices.Reverse(done)
+	for _, res := range done {
+		if res.Outcome != updater.Updated || res.Previous == "" {
+			continue
+		}
+		s := config.Service{Name: res.Service}
+		for _, ts := range target.Services {
+			if ts.Name == res.Service {
+				s = ts
+			}
+		}
+		r.stage(ctx, j, "revert "+s.Name, w, func() error {
+			unlock := r.lockService(s.Name)
+			defer unlock()
+			fmt.Fprintf(w, "rollback_all: returning %s to %s\n", s.Name, res.Previous)
+			back, err := r.d.Updater.Update(ctx, updater.Request{Service: s.Name, Image: res.Previous, Settings: settings(target, s), Timeout: target.Timeout.Duration}, w)
+			j.Reverted = append(j.Reverted, back)
+			return err
+		})
+	}
 }
 
 // imageFor picks the pushed image a service gets: the one it names, or
@@ -65,8 +101,127 @@ func (r *Runner) imageFor(ctx context.Context, j *Job, p *config.Project, s conf
 	return "", fmt.Errorf("service %s runs %s, which is none of project %s's images: name one with image:", s.Name, cur, p.Name)
 }
 
-func settings(u config.Update) updater.Settings {
-	return updater.Settings{
+// errNotManaged means a service action names a service no deploy target
+// lists.
+var errNotManaged = errors.New("service is not in any deploy target")
+
+// serviceAction runs the jobs that change services without building.
+func (r *Runner) serviceAction(ctx context.Context, j *Job, w io.Writer) error {
+	if j.Action == ActionDeploy {
+		return r.deployTag(ctx, j, w)
+	}
+	p, target, s, ok := r.cfg.ServiceTarget(j.Service)
+	if !ok {
+		return fmt.Errorf("%w: %s", errNotManaged, j.Service)
+	}
+	timeout := target.Timeout.Duration
+	var res updater.Result
+	err := r.stage(ctx, j, string(j.Action)+" "+s.Name, w, func() error {
+		unlock := r.lockService(s.Name)
+		defer unlock()
+		var err error
+		switch {
+		case j.Action == ActionRollback && j.Tag == "":
+			res, err = r.d.Updater.Rollback(ctx, s.Name, timeout, w)
+		case j.Action == ActionRollback:
+			var image string
+			if image, err = r.taggedImage(ctx, p, s, j.Tag); err == nil {
+				res, err = r.d.Updater.Update(ctx, updater.Request{Service: s.Name, Image: image, Settings: settings(target, s), Timeout: timeout}, w)
+			}
+		case j.Action == ActionRedeploy:
+			res, err = r.d.Updater.Redeploy(ctx, s.Name, timeout, w)
+		case j.Action == ActionScale && j.Replicas != nil:
+			res, err = r.d.Updater.Scale(ctx, s.Name, *j.Replicas, timeout, w)
+		default:
+			err = fmt.Errorf("action %q is not a service action", j.Action)
+		}
+		if res.Service == "" {
+			res = updater.Result{Service: s.Name, Outcome: updater.Failed}
+			if err != nil {
+				res.Message = err.Error()
+			}
+		}
+		return err
+	})
+	j.Services = append(j.Services, res)
+	return err
+}
+
+// taggedImage resolves the image service s should run for tag: the
+// repository it runs now, pinned to the tag's digest.
+func (r *Runner) taggedImage(ctx context.Context, p *config.Project, s config.Service, tag string) (string, error) {
+	name := s.Image
+	if name == "" {
+		cur, err := r.d.Updater.CurrentImage(ctx, s.Name)
+		if err != nil {
+			return "", err
+		}
+		repo := updater.Repository(cur)
+		for _, im := range p.Images {
+			if r.d.Registry.Ref(im.Name, "x") == repo+":x" {
+				name = im.Name
+			}
+		}
+		if name == "" {
+			return "", fmt.Errorf("service %s runs %s, none of project %s's images", s.Name, cur, p.Name)
+		}
+	}
+	digest, err := r.d.Registry.Digest(ctx, name, tag)
+	if err != nil {
+		return "", err
+	}
+	return r.d.Registry.Ref(name, tag) + "@" + digest, nil
+}
+
+// deployTag deploys an existing tag of every image to the project's
+// deploy target for the branch, without building, and moves -latest to
+// it: -latest always names what runs.
+func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
+	p, ok := r.cfg.Project(j.Project)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownProject, j.Project)
+	}
+	target, ok := p.DeployFor(j.Branch)
+	if !ok {
+		return fmt.Errorf("no deploy target of project %s matches branch %s", p.Name, j.Branch)
+	}
+	if err := r.stage(ctx, j, "resolve", w, func() error {
+		for _, img := range p.Images {
+			digest, err := r.d.Registry.Digest(ctx, img.Name, j.Tag)
+			if err != nil {
+				return fmt.Errorf("image %s: %w", img.Name, err)
+			}
+			ref := r.d.Registry.Ref(img.Name, j.Tag)
+			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, Digest: digest, Ref: ref + "@" + digest})
+			fmt.Fprintf(w, "%s is %s\n", ref, digest)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("resolve tag: %w", err)
+	}
+	if err := r.deploy(ctx, j, p, target, w); err != nil {
+		return err
+	}
+	return r.stage(ctx, j, "tag", w, func() error {
+		for i, im := range j.Images {
+			component, _, ok := tagpolicy.ParseTimestamped(im.Tag)
+			if !ok {
+				continue // not a <branch>-<timestamp> tag: no -latest to move
+			}
+			j.Images[i].LatestTag = tagpolicy.Latest(component)
+			if _, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, j.Images[i].LatestTag, im.Digest); err != nil {
+				return fmt.Errorf("move %s: %w", j.Images[i].LatestTag, err)
+			}
+		}
+		return nil
+	})
+}
+
+// settings turns the config's update settings for service s of target d
+// into the updater's.
+func settings(d *config.Deploy, s config.Service) updater.Settings {
+	u := d.UpdateFor(s)
+	out := updater.Settings{
 		Parallelism:     *u.Parallelism,
 		Delay:           u.Delay.Duration,
 		FailureAction:   u.FailureAction,
@@ -74,9 +229,20 @@ func settings(u config.Update) updater.Settings {
 		Monitor:         u.Monitor.Duration,
 		MaxFailureRatio: u.MaxFailureRatio,
 	}
-}
-
-// serviceAction runs the jobs that change a service without building.
-func (r *Runner) serviceAction(ctx context.Context, j *Job, w io.Writer) error {
-	return fmt.Errorf("action %q is not supported yet", j.Action)
+	if rb := d.Rollback; rb.Parallelism != nil || rb.FailureAction != "" || rb.Order != "" || rb.Monitor.Duration != 0 || rb.Delay.Duration != 0 {
+		out.Rollback = updater.RollbackSettings{
+			Parallelism: out.Parallelism, Delay: rb.Delay.Duration, FailureAction: rb.FailureAction,
+			Order: rb.Order, Monitor: rb.Monitor.Duration, MaxFailureRatio: rb.MaxFailureRatio,
+		}
+		if rb.Parallelism != nil {
+			out.Rollback.Parallelism = *rb.Parallelism
+		}
+		if out.Rollback.FailureAction == "" {
+			out.Rollback.FailureAction = "pause"
+		}
+		if out.Rollback.Order == "" {
+			out.Rollback.Order = out.Order
+		}
+	}
+	return out
 }

@@ -74,6 +74,9 @@ type Job struct {
 	Images     []Image          `json:"images"`
 	Services   []updater.Result `json:"services"`
 	Error      string           `json:"error,omitempty"`
+	// Reverted are the services rollback_all returned to their previous
+	// images after a failure.
+	Reverted []updater.Result `json:"reverted,omitempty"`
 	// SupersededBy is the newer job that replaced this one in the queue.
 	SupersededBy int64 `json:"superseded_by,omitempty"`
 	// Service, Tag and Replicas are the arguments of service actions.
@@ -126,5 +129,6 @@ func (j *Job) Clone() *Job {
 	c.Stages = append([]Stage(nil), j.Stages...)
 	c.Images = append([]Image(nil), j.Images...)
 	c.Services = append([]updater.Result(nil), j.Services...)
+	c.Reverted = append([]updater.Result(nil), j.Reverted...)
 	return &c
 }

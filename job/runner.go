@@ -60,12 +60,17 @@ type Tagger interface {
 	// Retag points repo:to at the manifest of repo:from, which must have
 	// digest want.
 	Retag(ctx context.Context, repo, from, to, want string) (string, error)
+	// Digest resolves repo:tag.
+	Digest(ctx context.Context, repo, tag string) (string, error)
 }
 
 // ServiceUpdater rolls Swarm services onto new images.
 type ServiceUpdater interface {
 	CurrentImage(ctx context.Context, service string) (string, error)
 	Update(ctx context.Context, req updater.Request, log io.Writer) (updater.Result, error)
+	Rollback(ctx context.Context, service string, timeout time.Duration, log io.Writer) (updater.Result, error)
+	Redeploy(ctx context.Context, service string, timeout time.Duration, log io.Writer) (updater.Result, error)
+	Scale(ctx context.Context, service string, replicas uint64, timeout time.Duration, log io.Writer) (updater.Result, error)
 }
 
 // Deps are the runner's collaborators.

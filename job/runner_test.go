@@ -73,13 +73,32 @@ func (r *recorder) Retag(_ context.Context, repo, from, to, want string) (string
 	return want, r.note("retag " + repo + " " + to)
 }
 
+func (r *recorder) Digest(_ context.Context, repo, tag string) (string, error) {
+	if err := r.note("digest " + repo + ":" + tag); err != nil {
+		return "", err
+	}
+	return "sha256:" + tag, nil
+}
+
+func (r *recorder) Rollback(_ context.Context, service string, _ time.Duration, _ io.Writer) (updater.Result, error) {
+	return updater.Result{Service: service, Outcome: updater.RolledBack}, r.note("rollback " + service)
+}
+
+func (r *recorder) Redeploy(_ context.Context, service string, _ time.Duration, _ io.Writer) (updater.Result, error) {
+	return updater.Result{Service: service, Outcome: updater.Updated}, r.note("redeploy " + service)
+}
+
+func (r *recorder) Scale(_ context.Context, service string, n uint64, _ time.Duration, _ io.Writer) (updater.Result, error) {
+	return updater.Result{Service: service, Outcome: updater.Updated}, r.note(fmt.Sprintf("scale %s %d", service, n))
+}
+
 func (r *recorder) CurrentImage(_ context.Context, service string) (string, error) {
 	return r.current[service], nil
 }
 
 func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (updater.Result, error) {
 	err := r.note("update " + req.Service + " " + updater.Repository(req.Image))
-	res := updater.Result{Service: req.Service, Image: req.Image, Outcome: updater.Updated}
+	res := updater.Result{Service: req.Service, Image: req.Image, Outcome: updater.Updated, Previous: r.current[req.Service]}
 	if err != nil {
 		res.Outcome = updater.RolledBack
 	}
@@ -138,7 +157,12 @@ projects:
 
 func runOne(t *testing.T, rec *recorder, branch string) *Job {
 	t.Helper()
-	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())), func(string) (string, bool) { return "", false })
+	return runWith(t, rec, shopConfig, Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/" + branch, Branch: branch, Commit: "c0ffee"})
+}
+
+func runWith(t *testing.T, rec *recorder, cfgText string, req Request) *Job {
+	t.Helper()
+	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(cfgText, t.TempDir())), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +171,7 @@ func runOne(t *testing.T, rec *recorder, branch string) *Job {
 		Log: zerolog.Nop(), Now: func() time.Time { return clock }})
 	ctx := context.Background()
 	r.Start(ctx)
-	j, err := r.Submit(ctx, Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/" + branch, Branch: branch, Commit: "c0ffee"})
+	j, err := r.Submit(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +287,78 @@ func TestBranchWithoutDeployTargetOnlyBuilds(t *testing.T) {
 	}
 	if j.Images[0].Tag != "feature-login-20261126101500" || j.Images[0].LatestTag != "feature-login-latest" {
 		t.Errorf("tags = %+v", j.Images[0])
+	}
+}
+
+func TestRollbackAllRevertsInReverseOrder(t *testing.T) {
+	rec := newRecorder()
+	rec.current = map[string]string{"api": "reg:5000/shop/api:old@sha256:a0", "worker": "reg:5000/shop/api:old@sha256:a0", "web": "reg:5000/shop/web:old@sha256:w0"}
+	rec.failOn["update web reg:5000/shop/web"] = errors.New("rolled back by swarm")
+	cfg := strings.Replace(shopConfig, "services: [{name: api", "on_failure: rollback_all\n        services: [{name: api", 1)
+	j := runWith(t, rec, cfg, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"})
+	if j.Status != Failed {
+		t.Fatalf("status %s", j.Status)
+	}
+	var updates []string
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "update") {
+			updates = append(updates, c)
+		}
+	}
+	want := []string{
+		"update api reg:5000/shop/api", "update worker reg:5000/shop/api", "update web reg:5000/shop/web",
+		"update worker reg:5000/shop/api", "update api reg:5000/shop/api",
+	}
+	if diff := cmp.Diff(want, updates); diff != "" {
+		t.Errorf("updates (-want +got):\n%s", diff)
+	}
+	if len(j.Reverted) != 2 || j.Reverted[0].Service != "worker" || j.Reverted[0].Image != "reg:5000/shop/api:old@sha256:a0" {
+		t.Errorf("reverted = %+v", j.Reverted)
+	}
+}
+
+func TestServiceActions(t *testing.T) {
+	three := uint64(3)
+	tests := []struct {
+		name string
+		req  Request
+		want []string
+	}{
+		{"native rollback", Request{Action: ActionRollback, Service: "web"}, []string{"rollback web"}},
+		{"rollback to tag", Request{Action: ActionRollback, Service: "web", Tag: "main-20261101000000"}, []string{"digest shop/web:main-20261101000000", "update web reg:5000/shop/web"}},
+		{"rollback to tag by current repo", Request{Action: ActionRollback, Service: "worker", Tag: "main-20261101000000"}, []string{"digest shop/api:main-20261101000000", "update worker reg:5000/shop/api"}},
+		{"redeploy", Request{Action: ActionRedeploy, Service: "api"}, []string{"redeploy api"}},
+		{"scale", Request{Action: ActionScale, Service: "api", Replicas: &three}, []string{"scale api 3"}},
+		{"deploy tag", Request{Action: ActionDeploy, Project: "shop", Branch: "main", Tag: "main-20261101000000"}, []string{
+			"digest shop/api:main-20261101000000", "digest shop/web:main-20261101000000",
+			"update api reg:5000/shop/api", "update worker reg:5000/shop/api", "update web reg:5000/shop/web",
+			"retag shop/api main-latest", "retag shop/web main-latest"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+			j := runWith(t, rec, shopConfig, tt.req)
+			if j.Status != Succeeded {
+				t.Fatalf("status %s: %s", j.Status, j.Error)
+			}
+			if diff := cmp.Diff(tt.want, rec.calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUnknownTagFailsBeforeAnyUpdate(t *testing.T) {
+	rec := newRecorder()
+	rec.failOn["digest shop/web:main-20200101000000"] = errors.New("registry: not found")
+	j := runWith(t, rec, shopConfig, Request{Action: ActionDeploy, Project: "shop", Branch: "main", Tag: "main-20200101000000"})
+	if j.Status != Failed {
+		t.Fatalf("status %s", j.Status)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "update") {
+			t.Errorf("updated a service for a missing tag: %s", c)
+		}
 	}
 }

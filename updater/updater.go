@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 )
@@ -49,6 +50,19 @@ type Settings struct {
 	Order           string
 	Monitor         time.Duration
 	MaxFailureRatio float32
+	// Rollback configures Swarm's own rollback; zero means the same
+	// pace as the update, pausing if the rollback fails too.
+	Rollback RollbackSettings
+}
+
+// RollbackSettings are Swarm's rollback settings.
+type RollbackSettings struct {
+	Parallelism     uint64
+	Delay           time.Duration
+	FailureAction   string
+	Order           string
+	Monitor         time.Duration
+	MaxFailureRatio float32
 }
 
 // Request asks for one service to run a new image.
@@ -80,22 +94,33 @@ var ErrNotConverged = errors.New("updater: service did not converge")
 
 // Defaults for waiting; a Swarm manager answers inspects in milliseconds.
 const (
-	pollInterval    = 250 * time.Millisecond
-	conflictRetries = 5 // re-reads after a concurrent spec change
+	pollInterval    = 500 * time.Millisecond // fallback when no event arrives
+	conflictRetries = 5                      // re-reads after a concurrent spec change
 )
+
+// EventSource is the engine's event stream; *client.Client satisfies it.
+type EventSource interface {
+	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+}
 
 // Updater updates Swarm services. It is safe for concurrent use; callers
 // make sure one service is not updated by two jobs at once.
 type Updater struct {
-	c    Client
-	auth string
-	now  func() time.Time
+	c      Client
+	events EventSource
+	auth   string
+	now    func() time.Time
 }
 
 // New returns an Updater. registryAuth is passed with every update so every
-// node can pull the image (see registry.Credentials.EngineAuth).
+// node can pull the image (see registry.Credentials.EngineAuth). When c is
+// also an EventSource, waits wake on the engine's events, not only polls.
 func New(c Client, registryAuth string) *Updater {
-	return &Updater{c: c, auth: registryAuth, now: time.Now}
+	u := &Updater{c: c, auth: registryAuth, now: time.Now}
+	if es, ok := c.(EventSource); ok {
+		u.events = es
+	}
+	return u
 }
 
 // CurrentImage returns the image the service's spec names now.
@@ -135,53 +160,132 @@ func Repository(ref string) string {
 // for Swarm to converge. The returned error is nil only for Updated and
 // Unchanged; the Result is filled in either way.
 func (u *Updater) Update(ctx context.Context, req Request, log io.Writer) (Result, error) {
-	res := Result{Service: req.Service, Image: req.Image, Started: u.now()}
+	return u.change(ctx, req.Service, req.Timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
+		if d := Digest(req.Image); d != "" && Digest(specImage(svc)) == d {
+			return nil, Unchanged, ""
+		}
+		spec := withImage(svc.Spec, req.Image, req.Settings)
+		s := req.Settings
+		return &spec, "", fmt.Sprintf("updating %s -> %s (parallelism %d, delay %s, order %s, failure action %s)",
+			specImage(svc), req.Image, s.Parallelism, s.Delay, s.Order, s.FailureAction)
+	})
+}
+
+// Rollback asks Swarm to return the service to its previous spec, its own
+// rollback target, and waits for that to finish. Success is RolledBack
+// with a nil error.
+func (u *Updater) Rollback(ctx context.Context, service string, timeout time.Duration, log io.Writer) (Result, error) {
+	return u.change(ctx, service, timeout, log, modeRollback, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
+		if svc.PreviousSpec == nil {
+			return nil, Failed, "service has no previous spec to roll back to"
+		}
+		spec := svc.Spec
+		return &spec, "", "rolling back to the previous spec"
+	})
+}
+
+// Redeploy restarts every task of the service on the image it runs now,
+// one batch at a time by its update settings.
+func (u *Updater) Redeploy(ctx context.Context, service string, timeout time.Duration, log io.Writer) (Result, error) {
+	return u.change(ctx, service, timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
+		spec := svc.Spec
+		spec.TaskTemplate.ForceUpdate++
+		return &spec, "", "restarting every task on " + specImage(svc)
+	})
+}
+
+// Scale sets a replicated service's replica count and waits until that
+// many tasks run.
+func (u *Updater) Scale(ctx context.Context, service string, replicas uint64, timeout time.Duration, log io.Writer) (Result, error) {
+	return u.change(ctx, service, timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
+		if svc.Spec.Mode.Replicated == nil {
+			return nil, Failed, "only replicated services can be scaled"
+		}
+		if r := svc.Spec.Mode.Replicated.Replicas; r != nil && *r == replicas {
+			return nil, Unchanged, ""
+		}
+		spec := svc.Spec
+		rep := *spec.Mode.Replicated
+		rep.Replicas = &replicas
+		spec.Mode.Replicated = &rep
+		return &spec, "", fmt.Sprintf("scaling to %d replicas", replicas)
+	})
+}
+
+type mode int
+
+const (
+	modeUpdate mode = iota
+	modeRollback
+)
+
+// editFunc decides the new spec from the service as it is now: a spec to
+// write, or no spec and the outcome to report at once (Unchanged, or
+// Failed with a reason).
+type editFunc func(svc swarm.Service) (spec *swarm.ServiceSpec, done Outcome, msg string)
+
+// change applies an edit, retrying on a concurrent change, and waits for
+// Swarm to settle.
+func (u *Updater) change(ctx context.Context, service string, timeout time.Duration, log io.Writer, m mode, edit editFunc) (Result, error) {
+	res := Result{Service: service, Started: u.now()}
 	finish := func(o Outcome, err error) (Result, error) {
 		res.Outcome, res.Finished = o, u.now()
 		if err != nil {
 			res.Message = err.Error()
-			fmt.Fprintf(log, "service %s: %s: %v\n", req.Service, o, err)
+			fmt.Fprintf(log, "service %s: %s: %v\n", service, o, err)
 		} else {
-			fmt.Fprintf(log, "service %s: %s\n", req.Service, o)
+			fmt.Fprintf(log, "service %s: %s\n", service, o)
 		}
 		return res, err
 	}
 	var svc swarm.Service
 	for attempt := 0; ; attempt++ {
 		var err error
-		svc, _, err = u.c.ServiceInspectWithRaw(ctx, req.Service, swarm.ServiceInspectOptions{})
+		svc, _, err = u.c.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
 		if err != nil {
-			return finish(Failed, fmt.Errorf("inspect service %s: %w", req.Service, err))
+			return finish(Failed, fmt.Errorf("inspect service %s: %w", service, err))
 		}
 		if svc.Spec.TaskTemplate.ContainerSpec == nil {
-			return finish(Failed, fmt.Errorf("service %s has no container spec", req.Service))
+			return finish(Failed, fmt.Errorf("service %s has no container spec", service))
 		}
-		res.Previous = specImage(svc)
-		if d := Digest(req.Image); d != "" && Digest(res.Previous) == d {
-			return finish(Unchanged, nil)
+		res.Previous, res.Image = specImage(svc), specImage(svc)
+		spec, done, msg := edit(svc)
+		if spec == nil {
+			if done == Failed {
+				return finish(Failed, fmt.Errorf("service %s: %s", service, msg))
+			}
+			return finish(done, nil)
 		}
-		spec := withImage(svc.Spec, req.Image, req.Settings)
-		fmt.Fprintf(log, "service %s: updating %s -> %s (parallelism %d, delay %s, order %s, failure action %s)\n",
-			req.Service, res.Previous, req.Image, req.Settings.Parallelism, req.Settings.Delay, req.Settings.Order, req.Settings.FailureAction)
-		resp, err := u.c.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{EncodedRegistryAuth: u.auth})
+		res.Image = spec.TaskTemplate.ContainerSpec.Image
+		fmt.Fprintf(log, "service %s: %s\n", service, msg)
+		opts := swarm.ServiceUpdateOptions{EncodedRegistryAuth: u.auth}
+		if m == modeRollback {
+			opts.Rollback = "previous"
+		}
+		resp, err := u.c.ServiceUpdate(ctx, svc.ID, svc.Version, *spec, opts)
 		if err != nil && isOutOfSequence(err) && attempt < conflictRetries {
-			fmt.Fprintf(log, "service %s: changed by someone else meanwhile, reading it again\n", req.Service)
+			fmt.Fprintf(log, "service %s: changed by someone else meanwhile, reading it again\n", service)
 			continue
 		}
 		if err != nil {
-			return finish(Failed, fmt.Errorf("update service %s: %w", req.Service, err))
+			return finish(Failed, fmt.Errorf("update service %s: %w", service, err))
 		}
 		for _, w := range resp.Warnings {
-			fmt.Fprintf(log, "service %s: warning: %s\n", req.Service, w)
+			fmt.Fprintf(log, "service %s: warning: %s\n", service, w)
 		}
 		break
 	}
-	o, err := u.wait(ctx, svc.ID, req, log)
+	o, err := u.wait(ctx, svc.ID, service, timeout, m, log)
+	if m == modeRollback {
+		if s, _, ierr := u.c.ServiceInspectWithRaw(ctx, svc.ID, swarm.ServiceInspectOptions{}); ierr == nil {
+			res.Image = specImage(s)
+		}
+	}
 	return finish(o, err)
 }
 
 // withImage returns a copy of spec with only the image and the update
-// settings changed.
+// settings changed; Swarm's rollback settings follow the same values.
 func withImage(spec swarm.ServiceSpec, image string, s Settings) swarm.ServiceSpec {
 	cs := *spec.TaskTemplate.ContainerSpec
 	cs.Image = image
@@ -194,6 +298,18 @@ func withImage(spec swarm.ServiceSpec, image string, s Settings) swarm.ServiceSp
 		MaxFailureRatio: s.MaxFailureRatio,
 		Order:           s.Order,
 	}
+	rb := s.Rollback
+	if rb == (RollbackSettings{}) {
+		rb = RollbackSettings{Parallelism: s.Parallelism, Delay: s.Delay, FailureAction: "pause", Monitor: s.Monitor, MaxFailureRatio: s.MaxFailureRatio, Order: s.Order}
+	}
+	spec.RollbackConfig = &swarm.UpdateConfig{
+		Parallelism:     rb.Parallelism,
+		Delay:           rb.Delay,
+		FailureAction:   rb.FailureAction,
+		Monitor:         rb.Monitor,
+		MaxFailureRatio: rb.MaxFailureRatio,
+		Order:           rb.Order,
+	}
 	return spec
 }
 
@@ -201,14 +317,16 @@ func isOutOfSequence(err error) bool {
 	return strings.Contains(err.Error(), "update out of sequence")
 }
 
-// wait polls Swarm until the update settles or the deadline passes.
-func (u *Updater) wait(ctx context.Context, id string, req Request, log io.Writer) (Outcome, error) {
-	timeout := req.Timeout
+// wait watches Swarm until the change settles or the deadline passes. It
+// wakes on the engine's events for the service and its containers, and
+// polls as a fallback for what events do not cover (other nodes' tasks).
+func (u *Updater) wait(ctx context.Context, id, name string, timeout time.Duration, m mode, log io.Writer) (Outcome, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	wake := u.watch(ctx, id)
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	lastState, lastProgress := swarm.UpdateState("-"), ""
@@ -218,7 +336,7 @@ func (u *Updater) wait(ctx context.Context, id string, req Request, log io.Write
 			if ctx.Err() != nil {
 				return TimedOut, fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
 			}
-			return Failed, fmt.Errorf("inspect service %s: %w", req.Service, err)
+			return Failed, fmt.Errorf("inspect service %s: %w", name, err)
 		}
 		var state swarm.UpdateState
 		var msg string
@@ -227,25 +345,33 @@ func (u *Updater) wait(ctx context.Context, id string, req Request, log io.Write
 		}
 		if state != lastState {
 			if state != "" {
-				fmt.Fprintf(log, "service %s: swarm says %s %s\n", req.Service, state, msg)
+				fmt.Fprintf(log, "service %s: swarm says %s %s\n", name, state, msg)
 			}
 			lastState = state
 		}
+		settled := false
 		switch state {
-		case swarm.UpdateStateRollbackCompleted, swarm.UpdateStateRollbackStarted:
-			if state == swarm.UpdateStateRollbackCompleted {
+		case swarm.UpdateStateRollbackCompleted:
+			if m != modeRollback {
 				return RolledBack, fmt.Errorf("%w: swarm rolled it back: %s", ErrNotConverged, msg)
 			}
+			settled = true
 		case swarm.UpdateStatePaused, swarm.UpdateStateRollbackPaused:
 			return Paused, fmt.Errorf("%w: swarm paused the update: %s", ErrNotConverged, msg)
 		case swarm.UpdateStateCompleted, "":
-			done, progress, err := u.converged(ctx, svc, req.Image)
+			settled = m == modeUpdate
+		}
+		if settled {
+			done, progress, err := u.converged(ctx, svc)
 			if err != nil && ctx.Err() == nil {
 				return Failed, err
 			}
 			if progress != lastProgress {
-				fmt.Fprintf(log, "service %s: %s\n", req.Service, progress)
+				fmt.Fprintf(log, "service %s: %s\n", name, progress)
 				lastProgress = progress
+			}
+			if done && m == modeRollback {
+				return RolledBack, nil
 			}
 			if done {
 				return Updated, nil
@@ -254,14 +380,47 @@ func (u *Updater) wait(ctx context.Context, id string, req Request, log io.Write
 		select {
 		case <-ctx.Done():
 			return TimedOut, fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+		case <-wake:
 		case <-tick.C:
 		}
 	}
 }
 
-// converged reports whether every task Swarm wants running is running the
-// image, and as many as the service asks for.
-func (u *Updater) converged(ctx context.Context, svc swarm.Service, image string) (bool, string, error) {
+// watch turns the engine's events about the service and its containers
+// into wake-ups. If the event stream fails, the caller's polling carries on.
+func (u *Updater) watch(ctx context.Context, id string) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	if u.events == nil {
+		return wake
+	}
+	msgs, errs := u.events.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ServiceEventType)),
+		filters.Arg("type", string(events.ContainerEventType)),
+	)})
+	go func() {
+		for {
+			select {
+			case m := <-msgs:
+				if m.Actor.ID == id || m.Actor.Attributes["com.docker.swarm.service.id"] == id {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			case <-errs:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return wake
+}
+
+// converged reports whether every task Swarm wants running runs the
+// service's current spec (image and force-update counter), and as many
+// as the service asks for.
+func (u *Updater) converged(ctx context.Context, svc swarm.Service) (bool, string, error) {
 	tasks, err := u.c.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
 		filters.Arg("service", svc.ID),
 		filters.Arg("desired-state", "running"),
@@ -269,12 +428,13 @@ func (u *Updater) converged(ctx context.Context, svc swarm.Service, image string
 	if err != nil {
 		return false, "", fmt.Errorf("list tasks of %s: %w", svc.Spec.Name, err)
 	}
-	onImage, running := 0, 0
+	image, force := specImage(svc), svc.Spec.TaskTemplate.ForceUpdate
+	current, running := 0, 0
 	for _, t := range tasks {
-		if t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Image != image {
+		if t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Image != image || t.Spec.ForceUpdate != force {
 			continue
 		}
-		onImage++
+		current++
 		if t.Status.State == swarm.TaskStateRunning {
 			running++
 		}
@@ -283,6 +443,6 @@ func (u *Updater) converged(ctx context.Context, svc swarm.Service, image string
 	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 		want = int(*r.Replicas)
 	}
-	progress := fmt.Sprintf("%d/%d tasks running the new image", running, want)
-	return running == want && onImage == len(tasks), progress, nil
+	progress := fmt.Sprintf("%d/%d tasks running the current spec", running, want)
+	return running == want && current == len(tasks), progress, nil
 }
