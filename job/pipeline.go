@@ -43,7 +43,7 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	defer os.RemoveAll(dir)
 
 	if err := r.stage(ctx, j, "fetch", w, func() error {
-		return r.d.Source.Checkout(ctx, source.Repo{URL: p.Repo}, j.Ref, j.Commit, dir, w)
+		return r.d.Source.Checkout(ctx, repoOf(p), j.Ref, j.Commit, dir, w)
 	}); err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
@@ -128,4 +128,15 @@ func redactURL(raw string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// repoOf says where and how to fetch a project's repository.
+func repoOf(p *config.Project) source.Repo {
+	return source.Repo{URL: p.Repo}
+}
+
+// Head returns the commit a project's ref points at now, for manual
+// redeploys of a branch head.
+func (r *Runner) Head(ctx context.Context, p *config.Project, ref string) (string, error) {
+	return r.d.Source.Head(ctx, repoOf(p), ref)
 }

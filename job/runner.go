@@ -45,6 +45,8 @@ type Logs interface {
 // Source writes the tree of a pushed commit into a fresh directory.
 type Source interface {
 	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) error
+	// Head returns the commit ref points at now.
+	Head(ctx context.Context, repo source.Repo, ref string) (string, error)
 }
 
 // ImageBuilder builds images on the engine and pushes them.

@@ -46,6 +46,10 @@ func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, de
 	return r.note("checkout " + ref + " " + commit)
 }
 
+func (r *recorder) Head(_ context.Context, _ source.Repo, ref string) (string, error) {
+	return "head-of-" + ref, r.note("head " + ref)
+}
+
 func (r *recorder) Build(ctx context.Context, req builder.Request, _ io.Writer) (string, error) {
 	if r.gate != nil {
 		select {

@@ -31,7 +31,7 @@ func status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, webhook.ErrUnknownProvider), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag):
 		return http.StatusNotFound
 	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrShuttingDown):
 		return http.StatusServiceUnavailable
@@ -44,6 +44,7 @@ var (
 	errUnauthorized = errors.New("missing or unknown bearer token")
 	errForbidden    = errors.New("token lacks the scope for this")
 	errBadRequest   = errors.New("bad request")
+	errNotFound     = errors.New("not found")
 )
 
 // errorHandler writes every error as {"error": "..."} with its status.

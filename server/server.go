@@ -38,11 +38,14 @@ type LogReader interface {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Config *config.Config
-	Jobs   Submitter
-	Store  JobReader
-	Logs   LogReader
-	Log    zerolog.Logger
+	Config   *config.Config
+	Jobs     Submitter
+	Store    JobReader
+	Logs     LogReader
+	Swarm    Swarm
+	Registry Registry
+	Heads    Heads
+	Log      zerolog.Logger
 }
 
 // Server is the HTTP edge. It is an http.Handler.
@@ -66,6 +69,12 @@ func New(d Deps) *Server {
 	api.GET("/jobs", s.listJobs, s.require("read"))
 	api.GET("/jobs/:id", s.getJob, s.require("read"))
 	api.GET("/jobs/:id/log", s.getLog, s.require("read"))
+	api.GET("/services", s.listServices, s.require("read"))
+	api.GET("/services/:service/tags", s.serviceTags, s.require("read"))
+	api.POST("/services/:service/rollback", s.rollback, s.require("rollback"))
+	api.POST("/services/:service/redeploy", s.redeploy, s.require("deploy"))
+	api.POST("/services/:service/scale", s.scale, s.require("scale"))
+	api.POST("/projects/:project/deploy", s.deployProject, s.require("deploy"))
 	return s
 }
 

@@ -205,3 +205,19 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// Head asks the repository which commit ref points at now, without
+// fetching anything.
+func (m *Mirrors) Head(ctx context.Context, repo Repo, ref string) (string, error) {
+	remote := git.NewRemote(nil, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{repo.URL}})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: repo.Auth})
+	if err != nil {
+		return "", fmt.Errorf("list refs: %w", err)
+	}
+	for _, r := range refs {
+		if r.Name().String() == ref {
+			return r.Hash().String(), nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s does not exist", ErrCommitNotFound, ref)
+}

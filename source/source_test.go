@@ -108,3 +108,16 @@ func TestCheckoutMissingCommit(t *testing.T) {
 		t.Errorf("error should say why: %v", err)
 	}
 }
+
+func TestHead(t *testing.T) {
+	url, commit := gitRepo(t)
+	want := commit(map[string]string{"a": "a"})
+	m, _ := NewMirrors(t.TempDir())
+	got, err := m.Head(context.Background(), Repo{URL: url}, "refs/heads/main")
+	if err != nil || got != want {
+		t.Errorf("Head = %s, %v; want %s", got, err, want)
+	}
+	if _, err := m.Head(context.Background(), Repo{URL: url}, "refs/heads/nope"); !errors.Is(err, ErrCommitNotFound) {
+		t.Errorf("missing branch: %v", err)
+	}
+}

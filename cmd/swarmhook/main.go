@@ -103,13 +103,15 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer jobs.Close()
+	reg := registry.New(creds, cfg.Registry.Insecure)
+	swarm := updater.New(docker, creds.EngineAuth())
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:    jobs,
 		Logs:     logs,
 		Source:   mirrors,
 		Builder:  builder.NewEngine(docker, creds.EngineAuth()),
-		Registry: registry.New(creds, cfg.Registry.Insecure),
-		Updater:  updater.New(docker, creds.EngineAuth()),
+		Registry: reg,
+		Updater:  swarm,
 		Log:      log,
 	})
 
@@ -124,8 +126,11 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	httpServer := &http.Server{
-		Addr:              cfg.Listen,
-		Handler:           server.New(server.Deps{Config: cfg, Jobs: runner, Store: jobs, Logs: logs, Log: log}),
+		Addr: cfg.Listen,
+		Handler: server.New(server.Deps{
+			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
+			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)

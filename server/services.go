@@ -1,0 +1,311 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/tagpolicy"
+	"github.com/swarmhook/swarmhook/updater"
+	"github.com/swarmhook/swarmhook/webhook"
+)
+
+// Swarm reads managed services' state.
+type Swarm interface {
+	Status(ctx context.Context, service string) (updater.Status, error)
+}
+
+// Registry reads tags.
+type Registry interface {
+	Tags(ctx context.Context, repo string) ([]string, error)
+	Ref(repo, tag string) string
+}
+
+// Heads finds a branch's head commit in a project's repository.
+type Heads interface {
+	Head(ctx context.Context, project *config.Project, ref string) (string, error)
+}
+
+// errNoSuchTag is a rollback or deploy to a tag the registry lacks.
+var errNoSuchTag = errors.New("no such tag")
+
+// maxWait bounds ?wait=1; a job still running then is answered as it is.
+const maxWait = 30 * time.Minute
+
+// action answers 202 with the job id, or with ?wait=1 blocks until the
+// job ends and answers it: 200 when it succeeded, 409 when it did not.
+func (s *Server) action(c echo.Context, req job.Request) error {
+	if who, ok := c.Get("who").(string); ok {
+		req.Who = who
+	}
+	j, err := s.d.Jobs.Submit(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	if w := c.QueryParam("wait"); w != "1" && w != "true" {
+		return c.JSON(http.StatusAccepted, map[string]int64{"job": j.ID})
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), maxWait)
+	defer cancel()
+	for !j.Status.Final() {
+		select {
+		case <-ctx.Done():
+			return c.JSON(http.StatusAccepted, j)
+		case <-time.After(followPoll):
+		}
+		if j, err = s.d.Store.Get(ctx, j.ID); err != nil {
+			return err
+		}
+	}
+	if j.Status != job.Succeeded {
+		return c.JSON(http.StatusConflict, j)
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+// bind decodes an optional JSON body into v; an empty body is fine.
+func bind(c echo.Context, v any) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("%w: read body: %v", errBadRequest, err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+// managed returns the deploy entry of a service named in the config, so
+// the API never touches services swarmhook was not given.
+func (s *Server) managed(name string) (*config.Project, *config.Deploy, config.Service, error) {
+	p, d, svc, ok := s.d.Config.ServiceTarget(name)
+	if !ok {
+		return nil, nil, config.Service{}, fmt.Errorf("%w: service %q is in no deploy target", errNotFound, name)
+	}
+	return p, d, svc, nil
+}
+
+// rollback: POST /api/services/:service/rollback, body {"tag": "..."} or none.
+func (s *Server) rollback(c echo.Context) error {
+	p, _, svc, err := s.managed(c.Param("service"))
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Tag string `json:"tag"`
+	}
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	if body.Tag != "" {
+		repo, err := s.serviceRepo(c.Request().Context(), p, svc)
+		if err != nil {
+			return err
+		}
+		if err := s.checkTag(c.Request().Context(), repo, body.Tag); err != nil {
+			return err
+		}
+	}
+	return s.action(c, job.Request{Project: p.Name, Action: job.ActionRollback, Trigger: job.TriggerRollback, Service: svc.Name, Tag: body.Tag})
+}
+
+// serviceRepo is the project image a service runs: the one its entry
+// names, or the one matching the repository it runs now.
+func (s *Server) serviceRepo(ctx context.Context, p *config.Project, svc config.Service) (string, error) {
+	if svc.Image != "" {
+		return svc.Image, nil
+	}
+	st, err := s.d.Swarm.Status(ctx, svc.Name)
+	if err != nil {
+		return "", err
+	}
+	repo := updater.Repository(st.Image)
+	for _, im := range p.Images {
+		if s.d.Registry.Ref(im.Name, "x") == repo+":x" {
+			return im.Name, nil
+		}
+	}
+	return "", fmt.Errorf("%w: service %s runs %s, none of project %s's images", errBadRequest, svc.Name, st.Image, p.Name)
+}
+
+// checkTag fails with errNoSuchTag, naming the nearest tags, when repo
+// has no such tag.
+func (s *Server) checkTag(ctx context.Context, repo, tag string) error {
+	if err := webhook.ValidRefName(tag); err != nil || strings.ContainsRune(tag, '/') {
+		return fmt.Errorf("%w: %q is not a tag", errBadRequest, tag)
+	}
+	tags, err := s.d.Registry.Tags(ctx, repo)
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
+	if slices.Contains(tags, tag) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s has no tag %q; nearest: %s", errNoSuchTag, repo, tag, strings.Join(nearest(tags, tag, 5), ", "))
+}
+
+// nearest returns up to n timestamped tags closest in time to want (or
+// the newest, when want has no timestamp), newest first.
+func nearest(tags []string, want string, n int) []string {
+	_, at, ok := tagpolicy.ParseTimestamped(want)
+	type cand struct {
+		tag string
+		at  time.Time
+	}
+	var cs []cand
+	for _, t := range tags {
+		if _, ts, ok := tagpolicy.ParseTimestamped(t); ok {
+			cs = append(cs, cand{t, ts})
+		}
+	}
+	dist := func(c cand) time.Duration {
+		if !ok {
+			return -time.Duration(c.at.Unix())
+		}
+		d := c.at.Sub(at)
+		return max(d, -d)
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(dist(a), dist(b)) })
+	cs = cs[:min(n, len(cs))]
+	slices.SortFunc(cs, func(a, b cand) int { return b.at.Compare(a.at) })
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.tag
+	}
+	if len(out) == 0 {
+		return []string{"(none)"}
+	}
+	return out
+}
+
+// deployProject: POST /api/projects/:project/deploy, {"branch": "main"}
+// rebuilds the branch head; with "tag" it deploys that tag, no build.
+func (s *Server) deployProject(c echo.Context) error {
+	p, ok := s.d.Config.Project(c.Param("project"))
+	if !ok {
+		return fmt.Errorf("%w: %q", job.ErrUnknownProject, c.Param("project"))
+	}
+	var body struct {
+		Branch string `json:"branch"`
+		Tag    string `json:"tag"`
+	}
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	if err := webhook.ValidRefName(body.Branch); err != nil {
+		return fmt.Errorf("%w: branch: %v", errBadRequest, err)
+	}
+	if _, ok := p.DeployFor(body.Branch); !ok && body.Tag != "" {
+		return fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, body.Branch)
+	}
+	ctx := c.Request().Context()
+	if body.Tag != "" {
+		for _, im := range p.Images {
+			if err := s.checkTag(ctx, im.Name, body.Tag); err != nil {
+				return err
+			}
+		}
+		return s.action(c, job.Request{Project: p.Name, Action: job.ActionDeploy, Trigger: job.TriggerManual, Branch: body.Branch, Tag: body.Tag})
+	}
+	ref := "refs/heads/" + body.Branch
+	commit, err := s.d.Heads.Head(ctx, p, ref)
+	if err != nil {
+		return fmt.Errorf("%w: find head of %s: %v", errNotFound, body.Branch, err)
+	}
+	return s.action(c, job.Request{Project: p.Name, Action: job.ActionBuild, Trigger: job.TriggerManual, Ref: ref, Branch: body.Branch, Commit: commit})
+}
+
+// redeploy: POST /api/services/:service/redeploy, a rolling restart.
+func (s *Server) redeploy(c echo.Context) error {
+	p, _, svc, err := s.managed(c.Param("service"))
+	if err != nil {
+		return err
+	}
+	return s.action(c, job.Request{Project: p.Name, Action: job.ActionRedeploy, Trigger: job.TriggerManual, Service: svc.Name})
+}
+
+// scale: POST /api/services/:service/scale, {"replicas": 5}.
+func (s *Server) scale(c echo.Context) error {
+	p, _, svc, err := s.managed(c.Param("service"))
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Replicas *uint64 `json:"replicas"`
+	}
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	if body.Replicas == nil || *body.Replicas > 1000 {
+		return fmt.Errorf("%w: replicas must be given, 0 to 1000", errBadRequest)
+	}
+	return s.action(c, job.Request{Project: p.Name, Action: job.ActionScale, Trigger: job.TriggerManual, Service: svc.Name, Replicas: body.Replicas})
+}
+
+// listServices: GET /api/services, every managed service's state.
+func (s *Server) listServices(c echo.Context) error {
+	var out []updater.Status
+	seen := map[string]bool{}
+	for _, p := range s.d.Config.Projects {
+		for _, d := range p.Deploy {
+			for _, svc := range d.Services {
+				if seen[svc.Name] {
+					continue
+				}
+				seen[svc.Name] = true
+				st, err := s.d.Swarm.Status(c.Request().Context(), svc.Name)
+				if err != nil {
+					st = updater.Status{Name: svc.Name, UpdateState: "unknown: " + err.Error()}
+				}
+				out = append(out, st)
+			}
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"services": out})
+}
+
+// serviceTags: GET /api/services/:service/tags, rollback candidates
+// newest first.
+func (s *Server) serviceTags(c echo.Context) error {
+	p, _, svc, err := s.managed(c.Param("service"))
+	if err != nil {
+		return err
+	}
+	repo, err := s.serviceRepo(c.Request().Context(), p, svc)
+	if err != nil {
+		return err
+	}
+	tags, err := s.d.Registry.Tags(c.Request().Context(), repo)
+	if err != nil {
+		return err
+	}
+	var ts []string
+	for _, t := range tags {
+		if _, _, ok := tagpolicy.ParseTimestamped(t); ok {
+			ts = append(ts, t)
+		}
+	}
+	slices.SortFunc(ts, func(a, b string) int {
+		_, ta, _ := tagpolicy.ParseTimestamped(a)
+		_, tb, _ := tagpolicy.ParseTimestamped(b)
+		return tb.Compare(ta)
+	})
+	return c.JSON(http.StatusOK, map[string]any{"service": svc.Name, "repository": repo, "tags": ts})
+}

@@ -1,0 +1,67 @@
+package updater
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// Status is what a service runs now, as Swarm reports it.
+type Status struct {
+	Name string `json:"name"`
+	// Image is the spec's image, repo:tag@digest.
+	Image  string `json:"image"`
+	Tag    string `json:"tag"`
+	Digest string `json:"digest"`
+	// Running and Desired count tasks; Desired is 0 for global services
+	// until their tasks are placed.
+	Running uint64 `json:"running"`
+	Desired uint64 `json:"desired"`
+	// UpdateState is Swarm's update state, empty when none ran.
+	UpdateState string `json:"update_state,omitempty"`
+	// Previous is the image of Swarm's rollback target, if any.
+	Previous string `json:"previous_image,omitempty"`
+}
+
+// Status reads the state of one service.
+func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
+	svc, _, err := u.c.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+	if err != nil {
+		return Status{}, fmt.Errorf("inspect service %s: %w", service, err)
+	}
+	st := Status{Name: svc.Spec.Name, Image: specImage(svc), Digest: Digest(specImage(svc)), Tag: Tag(specImage(svc))}
+	if svc.UpdateStatus != nil {
+		st.UpdateState = string(svc.UpdateStatus.State)
+	}
+	if svc.PreviousSpec != nil && svc.PreviousSpec.TaskTemplate.ContainerSpec != nil {
+		st.Previous = svc.PreviousSpec.TaskTemplate.ContainerSpec.Image
+	}
+	tasks, err := u.c.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", svc.ID), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return Status{}, fmt.Errorf("list tasks of %s: %w", service, err)
+	}
+	for _, t := range tasks {
+		if t.Status.State == swarm.TaskStateRunning {
+			st.Running++
+		}
+	}
+	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		st.Desired = *r.Replicas
+	} else {
+		st.Desired = uint64(len(tasks))
+	}
+	return st, nil
+}
+
+// Tag returns the tag of repo:tag@digest, or "".
+func Tag(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[i+1:]
+	}
+	return ""
+}
