@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
@@ -21,6 +22,16 @@ import (
 
 // AppDockerfile builds the test app FROM scratch around its static binary.
 const AppDockerfile = "FROM scratch\nCOPY app /app\nCOPY version.txt /version.txt\nENTRYPOINT [\"/app\"]\n"
+
+// HealthyDockerfile builds the test app on the local busybox base with a
+// HEALTHCHECK that passes while the app answers.
+const HealthyDockerfile = "FROM swarmhook-test/busybox:latest\nCOPY app /app\nCOPY version.txt /version.txt\n" +
+	"HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1\nENTRYPOINT [\"/app\"]\n"
+
+// UnhealthyDockerfile is the same app with a HEALTHCHECK that always
+// fails, so Swarm's failure action kicks in.
+const UnhealthyDockerfile = "FROM swarmhook-test/busybox:latest\nCOPY app /app\nCOPY version.txt /version.txt\n" +
+	"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false\nENTRYPOINT [\"/app\"]\n"
 
 // AppFiles are the files of a repository holding the test app, answering
 // with version.
@@ -37,8 +48,17 @@ func AppFiles(t testing.TB, version string) map[string]string {
 // service's image before swarmhook's first deploy.
 func BuildAndPush(t testing.TB, c *client.Client, ref, version string) string {
 	t.Helper()
+	return BuildAndPushDockerfile(t, c, ref, version, AppDockerfile)
+}
+
+// BuildAndPushDockerfile is BuildAndPush with another Dockerfile, such as
+// HealthyDockerfile.
+func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, dockerfile string) string {
+	t.Helper()
 	dir := t.TempDir()
-	for name, body := range AppFiles(t, version) {
+	files := AppFiles(t, version)
+	files["Dockerfile"] = dockerfile
+	for name, body := range files {
 		if src, ok := strings.CutPrefix(body, "copy:"); ok {
 			b, err := os.ReadFile(src)
 			if err != nil {
@@ -106,6 +126,9 @@ func CreateService(t testing.TB, c *client.Client, name, image string, o Service
 			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny},
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+	}
+	if len(o.Healthcheck) > 0 {
+		spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: o.Healthcheck, Interval: time.Second, Timeout: 2 * time.Second, Retries: 2}
 	}
 	if o.HostPort != 0 {
 		spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{

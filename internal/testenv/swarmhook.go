@@ -32,8 +32,11 @@ type Swarmhook struct {
 	done   chan struct{}
 }
 
-// AdminToken is the API token StartSwarmhook adds to every config.
-const AdminToken = "test-admin-token-0123456789"
+// Tokens StartSwarmhook adds to every config.
+const (
+	AdminToken = "test-admin-token-0123456789"
+	ReadToken  = "test-read-token-0123456789"
+)
 
 // StartSwarmhook runs swarmhook serve with the given config body (without
 // listen, data_dir and tokens, which it adds) and waits until it answers.
@@ -43,8 +46,8 @@ func StartSwarmhook(t testing.TB, configBody string) *Swarmhook {
 	bin := GoBinary(t, "./cmd/swarmhook")
 	dir := t.TempDir()
 	port := FreePort(t)
-	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\ntokens:\n  - {name: tester, token: %s, scopes: [admin]}\n%s",
-		port, filepath.Join(dir, "data"), AdminToken, configBody)
+	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\ntokens:\n  - {name: tester, token: %s, scopes: [admin]}\n  - {name: reader, token: %s, scopes: [read]}\n%s",
+		port, filepath.Join(dir, "data"), AdminToken, ReadToken, configBody)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
