@@ -87,6 +87,24 @@ ensure_packages() {
 	((rc == 0)) || die "apt-get install ${missing[*]} failed (rc=$rc)" "$LOG_DIR/apt.log"
 }
 
+# spawn LOGFILE CMD [ARGS...]: start CMD as a detached daemon, print its pid.
+# setsid: own session, so it outlives this script and the CI job's process
+# group. All inherited fds above 2 are closed first: otherwise the daemon
+# keeps our lock fd (blocking every later run) and any CI pipe open forever.
+spawn() {
+	local logf=$1
+	shift
+	(
+		cd /
+		for fd in "/proc/$BASHPID/fd/"*; do
+			fd=${fd##*/}
+			((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec setsid nohup "$@" >>"$logf" 2>&1 </dev/null
+	) &
+	echo $!
+}
+
 # ------------------------------------------------------------------ dockerd --
 docker_ok() { timeout 10 "$DOCKER" info >/dev/null 2>&1; }
 
@@ -107,11 +125,8 @@ start_dockerd() {
 	fi
 	log "starting dockerd $* (log: $LOG_DIR/dockerd.log)"
 	printf '\n==== %s: dockerd %s\n' "$(date -Is)" "$*" >>"$LOG_DIR/dockerd.log"
-	# setsid: own session, so it outlives this script and the CI job's process group.
-	# 9>&-: the daemon must not inherit our lock fd, or it would hold the lock forever.
-	(cd / && setsid nohup /usr/sbin/dockerd "$@" >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &)
-	local i
-	for i in $(seq 1 20); do # wait for it to write its pid file
+	spawn "$LOG_DIR/dockerd.log" /usr/sbin/dockerd "$@" >/dev/null
+	for _ in $(seq 1 20); do # wait for it to write its pid file
 		[[ -s $pidfile ]] && break
 		sleep 0.25
 	done
@@ -136,15 +151,23 @@ wait_dockerd() {
 	log "dockerd did not answer within ${DOCKERD_WAIT}s"
 	if [[ $on_timeout == kill && -n $pid ]]; then
 		kill "$pid" 2>/dev/null || true
-		local i
-		for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+		for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
 		rm -f /var/run/docker.pid
 	fi
 	return 1
 }
 
 ensure_dockerd() {
-	if docker_ok; then return 0; fi
+	if docker_ok; then
+		# dockerd only creates docker0 at startup. If it vanished since (e.g. a
+		# second dockerd started with --bridge=none deletes it), every
+		# container start fails with "could not find bridge docker0".
+		local br
+		br=$("$DOCKER" network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)
+		[[ -z $br || -e /sys/class/net/$br ]] ||
+			die "dockerd is running but its '$br' bridge is gone; restart dockerd (kill \$(cat /var/run/docker.pid)) and rerun"
+		return 0
+	fi
 	if [[ -n ${DOCKER_HOST:-} && $DOCKER_HOST != unix:///var/run/docker.sock ]]; then
 		die "DOCKER_HOST=$DOCKER_HOST does not answer; refusing to start a local dockerd for it"
 	fi
@@ -207,15 +230,15 @@ ensure_registry() {
 		[[ $st == 000 ]] || die "something else answers on $REGISTRY_URL/v2/ with HTTP $st (Debian's auth-enabled docker-registry service?); stop it and rerun"
 		local pidfile="$RUN_DIR/registry.pid" pid
 		pid=$(cat "$pidfile" 2>/dev/null || true)
-		if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		# Only ever stop the registry we started ourselves (pid file + name match).
+		if [[ -n $pid ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == docker-registry ]]; then
 			log "registry pid $pid alive but not answering; restarting it"
 			kill "$pid" || true
 			sleep 1
 		fi
 		log "starting docker-registry (config: $REGISTRY_CONF, log: $LOG_DIR/registry.log)"
 		printf '\n==== %s: docker-registry serve %s\n' "$(date -Is)" "$REGISTRY_CONF" >>"$LOG_DIR/registry.log"
-		(cd / && setsid nohup /usr/bin/docker-registry serve "$REGISTRY_CONF" \
-			>>"$LOG_DIR/registry.log" 2>&1 </dev/null 9>&- & echo $! >"$pidfile")
+		spawn "$LOG_DIR/registry.log" /usr/bin/docker-registry serve "$REGISTRY_CONF" >"$pidfile"
 		local deadline=$((SECONDS + 30))
 		until [[ $(registry_status) == 200 ]]; do
 			pid=$(cat "$pidfile")
@@ -297,6 +320,7 @@ read -r engine api < <("$DOCKER" version --format '{{.Server.Version}} {{.Server
 driver=$("$DOCKER" info --format '{{.Driver}}')
 read -r sw_state sw_node < <("$DOCKER" info --format '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}}')
 elapsed=$(awk -v s="$START_TS" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+[[ $driver != vfs ]] || log "WARNING: storage driver is vfs (no overlayfs here): image builds and container starts are slow"
 cat <<EOF
 [infra] ready in ${elapsed}s
   engine:   $engine (API $api)
