@@ -82,8 +82,15 @@ func StartSwarmhook(t testing.TB, configBody string) *Swarmhook {
 	return s
 }
 
+// SetT lets a test drive a swarmhook it did not start (one running as a
+// Swarm service) with the same helpers.
+func (s *Swarmhook) SetT(t testing.TB) { s.t = t }
+
 // Stop sends SIGTERM and waits for the process to exit.
 func (s *Swarmhook) Stop() {
+	if s.cmd == nil {
+		return
+	}
 	select {
 	case <-s.done:
 		return
