@@ -110,13 +110,14 @@ type Updater struct {
 	events EventSource
 	auth   string
 	now    func() time.Time
+	poll   time.Duration
 }
 
 // New returns an Updater. registryAuth is passed with every update so every
 // node can pull the image (see registry.Credentials.EngineAuth). When c is
 // also an EventSource, waits wake on the engine's events, not only polls.
 func New(c Client, registryAuth string) *Updater {
-	u := &Updater{c: c, auth: registryAuth, now: time.Now}
+	u := &Updater{c: c, auth: registryAuth, now: time.Now, poll: pollInterval}
 	if es, ok := c.(EventSource); ok {
 		u.events = es
 	}
@@ -327,7 +328,7 @@ func (u *Updater) wait(ctx context.Context, id, name string, timeout time.Durati
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	wake := u.watch(ctx, id)
-	tick := time.NewTicker(pollInterval)
+	tick := time.NewTicker(u.poll)
 	defer tick.Stop()
 	lastState, lastProgress := swarm.UpdateState("-"), ""
 	for {
