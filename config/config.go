@@ -112,8 +112,16 @@ type Project struct {
 	Repo string `yaml:"repo"`
 	// Secret verifies webhook signatures.
 	Secret string `yaml:"secret"`
+	// AllowUnsigned accepts deliveries without a signature. It must be set
+	// explicitly, and only on a project without a secret: an empty secret
+	// alone refuses every delivery.
+	AllowUnsigned bool `yaml:"allow_unsigned"`
 	// Branches are globs of branches that build; ** matches across '/'.
 	Branches []Glob `yaml:"branches"`
+	// Tags are globs of Git tags that build; none by default. A tag builds
+	// and deploys with its name in place of the branch's, so deploy
+	// targets' branch globs are matched against the tag name.
+	Tags []Glob `yaml:"tags"`
 	// Images are built from each push, in this order.
 	Images []Image `yaml:"images"`
 	// Deploy says which services to update for which branches.
@@ -330,6 +338,16 @@ func (c *Config) Project(name string) (*Project, bool) {
 func (p *Project) BuildsBranch(branch string) bool {
 	for _, g := range p.Branches {
 		if g.Match(branch) {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildsTag reports whether pushes of tag build at all.
+func (p *Project) BuildsTag(tag string) bool {
+	for _, g := range p.Tags {
+		if g.Match(tag) {
 			return true
 		}
 	}
@@ -557,6 +575,9 @@ func (c *Config) validate() error {
 		projectNames[p.Name] = true
 		if p.Repo == "" {
 			bad(f+".repo", "must not be empty")
+		}
+		if p.AllowUnsigned && p.Secret != "" {
+			bad(f+".allow_unsigned", "must not be set on a project with a secret: deliveries to it are always verified")
 		}
 		if len(p.Images) == 0 {
 			bad(f+".images", "must not be empty")

@@ -63,6 +63,37 @@ func TestLoadMinimal(t *testing.T) {
 	if _, ok := p.DeployFor("dev"); ok {
 		t.Error("dev should have no deploy target")
 	}
+	if p.BuildsTag("v1") || p.AllowUnsigned {
+		t.Error("tags and unsigned deliveries must be opt-in")
+	}
+}
+
+func TestTagsAndUnsignedOptIn(t *testing.T) {
+	c, err := Load(strings.NewReader(`
+registry: {host: "127.0.0.1:5000"}
+projects:
+  - name: tools
+    repo: file:///srv/tools.git
+    allow_unsigned: true
+    tags: ["v*", "release/**"]
+    images: [{name: tools}]
+    deploy: [{branch: "v*", services: [tools]}]
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := c.Project("tools")
+	if !p.AllowUnsigned {
+		t.Error("allow_unsigned not read")
+	}
+	for tag, want := range map[string]bool{"v1.2": true, "release/2024/01": true, "nightly": false} {
+		if got := p.BuildsTag(tag); got != want {
+			t.Errorf("BuildsTag(%q) = %v, want %v", tag, got, want)
+		}
+	}
+	if _, ok := p.DeployFor("v1.2"); !ok {
+		t.Error("a deploy target's branch glob should match a tag name")
+	}
 }
 
 func TestLoadErrorsNameTheField(t *testing.T) {
@@ -95,6 +126,12 @@ projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, servi
 		{"bad failure action", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [s], update: {failure_action: explode}}]}]`, `projects[0].deploy[0].update.failure_action: "explode"`},
+		{"unsigned with secret", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, secret: s, allow_unsigned: true, images: [{name: a}]}]`, `projects[0].allow_unsigned: must not be set on a project with a secret`},
+		{"bad tag glob", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, tags: [""], images: [{name: a}]}]`, `pattern is empty`},
 		{"duplicate project", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [{name: a}]}]`, `projects[1].name: "a" is used twice`},
