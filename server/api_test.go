@@ -97,7 +97,7 @@ func TestHookAnswers(t *testing.T) {
 		{name: "glob branch", project: "shop", body: pushBody("refs/heads/feature/a", sha, "x"), wantCode: 202, wantQueue: true},
 		{name: "other branch ignored", project: "shop", body: pushBody("refs/heads/dev", sha, "x"), wantCode: 200, wantBody: "matches none"},
 		{name: "deleted branch", project: "shop", body: pushBody("refs/heads/main", strings.Repeat("0", 40), "x"), wantCode: 200, wantBody: "deleted"},
-		{name: "tag push", project: "shop", body: pushBody("refs/tags/v1", sha, "x"), wantCode: 200, wantBody: "tag push"},
+		{name: "tag push", project: "shop", body: pushBody("refs/tags/v1", sha, "x"), wantCode: 200, wantBody: "builds no tags"},
 		{name: "skip ci", project: "shop", body: pushBody("refs/heads/main", sha, "wip [skip ci]"), wantCode: 200, wantBody: "skip CI"},
 		{name: "bad signature", project: "shop", body: pushBody("refs/heads/main", sha, "x"), badSig: true, wantCode: 401, wantBody: `"error":`},
 		{name: "malformed", project: "shop", body: []byte(`{"ref":`), wantCode: 400, wantBody: "malformed"},

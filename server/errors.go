@@ -29,10 +29,12 @@ func status(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, webhook.ErrUnknownProvider), errors.Is(err, errBadRequest):
+	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag):
 		return http.StatusNotFound
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests
 	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrShuttingDown):
 		return http.StatusServiceUnavailable
 	default:
@@ -45,6 +47,7 @@ var (
 	errForbidden    = errors.New("token lacks the scope for this")
 	errBadRequest   = errors.New("bad request")
 	errNotFound     = errors.New("not found")
+	errRateLimited  = errors.New("rate limited")
 )
 
 // errorHandler writes every error as {"error": "..."} with its status.

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,36 +16,79 @@ import (
 	"github.com/swarmhook/swarmhook/webhook"
 )
 
-// hookAnswer is the JSON every webhook delivery gets back.
+// redeliveryWindow is how long a delivery id is remembered. Hosts retry
+// within minutes and people press "redeliver" within hours; a day covers
+// both, as the intake issue asks.
+const redeliveryWindow = 24 * time.Hour
+
+// Deliveries remembers which jobs each webhook delivery started, so that
+// a redelivery builds nothing. The record must outlive the process.
+// Implementations are safe for concurrent use.
+type Deliveries interface {
+	// Delivery returns the jobs delivery id of provider started, if it
+	// arrived after since.
+	Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error)
+	// RememberDelivery records the jobs a delivery started.
+	RememberDelivery(ctx context.Context, provider, id string, jobs []int64, at time.Time) error
+}
+
+// hookAnswer is the JSON every webhook delivery gets back: the job it
+// started (every job, when it started several), or why it started none.
+// Errors are {"error": ...}, written by errorHandler.
 type hookAnswer struct {
 	Job     int64   `json:"job,omitempty"`
 	Jobs    []int64 `json:"jobs,omitempty"`
 	Ignored string  `json:"ignored,omitempty"`
 }
 
-// hook takes a push delivery: verify, queue, answer. It never waits for
-// the job.
+// hook takes a delivery: verify, drop repeats, queue, answer. It never
+// waits for a job.
 func (s *Server) hook(c echo.Context) error {
 	ctx := c.Request().Context()
 	p, ok := s.d.Config.Project(c.Param("project"))
 	if !ok {
 		return fmt.Errorf("%w: %q", job.ErrUnknownProject, c.Param("project"))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.d.Config.Webhook.MaxBodyBytes))
-	if err != nil {
-		return fmt.Errorf("read delivery: %w", err)
+	remote := remoteHost(c.Request())
+	if !s.failures.allow(remote) {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(failureRefill.Seconds())))
+		return fmt.Errorf("%w: too many failed signature checks from %s", errRateLimited, remote)
 	}
-	d, err := webhook.Parse(c.Request().Header, body, p.Secret, false)
+	body, err := s.readBody(c)
 	if err != nil {
-		s.d.Log.Warn().Str("project", p.Name).Str("remote", c.RealIP()).Err(err).Msg("webhook refused")
+		return err
+	}
+	now := s.d.Now()
+	d, err := webhook.Parse(c.Request().Header, body, webhook.Policy{Secret: p.Secret, AllowUnsigned: p.AllowUnsigned, Now: now})
+	if err != nil {
+		if errors.Is(err, webhook.ErrSignature) || errors.Is(err, webhook.ErrUnsigned) {
+			s.failures.fail(remote)
+		}
+		s.d.Log.Warn().Str("project", p.Name).Str("remote", remote).Err(err).Msg("webhook refused")
 		return err
 	}
 	switch d.Kind {
 	case webhook.KindPing:
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: "ping"})
 	case webhook.KindIgnored:
-		return c.JSON(http.StatusOK, hookAnswer{Ignored: "event " + d.Event + " is not a push"})
+		return c.JSON(http.StatusOK, hookAnswer{Ignored: fmt.Sprintf("%s event %q is not a push", d.Provider, d.Event)})
 	}
+
+	// One delivery id is handled by one request at a time, so a retry
+	// racing the original cannot slip past the check.
+	key := p.Name + "/" + d.ID
+	if d.ID != "" && s.d.Deliveries != nil {
+		defer s.deliveryLocks.lock(d.Provider + " " + key)()
+		jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, now.Add(-redeliveryWindow))
+		if err != nil {
+			return err
+		}
+		if seen && len(jobs) > 0 {
+			s.d.Log.Info().Str("project", p.Name).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
+			return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
+		}
+	}
+
 	var ids []int64
 	var reasons []string
 	for _, push := range d.Pushes {
@@ -52,22 +98,58 @@ func (s *Server) hook(c echo.Context) error {
 		}
 		j, err := s.d.Jobs.Submit(ctx, job.Request{
 			Project: p.Name, Trigger: job.TriggerPush, Ref: push.Ref, Branch: push.Name,
-			Commit: push.After, DeliveryID: d.ID, Who: push.Pusher,
+			Commit: push.Commit, DeliveryID: d.ID, Who: push.Pusher,
 		})
 		if err != nil {
-			return err
+			// Not remembered: a retry should start what this one could not.
+			return fmt.Errorf("queue %s: %w", push.Ref, err)
 		}
-		s.d.Log.Info().Str("project", p.Name).Str("branch", push.Name).Int64("job", j.ID).Str("provider", d.Provider).Msg("push queued")
+		s.d.Log.Info().Str("project", p.Name).Str("ref", push.Ref).Int64("job", j.ID).Str("provider", d.Provider).Str("delivery", d.ID).Msg("push queued")
 		ids = append(ids, j.ID)
 	}
-	switch len(ids) {
-	case 0:
+	if len(ids) == 0 {
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: strings.Join(reasons, "; ")})
-	case 1:
-		return c.JSON(http.StatusAccepted, hookAnswer{Job: ids[0]})
-	default:
-		return c.JSON(http.StatusAccepted, hookAnswer{Jobs: ids})
 	}
+	if d.ID != "" && s.d.Deliveries != nil {
+		if err := s.d.Deliveries.RememberDelivery(ctx, d.Provider, key, ids, now); err != nil {
+			// The jobs are queued: answering an error would make the host
+			// retry and build them twice.
+			s.d.Log.Error().Err(err).Str("project", p.Name).Str("delivery", d.ID).Msg("delivery not remembered; a redelivery would build again")
+		}
+	}
+	return c.JSON(http.StatusAccepted, answer(ids, strings.Join(reasons, "; ")))
+}
+
+// answer names the first job, and all of them when there are several.
+func answer(ids []int64, ignored string) hookAnswer {
+	a := hookAnswer{Job: ids[0], Ignored: ignored}
+	if len(ids) > 1 {
+		a.Jobs = ids
+	}
+	return a
+}
+
+// readBody reads a delivery up to the configured limit. A declared
+// length over the limit is refused before a byte is read; an undeclared
+// one is cut off at the limit.
+func (s *Server) readBody(c echo.Context) ([]byte, error) {
+	limit := s.d.Config.Webhook.MaxBodyBytes
+	r := c.Request()
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes declared, the limit is %d", errTooLarge, r.ContentLength, limit)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, limit)); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, limit)
+		}
+		return nil, fmt.Errorf("read delivery: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // skipReason says why a push starts no job, or "" when it should build.
@@ -75,12 +157,14 @@ func skipReason(p *config.Project, push webhook.Push) string {
 	switch {
 	case push.Deleted:
 		return fmt.Sprintf("%s was deleted", push.Ref)
-	case push.IsTag:
-		return fmt.Sprintf("tag push %s: project builds branches only", push.Name)
-	case !p.BuildsBranch(push.Name):
+	case push.IsTag && len(p.Tags) == 0:
+		return fmt.Sprintf("tag %s: the project builds no tags (see tags:)", push.Name)
+	case push.IsTag && !p.BuildsTag(push.Name):
+		return fmt.Sprintf("tag %s matches none of the project's tags", push.Name)
+	case !push.IsTag && !p.BuildsBranch(push.Name):
 		return fmt.Sprintf("branch %s matches none of the project's branches", push.Name)
 	case strings.Contains(push.HeadMessage, "[skip ci]") || strings.Contains(push.HeadMessage, "[ci skip]"):
-		return "head commit asks to skip CI"
+		return fmt.Sprintf("%s: head commit asks to skip CI", push.Ref)
 	}
 	return ""
 }

@@ -46,19 +46,30 @@ type Deps struct {
 	Registry Registry
 	Heads    Heads
 	Log      zerolog.Logger
+	// Deliveries drops redelivered webhooks; nil remembers nothing.
+	Deliveries Deliveries
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the HTTP edge. It is an http.Handler.
 type Server struct {
 	d    Deps
 	echo *echo.Echo
+	// failures rate-limits addresses that fail signature checks.
+	failures *failureLimiter
+	// deliveryLocks keeps two copies of one delivery apart.
+	deliveryLocks keyedMutex
 }
 
 // New builds the routes.
 func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{d: d, echo: e}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{d: d, echo: e, failures: newFailureLimiter(d.Now)}
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	e.Use(s.accessLog)
 

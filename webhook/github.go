@@ -1,9 +1,10 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
+	"mime"
 	"net/http"
+	"net/url"
 )
 
 // githubPush holds the fields of GitHub's push payload that swarmhook uses.
@@ -18,12 +19,15 @@ type githubPush struct {
 	Pusher struct {
 		Name string `json:"name"`
 	} `json:"pusher"`
-	HeadCommit *struct {
-		Message string `json:"message"`
-	} `json:"head_commit"`
+	HeadCommit *commitInfo `json:"head_commit"`
 }
 
-func parseGitHub(h http.Header, body []byte) (Delivery, error) {
+// parseGitHub reads GitHub and GitHub Enterprise deliveries: X-GitHub-Event,
+// X-GitHub-Delivery, X-Hub-Signature-256, and a JSON or form-encoded body.
+func parseGitHub(h http.Header, body []byte, pol Policy) (Delivery, error) {
+	if err := pol.verify(func() error { return hexHMAC(body, pol.Secret, "sha256=", h.Get("X-Hub-Signature-256")) }); err != nil {
+		return Delivery{}, err
+	}
 	d := Delivery{Provider: "github", ID: h.Get("X-GitHub-Delivery"), Event: h.Get("X-GitHub-Event")}
 	switch d.Event {
 	case "ping":
@@ -34,35 +38,48 @@ func parseGitHub(h http.Header, body []byte) (Delivery, error) {
 		d.Kind = KindIgnored
 		return d, nil
 	}
-	var p githubPush
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Delivery{}, fmt.Errorf("%w: github push body: %v", ErrMalformed, err)
-	}
-	push, err := normalize(p.Ref, p.Before, p.After, p.Deleted)
+	payload, err := githubPayload(h.Get("Content-Type"), body)
 	if err != nil {
 		return Delivery{}, err
 	}
-	push.CloneURL = p.Repository.CloneURL
-	push.Pusher = p.Pusher.Name
-	if p.HeadCommit != nil {
-		push.HeadMessage = p.HeadCommit.Message
+	var p githubPush
+	if err := decodeJSON("github push body", payload, &p, false); err != nil {
+		return Delivery{}, err
 	}
+	// For a tag, head_commit is the tagged commit even when after is an
+	// annotated tag object.
+	var head commitInfo
+	if p.HeadCommit != nil {
+		head = *p.HeadCommit
+	}
+	target := ""
+	if isTagRef(p.Ref) {
+		target = head.ID
+	}
+	push, err := normalize(p.Ref, p.Before, p.After, target, p.Deleted)
+	if err != nil {
+		return Delivery{}, err
+	}
+	push.CloneURL, push.Pusher, push.HeadMessage = p.Repository.CloneURL, p.Pusher.Name, head.Message
 	d.Kind = KindPush
 	d.Pushes = []Push{push}
 	return d, nil
 }
 
-// normalize validates the fields every provider has in common.
-func normalize(ref, before, after string, deleted bool) (Push, error) {
-	name, isTag, err := splitRef(ref)
+// githubPayload returns the JSON of a delivery: the body itself, or its
+// payload field when the hook sends application/x-www-form-urlencoded.
+func githubPayload(contentType string, body []byte) ([]byte, error) {
+	media, _, err := mime.ParseMediaType(contentType)
+	if err != nil || media != "application/x-www-form-urlencoded" {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return Push{}, err
+		return nil, fmt.Errorf("%w: github form body: %v", ErrMalformed, err)
 	}
-	p := Push{Ref: ref, Name: name, IsTag: isTag, Before: before, After: after, Deleted: deleted || zeroCommit(after)}
-	if !p.Deleted {
-		if err := ValidCommit(after); err != nil {
-			return Push{}, err
-		}
+	payload := form.Get("payload")
+	if payload == "" {
+		return nil, fmt.Errorf("%w: github form body has no payload field", ErrMalformed)
 	}
-	return p, nil
+	return []byte(payload), nil
 }

@@ -1,13 +1,16 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"time"
 )
 
 // Sentinel errors; the HTTP layer maps each to a status.
@@ -19,8 +22,6 @@ var (
 	ErrUnsigned = errors.New("webhook: project has no secret; unsigned deliveries are refused")
 	// ErrMalformed means the body or a field in it cannot be used.
 	ErrMalformed = errors.New("webhook: malformed delivery")
-	// ErrUnknownProvider means no header says which Git host sent it.
-	ErrUnknownProvider = errors.New("webhook: no known event header")
 )
 
 // Kind says what a delivery asks for.
@@ -36,9 +37,14 @@ const (
 	KindIgnored Kind = "ignored"
 )
 
+// maxDeliveryID bounds a delivery id: every host's id is a UUID or a
+// short hash, and the id is stored and logged.
+const maxDeliveryID = 128
+
 // Delivery is a verified, decoded webhook delivery.
 type Delivery struct {
-	// Provider names the Git host, e.g. "github".
+	// Provider names the Git host: github, gitlab, gitea, forgejo, gogs,
+	// bitbucket or generic.
 	Provider string
 	// ID is the host's delivery id, used to drop redeliveries; may be empty.
 	ID string
@@ -58,8 +64,13 @@ type Push struct {
 	Name string
 	// IsTag is true for refs/tags/ pushes.
 	IsTag bool
-	// Before and After are the commits before and after the push.
+	// Before and After are the ref's values before and after the push, as
+	// the host sent them. For an annotated tag After may name the tag
+	// object rather than a commit.
 	Before, After string
+	// Commit is the commit to build: After, or the tagged commit when the
+	// host names it. Empty only when Deleted.
+	Commit string
 	// Deleted is true when the ref was removed.
 	Deleted bool
 	// CloneURL is where the host says the repository is; informational,
@@ -71,55 +82,143 @@ type Push struct {
 	HeadMessage string
 }
 
-// Parse verifies and decodes a delivery. secret is the project's webhook
-// secret; an empty secret refuses the delivery unless allowUnsigned.
-func Parse(h http.Header, body []byte, secret string, allowUnsigned bool) (Delivery, error) {
-	switch {
-	case h.Get("X-GitHub-Event") != "":
-		if err := verify(secret, allowUnsigned, func() bool { return validHexHMAC(body, secret, "sha256=", h.Get("X-Hub-Signature-256")) }); err != nil {
-			return Delivery{}, err
-		}
-		return parseGitHub(h, body)
-	}
-	return Delivery{}, ErrUnknownProvider
+// Policy says how one project's deliveries are verified.
+type Policy struct {
+	// Secret is the project's webhook secret: the HMAC key for hosts that
+	// sign, the token for GitLab. A GitLab signing token (whsec_...) makes
+	// GitLab deliveries checked by their webhook-signature header instead.
+	Secret string
+	// AllowUnsigned accepts deliveries without any check when Secret is
+	// empty. Without it an empty Secret refuses every delivery.
+	AllowUnsigned bool
+	// Now is when the delivery arrived; signed timestamps are checked
+	// against it.
+	Now time.Time
 }
 
 // verify applies the common secret policy around a provider's check.
-func verify(secret string, allowUnsigned bool, check func() bool) error {
-	if secret == "" {
-		if allowUnsigned {
+func (p Policy) verify(check func() error) error {
+	if p.Secret == "" {
+		if p.AllowUnsigned {
 			return nil
 		}
 		return ErrUnsigned
 	}
-	if !check() {
-		return ErrSignature
+	return check()
+}
+
+// Parse verifies and decodes a delivery. The provider is told by the
+// headers; a request with none of the known event headers is read in the
+// generic format. The signature is checked before the body is decoded.
+func Parse(h http.Header, body []byte, p Policy) (Delivery, error) {
+	var d Delivery
+	var err error
+	switch {
+	case h.Get("X-Forgejo-Event") != "":
+		d, err = parseGitea(forgejo, h, body, p)
+	case h.Get("X-Gitea-Event") != "":
+		d, err = parseGitea(gitea, h, body, p)
+	case h.Get("X-Gogs-Event") != "":
+		d, err = parseGitea(gogs, h, body, p)
+	case h.Get("X-GitHub-Event") != "":
+		d, err = parseGitHub(h, body, p)
+	case h.Get("X-Gitlab-Event") != "":
+		d, err = parseGitLab(h, body, p)
+	case h.Get("X-Event-Key") != "":
+		d, err = parseBitbucket(h, body, p)
+	default:
+		d, err = parseGeneric(h, body, p)
+	}
+	if err != nil {
+		return Delivery{}, err
+	}
+	if err := validDeliveryID(d.ID); err != nil {
+		return Delivery{}, err
+	}
+	return d, nil
+}
+
+// validDeliveryID keeps ids from outside short and printable.
+func validDeliveryID(id string) error {
+	if len(id) > maxDeliveryID {
+		return fmt.Errorf("%w: delivery id is longer than %d characters", ErrMalformed, maxDeliveryID)
+	}
+	for _, r := range id {
+		if r <= 0x20 || r >= 0x7f {
+			return fmt.Errorf("%w: delivery id %q has a character outside printable ASCII", ErrMalformed, id)
+		}
 	}
 	return nil
 }
 
-// validHexHMAC checks a "<prefix><hex HMAC-SHA256 of body>" signature in
-// constant time. The expected MAC never leaves this function.
-func validHexHMAC(body []byte, secret, prefix, got string) bool {
-	hexSig, ok := strings.CutPrefix(got, prefix)
-	if !ok {
-		return false
+// decodeJSON unmarshals body into v, saying what is wrong and where when
+// it cannot. strict refuses fields v does not have.
+func decodeJSON(what string, body []byte, v any, strict bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%w: %s: body is empty", ErrMalformed, what)
 	}
-	sig, err := hex.DecodeString(hexSig)
-	if err != nil || len(sig) != sha256.Size {
-		return false
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(sig, mac.Sum(nil))
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON value")
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%w: %s is not valid JSON at byte %d: %v", ErrMalformed, what, syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%w: %s: field %q is a JSON %s, want %s", ErrMalformed, what, typ.Field, typ.Value, kindName(typ.Type))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: %s is truncated JSON", ErrMalformed, what)
+	default:
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
 }
 
-// Sign returns the "sha256=<hex>" signature of body, as GitHub sends it.
-// Tests and the generic trigger format use it.
-func Sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+// kindName says what JSON a Go type wants, for error messages.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	default:
+		return "a number"
+	}
+}
+
+// normalize builds the Push every provider shares and validates what
+// later stages rely on. commit is the commit to build when the host names
+// one apart from after (a tag's target); "" means after.
+func normalize(ref, before, after, commit string, deleted bool) (Push, error) {
+	name, isTag, err := splitRef(ref)
+	if err != nil {
+		return Push{}, err
+	}
+	p := Push{Ref: ref, Name: name, IsTag: isTag, Before: before, After: after, Deleted: deleted || zeroCommit(after)}
+	if p.Deleted {
+		return p, nil
+	}
+	p.Commit = after
+	if commit != "" && !zeroCommit(commit) {
+		p.Commit = commit
+	}
+	if err := ValidCommit(p.Commit); err != nil {
+		return Push{}, err
+	}
+	return p, nil
 }
 
 // splitRef turns refs/heads/x or refs/tags/x into its name and kind.
@@ -127,7 +226,7 @@ func splitRef(ref string) (name string, isTag bool, err error) {
 	switch {
 	case strings.HasPrefix(ref, "refs/heads/"):
 		name = strings.TrimPrefix(ref, "refs/heads/")
-	case strings.HasPrefix(ref, "refs/tags/"):
+	case isTagRef(ref):
 		name, isTag = strings.TrimPrefix(ref, "refs/tags/"), true
 	default:
 		return "", false, fmt.Errorf("%w: ref %q is neither refs/heads/ nor refs/tags/", ErrMalformed, ref)
@@ -137,6 +236,9 @@ func splitRef(ref string) (name string, isTag bool, err error) {
 	}
 	return name, isTag, nil
 }
+
+// isTagRef reports a refs/tags/ ref.
+func isTagRef(ref string) bool { return strings.HasPrefix(ref, "refs/tags/") }
 
 // ValidRefName checks a branch or tag name against Git's ref-format rules,
 // so a name from outside can never carry a path escape or control
@@ -180,4 +282,24 @@ func ValidCommit(sha string) error {
 // zeroCommit reports an all-zero id, which hosts send for deleted refs.
 func zeroCommit(sha string) bool {
 	return sha != "" && strings.Trim(sha, "0") == ""
+}
+
+// commitInfo is the id and message of a commit in a payload's list.
+type commitInfo struct {
+	ID      string `json:"id"`
+	Message string `json:"message"`
+}
+
+// messageOf returns the message of commit id in commits, or of the last
+// one when id is not among them (hosts list commits oldest first).
+func messageOf(commits []commitInfo, id string) string {
+	for _, c := range commits {
+		if c.ID == id {
+			return c.Message
+		}
+	}
+	if len(commits) > 0 {
+		return commits[len(commits)-1].Message
+	}
+	return ""
 }

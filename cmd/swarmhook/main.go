@@ -130,6 +130,7 @@ func serve(args []string, stderr io.Writer) error {
 		Handler: server.New(server.Deps{
 			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+			Deliveries: jobs,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

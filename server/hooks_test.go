@@ -1,0 +1,433 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/webhook"
+)
+
+const (
+	hookSecret = "hook-secret-do-not-log"
+	commitA    = "a10867b14bb761a232cd80139fbd4c0d33264240"
+	zero       = "0000000000000000000000000000000000000000"
+)
+
+const testConfig = `
+registry: {host: "127.0.0.1:5000"}
+webhook: {max_body_bytes: 4096}
+projects:
+  - name: shop
+    repo: file:///srv/shop.git
+    secret: hook-secret-do-not-log
+    branches: [main, "feature/**"]
+    tags: ["v*"]
+    images: [{name: shop}]
+  - name: plain
+    repo: file:///srv/plain.git
+    secret: hook-secret-do-not-log
+    images: [{name: plain}]
+  - name: open
+    repo: file:///srv/open.git
+    allow_unsigned: true
+    images: [{name: open}]
+  - name: closed
+    repo: file:///srv/closed.git
+    images: [{name: closed}]
+`
+
+// recordingJobs records submitted requests and hands out increasing ids.
+type recordingJobs struct {
+	mu   sync.Mutex
+	reqs []job.Request
+	err  error
+}
+
+func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	f.reqs = append(f.reqs, r)
+	return &job.Job{ID: int64(len(f.reqs))}, nil
+}
+
+func (f *recordingJobs) submitted() []job.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]job.Request(nil), f.reqs...)
+}
+
+// fakeDeliveries is an in-memory Deliveries.
+type fakeDeliveries struct {
+	mu   sync.Mutex
+	seen map[string]fakeDelivery
+}
+
+type fakeDelivery struct {
+	jobs []int64
+	at   time.Time
+}
+
+func (f *fakeDeliveries) Delivery(_ context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.seen[provider+" "+id]
+	if !ok || d.at.Before(since) {
+		return nil, false, nil
+	}
+	return d.jobs, true, nil
+}
+
+func (f *fakeDeliveries) RememberDelivery(_ context.Context, provider, id string, jobs []int64, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seen == nil {
+		f.seen = map[string]fakeDelivery{}
+	}
+	f.seen[provider+" "+id] = fakeDelivery{jobs, at}
+	return nil
+}
+
+// syncBuffer is a log sink safe for concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fixture is a server on fakes with a clock the test moves.
+type fixture struct {
+	srv   *Server
+	jobs  *recordingJobs
+	log   *syncBuffer
+	clock time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cfg, err := config.Load(strings.NewReader(testConfig), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{jobs: &recordingJobs{}, log: &syncBuffer{}, clock: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	f.srv = New(Deps{Config: cfg, Jobs: f.jobs, Deliveries: &fakeDeliveries{}, Log: zerolog.New(f.log),
+		Now: func() time.Time { return f.clock }})
+	t.Cleanup(func() {
+		if strings.Contains(f.log.String(), hookSecret) {
+			t.Errorf("the secret reached the log:\n%s", f.log)
+		}
+	})
+	return f
+}
+
+// delivery is one request to /hooks/{project}.
+type delivery struct {
+	project string
+	header  http.Header
+	body    []byte
+	remote  string
+}
+
+func (f *fixture) send(d delivery) (int, map[string]any) {
+	req := httptest.NewRequest(http.MethodPost, "/hooks/"+d.project, bytes.NewReader(d.body))
+	req.Header = d.header.Clone()
+	if d.remote != "" {
+		req.RemoteAddr = d.remote + ":40000"
+	}
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	var out map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+func githubPush(ref, after, message string) []byte {
+	b, _ := json.Marshal(map[string]any{"ref": ref, "before": zero, "after": after,
+		"pusher": map[string]string{"name": "tess"}, "head_commit": map[string]string{"id": after, "message": message}})
+	return b
+}
+
+func signedGitHub(event, id string, body []byte) http.Header {
+	h := http.Header{}
+	h.Set("X-GitHub-Event", event)
+	h.Set("X-GitHub-Delivery", id)
+	h.Set("X-Hub-Signature-256", webhook.Sign(hookSecret, body))
+	return h
+}
+
+// gh is a signed GitHub delivery to project shop.
+func gh(event string, body []byte) delivery {
+	return delivery{project: "shop", header: signedGitHub(event, "", body), body: body}
+}
+
+func TestHookDeliveries(t *testing.T) {
+	mainPush := githubPush("refs/heads/main", commitA, "fix")
+	bitbucket := []byte(`{"push":{"changes":[
+		{"new":{"type":"branch","name":"main","target":{"hash":"` + commitA + `","message":"m"}}},
+		{"new":null,"old":{"type":"branch","name":"feature/old","target":{"hash":"` + commitA + `"}},"closed":true},
+		{"new":{"type":"branch","name":"feature/x","target":{"hash":"` + commitA + `","message":"x"}}}]},
+		"actor":{"nickname":"emma"}}`)
+	bbHeader := http.Header{"X-Event-Key": {"repo:push"}, "X-Hub-Signature": {webhook.Sign(hookSecret, bitbucket)}}
+	unsigned := []byte(`{"branch":"main","commit":"` + commitA + `"}`)
+	tests := []struct {
+		name     string
+		d        delivery
+		want     int
+		wantBody map[string]any
+		// errHas is text the error answer must contain.
+		errHas string
+		reqs   []job.Request
+	}{
+		{name: "branch push queues a job", d: gh("push", mainPush), want: 202, wantBody: map[string]any{"job": 1.0},
+			reqs: []job.Request{{Project: "shop", Trigger: job.TriggerPush, Ref: "refs/heads/main", Branch: "main", Commit: commitA, Who: "tess"}}},
+		{name: "ping", d: gh("ping", []byte(`{"zen":"Keep it logically awesome."}`)), want: 200, wantBody: map[string]any{"ignored": "ping"}},
+		{name: "unsupported event", d: gh("issues", []byte(`{}`)), want: 200, wantBody: map[string]any{"ignored": `github event "issues" is not a push`}},
+		{name: "branch deletion never builds", d: gh("push", githubPush("refs/heads/main", zero, "")), want: 200,
+			wantBody: map[string]any{"ignored": "refs/heads/main was deleted"}},
+		{name: "tag ignored without tags", d: delivery{project: "plain", header: signedGitHub("push", "", githubPush("refs/tags/v1", commitA, "")), body: githubPush("refs/tags/v1", commitA, "")},
+			want: 200, wantBody: map[string]any{"ignored": "tag v1: the project builds no tags (see tags:)"}},
+		{name: "tag matching tags builds under the tag's name", d: gh("push", githubPush("refs/tags/v1.2", commitA, "release")), want: 202, wantBody: map[string]any{"job": 1.0},
+			reqs: []job.Request{{Project: "shop", Trigger: job.TriggerPush, Ref: "refs/tags/v1.2", Branch: "v1.2", Commit: commitA, Who: "tess"}}},
+		{name: "tag matching no tag glob", d: gh("push", githubPush("refs/tags/nightly", commitA, "")), want: 200,
+			wantBody: map[string]any{"ignored": "tag nightly matches none of the project's tags"}},
+		{name: "branch matching no glob", d: gh("push", githubPush("refs/heads/dev", commitA, "")), want: 200,
+			wantBody: map[string]any{"ignored": "branch dev matches none of the project's branches"}},
+		{name: "skip ci", d: gh("push", githubPush("refs/heads/main", commitA, "docs [skip ci]")), want: 200,
+			wantBody: map[string]any{"ignored": "refs/heads/main: head commit asks to skip CI"}},
+		{name: "ci skip", d: gh("push", githubPush("refs/heads/main", commitA, "wip\n\n[ci skip]")), want: 200,
+			wantBody: map[string]any{"ignored": "refs/heads/main: head commit asks to skip CI"}},
+		{name: "one job per changed branch", d: delivery{project: "shop", header: bbHeader, body: bitbucket}, want: 202,
+			wantBody: map[string]any{"job": 1.0, "jobs": []any{1.0, 2.0}, "ignored": "refs/heads/feature/old was deleted"},
+			reqs: []job.Request{
+				{Project: "shop", Trigger: job.TriggerPush, Ref: "refs/heads/main", Branch: "main", Commit: commitA, Who: "emma"},
+				{Project: "shop", Trigger: job.TriggerPush, Ref: "refs/heads/feature/x", Branch: "feature/x", Commit: commitA, Who: "emma"},
+			}},
+		{name: "wrong signature", d: delivery{project: "shop", header: http.Header{"X-Github-Event": {"push"}, "X-Hub-Signature-256": {webhook.Sign("guess", mainPush)}}, body: mainPush},
+			want: 401, errHas: "signature missing or invalid"},
+		{name: "missing signature", d: delivery{project: "shop", header: http.Header{"X-Github-Event": {"push"}}, body: mainPush}, want: 401, errHas: "no signature header"},
+		{name: "no secret refuses unsigned", d: delivery{project: "closed", header: http.Header{}, body: unsigned}, want: 401, errHas: "unsigned deliveries are refused"},
+		{name: "allow_unsigned takes unsigned", d: delivery{project: "open", header: http.Header{}, body: unsigned}, want: 202, wantBody: map[string]any{"job": 1.0},
+			reqs: []job.Request{{Project: "open", Trigger: job.TriggerPush, Ref: "refs/heads/main", Branch: "main", Commit: commitA}}},
+		{name: "truncated JSON", d: gh("push", mainPush[:30]), want: 400, errHas: "github push body is truncated JSON"},
+		{name: "wrong JSON type", d: gh("push", []byte(`{"ref":["main"]}`)), want: 400, errHas: `field "ref" is a JSON array, want a string`},
+		{name: "unknown project", d: delivery{project: "nope", header: signedGitHub("push", "", mainPush), body: mainPush}, want: 404, errHas: `unknown project: "nope"`},
+		{name: "body over the limit", d: gh("push", bytes.Repeat([]byte(" "), 4097)), want: 413, errHas: "4097 bytes declared, the limit is 4096"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			code, body := f.send(tt.d)
+			if code != tt.want {
+				t.Fatalf("status %d %v, want %d", code, body, tt.want)
+			}
+			if tt.wantBody != nil {
+				if diff := cmp.Diff(tt.wantBody, body); diff != "" {
+					t.Errorf("answer (-want +got):\n%s", diff)
+				}
+			}
+			if tt.errHas != "" {
+				if msg, _ := body["error"].(string); !strings.Contains(msg, tt.errHas) {
+					t.Errorf("error %q does not say %q", msg, tt.errHas)
+				}
+			}
+			if diff := cmp.Diff(tt.reqs, f.jobs.submitted()); diff != "" {
+				t.Errorf("submitted (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHookQueueFullIsRetryable(t *testing.T) {
+	f := newFixture(t)
+	f.jobs.err = job.ErrQueueFull
+	d := gh("push", githubPush("refs/heads/main", commitA, ""))
+	d.header.Set("X-GitHub-Delivery", "full-1")
+	if code, body := f.send(d); code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d %v, want 503", code, body)
+	}
+	// Not remembered: once there is room, the retry builds.
+	f.jobs.err = nil
+	if code, body := f.send(d); code != http.StatusAccepted {
+		t.Fatalf("retry: status %d %v, want 202", code, body)
+	}
+}
+
+func TestRedeliveryBuildsNothing(t *testing.T) {
+	f := newFixture(t)
+	body := githubPush("refs/heads/main", commitA, "")
+	first := delivery{project: "shop", header: signedGitHub("push", "d-1", body), body: body}
+	if code, a := f.send(first); code != 202 || a["job"] != 1.0 {
+		t.Fatalf("first delivery: %d %v", code, a)
+	}
+	f.clock = f.clock.Add(23 * time.Hour)
+	code, a := f.send(first)
+	if code != 200 || a["job"] != 1.0 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of d-1") {
+		t.Errorf("redelivery: %d %v, want 200 naming job 1", code, a)
+	}
+	// The same id to another project is another delivery.
+	other := delivery{project: "plain", header: first.header, body: body}
+	if code, a := f.send(other); code != 202 || a["job"] != 2.0 {
+		t.Errorf("same id, other project: %d %v, want a new job", code, a)
+	}
+	if n := len(f.jobs.submitted()); n != 2 {
+		t.Errorf("%d jobs submitted, want 2", n)
+	}
+	// A day after the first it is a new delivery again.
+	f.clock = f.clock.Add(2 * time.Hour)
+	if code, a := f.send(first); code != 202 || a["job"] != 3.0 {
+		t.Errorf("after 25h: %d %v, want a new job", code, a)
+	}
+}
+
+func TestConcurrentRedeliveriesBuildOnce(t *testing.T) {
+	f := newFixture(t)
+	body := githubPush("refs/heads/main", commitA, "")
+	d := delivery{project: "shop", header: signedGitHub("push", "race-1", body), body: body}
+	var wg sync.WaitGroup
+	codes := make(chan int, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); code, _ := f.send(d); codes <- code }()
+	}
+	wg.Wait()
+	close(codes)
+	accepted := 0
+	for c := range codes {
+		if c == http.StatusAccepted {
+			accepted++
+		} else if c != http.StatusOK {
+			t.Errorf("status %d", c)
+		}
+	}
+	if n := len(f.jobs.submitted()); n != 1 || accepted != 1 {
+		t.Errorf("%d jobs, %d answers 202; want exactly one", n, accepted)
+	}
+}
+
+func TestSignatureFailuresAreRateLimited(t *testing.T) {
+	f := newFixture(t)
+	body := githubPush("refs/heads/main", commitA, "")
+	bad := delivery{project: "shop", header: http.Header{"X-Github-Event": {"push"}, "X-Hub-Signature-256": {webhook.Sign("guess", body)}}, body: body, remote: "192.0.2.7"}
+	good := delivery{project: "shop", header: signedGitHub("push", "", body), body: body, remote: "192.0.2.7"}
+	for i := range failureBurst {
+		if code, _ := f.send(bad); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i+1, code)
+		}
+	}
+	if code, a := f.send(bad); code != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(a["error"]), "too many failed signature checks") {
+		t.Errorf("after %d failures: %d %v, want 429", failureBurst, code, a)
+	}
+	if code, _ := f.send(good); code != http.StatusTooManyRequests {
+		t.Errorf("a good delivery from a blocked address: %d, want 429", code)
+	}
+	good.remote = "198.51.100.1"
+	if code, _ := f.send(good); code != http.StatusAccepted {
+		t.Errorf("another address: %d, want 202", code)
+	}
+	// Forwarding headers do not change who is asking.
+	bad.header.Set("X-Forwarded-For", "203.0.113.9")
+	if code, _ := f.send(bad); code != http.StatusTooManyRequests {
+		t.Errorf("X-Forwarded-For sidestepped the limit: %d", code)
+	}
+	f.clock = f.clock.Add(failureRefill)
+	if code, _ := f.send(bad); code != http.StatusUnauthorized {
+		t.Errorf("after %s: %d, want one more try (401)", failureRefill, code)
+	}
+	if code, _ := f.send(bad); code != http.StatusTooManyRequests {
+		t.Errorf("and then: %d, want 429 again", code)
+	}
+}
+
+func TestFailureLimiterMemoryIsBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newFailureLimiter(func() time.Time { return now })
+	for i := range maxTrackedAddrs + 500 {
+		l.fail(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+	}
+	if n := len(l.byAddr); n > maxTrackedAddrs {
+		t.Errorf("tracking %d addresses, bound is %d", n, maxTrackedAddrs)
+	}
+	// A blocked address stays blocked while its budget is spent.
+	for range failureBurst {
+		l.fail("192.0.2.1")
+	}
+	if l.allow("192.0.2.1") {
+		t.Error("address with spent budget allowed")
+	}
+}
+
+// countingReader counts what the server reads of a body.
+type countingReader struct {
+	n    int64
+	left int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	for i := range p {
+		p[i] = ' '
+	}
+	c.n += int64(len(p))
+	c.left -= int64(len(p))
+	return len(p), nil
+}
+
+func TestOversizedBodyIsNotRead(t *testing.T) {
+	const limit = 4096
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("length declared %v", declared), func(t *testing.T) {
+			f := newFixture(t)
+			body := &countingReader{left: 10 << 20}
+			req := httptest.NewRequest(http.MethodPost, "/hooks/shop", body)
+			req.Header.Set("X-GitHub-Event", "push")
+			req.ContentLength = -1
+			if declared {
+				req.ContentLength = 10 << 20
+			}
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, req)
+			if rec.Code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d %s, want 413", rec.Code, rec.Body)
+			}
+			max := int64(limit + 1)
+			if declared {
+				max = 0
+			}
+			if body.n > max {
+				t.Errorf("read %d bytes of a 10 MiB body, want at most %d", body.n, max)
+			}
+		})
+	}
+}
