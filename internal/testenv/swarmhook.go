@@ -27,6 +27,7 @@ type Swarmhook struct {
 	Token string
 
 	t      testing.TB
+	args   []string
 	cmd    *exec.Cmd
 	output *lockedBuffer
 	done   chan struct{}
@@ -53,19 +54,28 @@ func StartSwarmhook(t testing.TB, configBody string) *Swarmhook {
 		t.Fatal(err)
 	}
 	s := &Swarmhook{URL: fmt.Sprintf("http://127.0.0.1:%d", port), DataDir: filepath.Join(dir, "data"), Token: AdminToken,
-		t: t, output: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "-config", path, "-log-format", "console")
-	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
+		t: t, output: &lockedBuffer{}, args: []string{bin, "serve", "-config", path, "-log-format", "console"}}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
 			t.Logf("swarmhook output:\n%s", TrimLines(s.output.String(), 80))
 		}
 	})
+	s.start()
+	return s
+}
+
+// start runs the process and waits until it answers.
+func (s *Swarmhook) start() {
+	t := s.t
+	t.Helper()
+	cmd := exec.Command(s.args[0], s.args[1:]...)
+	cmd.Stdout, cmd.Stderr = s.output, s.output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
 	Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		select {
 		case <-s.done:
@@ -79,7 +89,14 @@ func StartSwarmhook(t testing.TB, configBody string) *Swarmhook {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, resp.Status
 	})
-	return s
+}
+
+// Restart stops the process with SIGTERM and starts it again on the same
+// config, port and data directory, as an operator's restart would.
+func (s *Swarmhook) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
 }
 
 // SetT lets a test drive a swarmhook it did not start (one running as a
