@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Intake benchmark: starts swarmhook on loopback with one project whose
+# jobs fail at once (nothing listens where its repository should be), so the run measures
+# intake rather than builds, then runs the load generator as a second
+# process against it. Tunables: N, RATE, CONNS, BRANCHES.
+#
+#   bench/intake/run.sh
+#   N=20000 RATE=2000 bench/intake/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+work=$(mktemp -d)
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/swarmhook" ./cmd/swarmhook
+go build -o "$work/loadgen" ./bench/intake
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Secrets travel in the environment: swarmhook expands ${VAR} in its
+# config, the generator reads them itself.
+BENCH_SECRET=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+BENCH_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export BENCH_SECRET BENCH_TOKEN
+cat >"$work/config.yaml" <<YAML
+listen: 127.0.0.1:$port
+data_dir: $work/data
+tokens: [{name: bench, token: "\${BENCH_TOKEN}", scopes: [read]}]
+registry: {host: "127.0.0.1:5000", insecure: true}
+projects:
+  - name: bench
+    repo: http://127.0.0.1:9/no-such-repo.git
+    secret: "\${BENCH_SECRET}"
+    images: [{name: bench/app}]
+YAML
+"$work/swarmhook" serve -config "$work/config.yaml" -log-level warn 2>"$work/swarmhook.log" &
+pid=$!
+for _ in $(seq 100); do
+	curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+echo "swarmhook $(git rev-parse --short HEAD) on 127.0.0.1:$port, $(nproc) cores"
+"$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
+	-n "${N:-50000}" -rate "${RATE:-5000}" -c "${CONNS:-64}" -branches "${BRANCHES:-8}"
