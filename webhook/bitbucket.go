@@ -50,13 +50,7 @@ func parseBitbucket(h http.Header, body []byte, pol Policy) (Delivery, error) {
 		return Delivery{}, err
 	}
 	d := Delivery{Provider: "bitbucket", ID: h.Get("X-Request-UUID"), Event: h.Get("X-Event-Key")}
-	switch d.Event {
-	case "diagnostics:ping":
-		d.Kind = KindPing
-		return d, nil
-	case "repo:push":
-	default:
-		d.Kind = KindIgnored
+	if d.Kind = kindOf(d.Event, "diagnostics:ping", "repo:push"); d.Kind != KindPush {
 		return d, nil
 	}
 	var p bitbucketPush

@@ -29,14 +29,10 @@ func parseGeneric(h http.Header, body []byte, pol Policy) (Delivery, error) {
 		return Delivery{}, err
 	}
 	d := Delivery{Provider: "generic", ID: h.Get("X-Delivery-ID"), Event: h.Get("X-Event")}
-	switch d.Event {
-	case "ping":
-		d.Kind = KindPing
-		return d, nil
-	case "", "push":
+	if d.Event == "" {
 		d.Event = "push"
-	default:
-		d.Kind = KindIgnored
+	}
+	if d.Kind = kindOf(d.Event, "ping", "push"); d.Kind != KindPush {
 		return d, nil
 	}
 	var p genericPush

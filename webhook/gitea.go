@@ -42,13 +42,7 @@ func parseGitea(f giteaFlavor, h http.Header, body []byte, pol Policy) (Delivery
 		return Delivery{}, err
 	}
 	d := Delivery{Provider: f.provider, ID: h.Get(f.delivery), Event: h.Get(f.event)}
-	switch d.Event {
-	case "ping":
-		d.Kind = KindPing
-		return d, nil
-	case "push":
-	default:
-		d.Kind = KindIgnored
+	if d.Kind = kindOf(d.Event, "ping", "push"); d.Kind != KindPush {
 		return d, nil
 	}
 	var p giteaPush

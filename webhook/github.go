@@ -29,13 +29,7 @@ func parseGitHub(h http.Header, body []byte, pol Policy) (Delivery, error) {
 		return Delivery{}, err
 	}
 	d := Delivery{Provider: "github", ID: h.Get("X-GitHub-Delivery"), Event: h.Get("X-GitHub-Event")}
-	switch d.Event {
-	case "ping":
-		d.Kind = KindPing
-		return d, nil
-	case "push":
-	default:
-		d.Kind = KindIgnored
+	if d.Kind = kindOf(d.Event, "ping", "push"); d.Kind != KindPush {
 		return d, nil
 	}
 	payload, err := githubPayload(h.Get("Content-Type"), body)

@@ -39,10 +39,8 @@ func parseGitLab(h http.Header, body []byte, pol Policy) (Delivery, error) {
 		return Delivery{}, err
 	}
 	d := Delivery{Provider: "gitlab", ID: gitlabDeliveryID(h), Event: h.Get("X-Gitlab-Event")}
-	switch d.Event {
-	case "Push Hook", "Tag Push Hook", "System Hook":
-	default:
-		d.Kind = KindIgnored
+	// GitLab has no ping: its "Test" button sends a real push.
+	if d.Kind = kindOf(d.Event, "", "Push Hook", "Tag Push Hook", "System Hook"); d.Kind != KindPush {
 		return d, nil
 	}
 	var p gitlabPush

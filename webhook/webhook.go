@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,6 +137,20 @@ func Parse(h http.Header, body []byte, p Policy) (Delivery, error) {
 		return Delivery{}, err
 	}
 	return d, nil
+}
+
+// kindOf says what a host's event asks for: ping is its name for a test
+// delivery ("" when it has none), pushes its names for push events;
+// anything else is ignored.
+func kindOf(event, ping string, pushes ...string) Kind {
+	switch {
+	case ping != "" && event == ping:
+		return KindPing
+	case slices.Contains(pushes, event):
+		return KindPush
+	default:
+		return KindIgnored
+	}
 }
 
 // validDeliveryID keeps ids from outside short and printable.
