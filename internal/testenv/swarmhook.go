@@ -103,6 +103,13 @@ func (s *Swarmhook) Restart() {
 // Swarm service) with the same helpers.
 func (s *Swarmhook) SetT(t testing.TB) { s.t = t }
 
+// Kill ends the process with SIGKILL, as a crash or an OOM kill would,
+// and waits for it; Restart starts it again.
+func (s *Swarmhook) Kill() {
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
 // Stop sends SIGTERM and waits for the process to exit.
 func (s *Swarmhook) Stop() {
 	if s.cmd == nil {
