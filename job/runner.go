@@ -13,6 +13,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/internal/keylock"
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
@@ -148,7 +149,7 @@ type Runner struct {
 	lanes     map[string]*lane
 	ready     []string // lanes with a waiting job and none running, oldest first
 	lastStamp map[string]time.Time
-	services  map[string]*sync.Mutex
+	services  keylock.Set
 	wg        sync.WaitGroup
 	baseCtx   context.Context
 	cancel    context.CancelCauseFunc
@@ -166,7 +167,6 @@ func NewRunner(cfg *config.Config, d Deps) *Runner {
 		workDir:   filepath.Join(cfg.DataDir, "work"),
 		lanes:     map[string]*lane{},
 		lastStamp: map[string]time.Time{},
-		services:  map[string]*sync.Mutex{},
 	}
 	r.cond = sync.NewCond(&r.mu)
 	return r
@@ -428,15 +428,7 @@ func (r *Runner) timestamp(key string) time.Time {
 
 // lockService makes jobs take turns on one service.
 func (r *Runner) lockService(name string) func() {
-	r.mu.Lock()
-	l, ok := r.services[name]
-	if !ok {
-		l = &sync.Mutex{}
-		r.services[name] = l
-	}
-	r.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	return r.services.Lock(name)
 }
 
 // lockedWriter lets parallel steps share one job log.

@@ -78,7 +78,7 @@ func (s *Server) hook(c echo.Context) error {
 	// racing the original cannot slip past the check.
 	key := p.Name + "/" + d.ID
 	if d.ID != "" && s.d.Deliveries != nil {
-		defer s.deliveryLocks.lock(d.Provider + " " + key)()
+		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
 		jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, now.Add(-redeliveryWindow))
 		if err != nil {
 			return err

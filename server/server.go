@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/internal/keylock"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/store"
 )
@@ -59,7 +60,7 @@ type Server struct {
 	// failures rate-limits addresses that fail signature checks.
 	failures *failureLimiter
 	// deliveryLocks keeps two copies of one delivery apart.
-	deliveryLocks keyedMutex
+	deliveryLocks keylock.Set
 }
 
 // New builds the routes.

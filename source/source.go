@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sync"
 
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
@@ -19,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/swarmhook/swarmhook/internal/keylock"
 )
 
 // ErrCommitNotFound means the pushed commit is not on the pushed ref any
@@ -38,8 +39,7 @@ type Repo struct {
 // different jobs run side by side.
 type Mirrors struct {
 	dir   string
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keylock.Set
 }
 
 // NewMirrors keeps mirrors under dir, creating it if needed.
@@ -47,19 +47,7 @@ func NewMirrors(dir string) (*Mirrors, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create mirror dir: %w", err)
 	}
-	return &Mirrors{dir: dir, locks: map[string]*sync.Mutex{}}, nil
-}
-
-func (m *Mirrors) lock(key string) func() {
-	m.mu.Lock()
-	l, ok := m.locks[key]
-	if !ok {
-		l = &sync.Mutex{}
-		m.locks[key] = l
-	}
-	m.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	return &Mirrors{dir: dir}, nil
 }
 
 // Checkout fetches ref (refs/heads/x or refs/tags/x) from repo into its
@@ -68,7 +56,7 @@ func (m *Mirrors) lock(key string) func() {
 func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest string, log io.Writer) error {
 	sum := sha256.Sum256([]byte(repo.URL))
 	key := hex.EncodeToString(sum[:12])
-	unlock := m.lock(key)
+	unlock := m.locks.Lock(key)
 	r, err := m.fetch(ctx, filepath.Join(m.dir, key), repo, ref, commit, log)
 	unlock()
 	if err != nil {
