@@ -220,29 +220,25 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 // settings turns the config's update settings for service s of target d
 // into the updater's.
 func settings(d *config.Deploy, s config.Service) updater.Settings {
-	u := d.UpdateFor(s)
-	out := updater.Settings{
-		Parallelism:     *u.Parallelism,
-		Delay:           u.Delay.Duration,
-		FailureAction:   u.FailureAction,
-		Order:           u.Order,
-		Monitor:         u.Monitor.Duration,
-		MaxFailureRatio: u.MaxFailureRatio,
-	}
-	if rb := d.Rollback; rb.Parallelism != nil || rb.FailureAction != "" || rb.Order != "" || rb.Monitor.Duration != 0 || rb.Delay.Duration != 0 {
-		out.Rollback = updater.RollbackSettings{
-			Parallelism: out.Parallelism, Delay: rb.Delay.Duration, FailureAction: rb.FailureAction,
-			Order: rb.Order, Monitor: rb.Monitor.Duration, MaxFailureRatio: rb.MaxFailureRatio,
-		}
-		if rb.Parallelism != nil {
-			out.Rollback.Parallelism = *rb.Parallelism
-		}
-		if out.Rollback.FailureAction == "" {
-			out.Rollback.FailureAction = "pause"
-		}
-		if out.Rollback.Order == "" {
-			out.Rollback.Order = out.Order
-		}
+	out := updater.Settings{Pace: pace(d.UpdateFor(s), updater.Pace{})}
+	if rb := d.Rollback; rb != (config.Update{}) {
+		out.Rollback = pace(rb, updater.Pace{Parallelism: out.Parallelism, FailureAction: "pause", Order: out.Order})
 	}
 	return out
+}
+
+// pace converts one update section, taking unset keys from defaults.
+func pace(u config.Update, defaults updater.Pace) updater.Pace {
+	p := updater.Pace{Delay: u.Delay.Duration, FailureAction: u.FailureAction, Order: u.Order,
+		Monitor: u.Monitor.Duration, MaxFailureRatio: u.MaxFailureRatio, Parallelism: defaults.Parallelism}
+	if u.Parallelism != nil {
+		p.Parallelism = *u.Parallelism
+	}
+	if p.FailureAction == "" {
+		p.FailureAction = defaults.FailureAction
+	}
+	if p.Order == "" {
+		p.Order = defaults.Order
+	}
+	return p
 }

@@ -42,27 +42,22 @@ const (
 	Skipped Outcome = "skipped"
 )
 
-// Settings are Swarm rolling-update settings.
-type Settings struct {
+// Pace is how Swarm rolls tasks: its update or rollback config.
+type Pace struct {
 	Parallelism     uint64
 	Delay           time.Duration
 	FailureAction   string
 	Order           string
 	Monitor         time.Duration
 	MaxFailureRatio float32
-	// Rollback configures Swarm's own rollback; zero means the same
-	// pace as the update, pausing if the rollback fails too.
-	Rollback RollbackSettings
 }
 
-// RollbackSettings are Swarm's rollback settings.
-type RollbackSettings struct {
-	Parallelism     uint64
-	Delay           time.Duration
-	FailureAction   string
-	Order           string
-	Monitor         time.Duration
-	MaxFailureRatio float32
+// Settings are Swarm rolling-update settings.
+type Settings struct {
+	Pace
+	// Rollback configures Swarm's own rollback; zero means the same
+	// pace as the update, pausing if the rollback fails too.
+	Rollback Pace
 }
 
 // Request asks for one service to run a new image.
@@ -291,27 +286,25 @@ func withImage(spec swarm.ServiceSpec, image string, s Settings) swarm.ServiceSp
 	cs := *spec.TaskTemplate.ContainerSpec
 	cs.Image = image
 	spec.TaskTemplate.ContainerSpec = &cs
-	spec.UpdateConfig = &swarm.UpdateConfig{
-		Parallelism:     s.Parallelism,
-		Delay:           s.Delay,
-		FailureAction:   s.FailureAction,
-		Monitor:         s.Monitor,
-		MaxFailureRatio: s.MaxFailureRatio,
-		Order:           s.Order,
-	}
+	spec.UpdateConfig = s.Pace.config()
 	rb := s.Rollback
-	if rb == (RollbackSettings{}) {
-		rb = RollbackSettings{Parallelism: s.Parallelism, Delay: s.Delay, FailureAction: "pause", Monitor: s.Monitor, MaxFailureRatio: s.MaxFailureRatio, Order: s.Order}
+	if rb == (Pace{}) {
+		rb = s.Pace
+		rb.FailureAction = swarm.UpdateFailureActionPause
 	}
-	spec.RollbackConfig = &swarm.UpdateConfig{
-		Parallelism:     rb.Parallelism,
-		Delay:           rb.Delay,
-		FailureAction:   rb.FailureAction,
-		Monitor:         rb.Monitor,
-		MaxFailureRatio: rb.MaxFailureRatio,
-		Order:           rb.Order,
-	}
+	spec.RollbackConfig = rb.config()
 	return spec
+}
+
+func (p Pace) config() *swarm.UpdateConfig {
+	return &swarm.UpdateConfig{
+		Parallelism:     p.Parallelism,
+		Delay:           p.Delay,
+		FailureAction:   p.FailureAction,
+		Monitor:         p.Monitor,
+		MaxFailureRatio: p.MaxFailureRatio,
+		Order:           p.Order,
+	}
 }
 
 func isOutOfSequence(err error) bool {

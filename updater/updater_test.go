@@ -102,7 +102,7 @@ func TestUpdateOutcomes(t *testing.T) {
 			u.poll = time.Millisecond
 			var log bytes.Buffer
 			res, err := u.Update(context.Background(), Request{Service: "api", Image: tt.image, Timeout: 300 * time.Millisecond,
-				Settings: Settings{Parallelism: 1, FailureAction: "rollback", Order: "stop-first"}}, &log)
+				Settings: Settings{Pace: Pace{Parallelism: 1, FailureAction: "rollback", Order: "stop-first"}}}, &log)
 			if res.Outcome != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("outcome %s, err %v; want %s (error %v)\n%s", res.Outcome, err, tt.want, tt.wantErr, log.String())
 			}
