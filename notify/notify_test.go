@@ -381,7 +381,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	n := newNotifier(t, config.Project{
 		Status: &config.CommitStatus{Provider: "github", APIURL: host.URL, Token: token, Repo: "a/b", Context: "c"},
 		Notify: config.Notify{Slack: []string{"http://127.0.0.1:1/services/" + hookSecret}},
-	}, Options{Attempts: 2, Recorder: rec, Log: zerolog.New(&syncWriter{w: &logs})})
+	}, Options{Attempts: 2, Recorder: rec, Log: zerolog.New(zerolog.SyncWriter(&logs))})
 	n.JobChanged(testJob(job.Succeeded))
 	testenvEventually(t, func() bool { return rec.get("status failed") == 1 && rec.get("slack failed") == 1 })
 	out := logs.String() // every log line is written before its outcome is counted
@@ -393,17 +393,6 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 			t.Errorf("log reveals %q:\n%s", secret, out)
 		}
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // testenvEventually polls cond for up to ten seconds.
