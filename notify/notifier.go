@@ -107,29 +107,24 @@ func New(cfg *config.Config, o Options) *Notifier {
 	if o.Client == nil {
 		o.Client = &http.Client{}
 	}
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultAttempts
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = DefaultBackoff
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Queue <= 0 {
-		o.Queue = DefaultQueue
-	}
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
-	}
+	orDefault(&o.Attempts, DefaultAttempts)
+	orDefault(&o.Backoff, DefaultBackoff)
+	orDefault(&o.MaxBackoff, DefaultMaxBackoff)
+	orDefault(&o.Timeout, DefaultTimeout)
+	orDefault(&o.Queue, DefaultQueue)
+	orDefault(&o.Workers, DefaultWorkers)
 	n := &Notifier{cfg: cfg, o: o}
 	for i := 0; i < o.Workers; i++ {
 		n.queues = append(n.queues, make(chan delivery, o.Queue))
 	}
 	return n
+}
+
+// orDefault sets *v to def when it is zero or negative.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Start sets the workers going; they send until Shutdown. ctx bounds
