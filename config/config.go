@@ -126,6 +126,10 @@ type Project struct {
 	Images []Image `yaml:"images"`
 	// Deploy says which services to update for which branches.
 	Deploy []Deploy `yaml:"deploy"`
+	// Notify sends job results to chat and HTTP endpoints.
+	Notify Notify `yaml:"notify"`
+	// Status posts commit statuses back to the Git host; nil posts none.
+	Status *CommitStatus `yaml:"status"`
 }
 
 // Image is one image built from a project.
@@ -456,6 +460,10 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Projects {
 		p := &c.Projects[i]
+		p.Notify.applyDefaults()
+		if p.Status != nil {
+			p.Status.applyDefaults()
+		}
 		if len(p.Branches) == 0 {
 			p.Branches = []Glob{MustGlob(DefaultBranchPattern)}
 		}
@@ -530,6 +538,9 @@ func (c *Config) validate() error {
 	if c.Jobs.Concurrency < 0 {
 		bad("jobs.concurrency", "must be at least 1")
 	}
+	if c.PublicURL != "" {
+		validHTTPURL("public_url", c.PublicURL, bad)
+	}
 	if c.Webhook.MaxBodyBytes < 0 {
 		bad("webhook.max_body_bytes", "must be positive")
 	}
@@ -578,6 +589,10 @@ func (c *Config) validate() error {
 		}
 		if p.AllowUnsigned && p.Secret != "" {
 			bad(f+".allow_unsigned", "must not be set on a project with a secret: deliveries to it are always verified")
+		}
+		p.Notify.validate(f+".notify", bad)
+		if p.Status != nil {
+			p.Status.validate(f+".status", bad)
 		}
 		if len(p.Images) == 0 {
 			bad(f+".images", "must not be empty")

@@ -132,6 +132,28 @@ projects: [{name: a, repo: x, secret: s, allow_unsigned: true, images: [{name: a
 		{"bad tag glob", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, tags: [""], images: [{name: a}]}]`, `pattern is empty`},
+		{"bad public url", "public_url: deploy.example.com\n", "public_url: must be an absolute http:// or https:// URL"},
+		{"bad slack url", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], notify: {slack: ["hooks.slack.com/services/SECRET"]}}]`, "projects[0].notify.slack[0]: must be an absolute"},
+		{"bad notify event", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], notify: {on: [sucess]}}]`, `projects[0].notify.on[0]: unknown event "sucess"`},
+		{"bad webhook url", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], notify: {webhooks: [{url: "ftp://x/y"}]}}]`, "projects[0].notify.webhooks[0].url: must be an absolute"},
+		{"unknown status provider", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], status: {provider: svn, token: t, repo: a/b}}]`, `projects[0].status.provider: "svn" must be github, gitlab, gitea or forgejo`},
+		{"gitea needs api_url", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], status: {provider: gitea, token: t, repo: a/b}}]`, "projects[0].status.api_url: must be set for gitea"},
+		{"status needs token", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], status: {provider: github, repo: a/b}}]`, "projects[0].status.token: must be set"},
+		{"github repo is owner/name", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], status: {provider: github, token: t, repo: a/b/c}}]`, `projects[0].status.repo: "a/b/c" must be owner/name`},
 		{"duplicate project", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [{name: a}]}]`, `projects[1].name: "a" is used twice`},
@@ -146,6 +168,32 @@ projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestNotifyAndStatusDefaults(t *testing.T) {
+	c, err := Load(strings.NewReader(`
+registry: {host: r:5000}
+public_url: https://deploy.example.com
+projects:
+  - {name: a, repo: x, images: [{name: a}], status: {provider: github, token: t, repo: acme/a}}
+  - {name: b, repo: x, images: [{name: b}], status: {provider: gitlab, token: t, repo: "12", api_url: "https://git.example.com/"}, notify: {on: [started]}}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Projects[0], c.Projects[1]
+	if a.Status.APIURL != DefaultGitHubAPI || a.Status.Context != DefaultStatusContext {
+		t.Errorf("github status defaults: %+v", a.Status)
+	}
+	if b.Status.APIURL != "https://git.example.com" {
+		t.Errorf("api_url %q: trailing slash should be trimmed", b.Status.APIURL)
+	}
+	if !a.Notify.Wants(EventFailure) || !a.Notify.Wants(EventSuccess) || a.Notify.Wants(EventStarted) {
+		t.Errorf("default notify.on = %v", a.Notify.On)
+	}
+	if !b.Notify.Wants(EventStarted) || b.Notify.Wants(EventFailure) {
+		t.Errorf("notify.on = %v, want only started", b.Notify.On)
 	}
 }
 
@@ -176,7 +224,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "s"}))
+	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "s", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "n", "SHOP_STATUS_TOKEN": "t"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
 	}

@@ -67,6 +67,7 @@ func (s *Server) hook(c echo.Context) error {
 		s.d.Log.Warn().Str("project", p.Name).Str("remote", remote).Err(err).Msg("webhook refused")
 		return err
 	}
+	c.Set(ctxProvider, d.Provider)
 	switch d.Kind {
 	case webhook.KindPing:
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: "ping"})
@@ -84,6 +85,7 @@ func (s *Server) hook(c echo.Context) error {
 			return err
 		}
 		if seen && len(jobs) > 0 {
+			c.Set(ctxOutcome, deliveryRedelivery)
 			s.d.Log.Info().Str("project", p.Name).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
 			return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,10 +44,30 @@ func (s *Server) listJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if jobs == nil {
-		jobs = []*job.Job{}
+	return writeJobs(c.Response(), jobs)
+}
+
+// writeJobs answers {"jobs": [...]} one job at a time. Encoding the whole
+// page at once would build a buffer of up to 500 jobs, several MB that
+// the Go runtime keeps long after the request: idle memory is a goal
+// (bench/README.md, "Idle memory").
+func writeJobs(w *echo.Response, jobs []*job.Job) error {
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, `{"jobs":[`); err != nil {
+		return nil // the client left
 	}
-	return c.JSON(http.StatusOK, map[string]any{"jobs": jobs})
+	enc := json.NewEncoder(w)
+	for i, j := range jobs {
+		if i > 0 {
+			io.WriteString(w, ",")
+		}
+		if err := enc.Encode(j); err != nil {
+			return nil
+		}
+	}
+	io.WriteString(w, "]}\n")
+	return nil
 }
 
 // getLog answers GET /api/jobs/:id/log with the job's log as text. With

@@ -51,6 +51,12 @@ type Deps struct {
 	Deliveries Deliveries
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Ready are the checks GET /readyz runs; all must pass.
+	Ready []Check
+	// Metrics serves GET /metrics; nil serves none.
+	Metrics http.Handler
+	// DeliveryCounter counts webhook deliveries; nil counts none.
+	DeliveryCounter DeliveryCounter
 }
 
 // Server is the HTTP edge. It is an http.Handler.
@@ -75,7 +81,11 @@ func New(d Deps) *Server {
 	e.Use(s.accessLog)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.POST("/hooks/:project", s.hook)
+	e.GET("/readyz", s.readyz)
+	if d.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(d.Metrics))
+	}
+	e.POST("/hooks/:project", s.hook, s.countDelivery)
 
 	api := e.Group("/api")
 	api.GET("/jobs", s.listJobs, s.require("read"))

@@ -29,6 +29,8 @@ import (
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/metrics"
+	"github.com/swarmhook/swarmhook/notify"
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/server"
 	"github.com/swarmhook/swarmhook/source"
@@ -38,6 +40,10 @@ import (
 
 // shutdownGrace is how long running jobs get to finish after SIGTERM.
 const shutdownGrace = 30 * time.Second
+
+// notifyDrain is how long queued notifications get after the jobs have
+// stopped: enough for the final statuses, short enough for a restart.
+const notifyDrain = 5 * time.Second
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
@@ -105,20 +111,26 @@ func serve(args []string, stderr io.Writer) error {
 	defer jobs.Close()
 	reg := registry.New(creds, cfg.Registry.Insecure)
 	swarm := updater.New(docker, creds.EngineAuth())
+	m := metrics.New()
+	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	runner := job.NewRunner(cfg, job.Deps{
-		Store:    jobs,
-		Logs:     logs,
-		Source:   mirrors,
-		Builder:  builder.NewEngine(docker, creds.EngineAuth()),
-		Registry: reg,
-		Updater:  swarm,
-		Log:      log,
+		Store:     jobs,
+		Logs:      logs,
+		Source:    mirrors,
+		Builder:   m.Builder(builder.NewEngine(docker, creds.EngineAuth())),
+		Registry:  m.Tagger(reg),
+		Updater:   m.Updater(swarm),
+		Log:       log,
+		Observers: []job.Observer{m, notifier},
 	})
+	m.QueueDepth(runner.QueueDepth)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	runCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
+	// Not runCtx: the interrupted jobs' statuses must still go out after it is cancelled.
+	notifier.Start(context.WithoutCancel(ctx))
 	runner.Start(runCtx)
 	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
 	if err := runner.Resume(ctx); err != nil {
@@ -130,7 +142,12 @@ func serve(args []string, stderr io.Writer) error {
 		Handler: server.New(server.Deps{
 			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-			Deliveries: jobs,
+			Deliveries: jobs, Metrics: m.Handler(), DeliveryCounter: m,
+			Ready: []server.Check{
+				{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+				{Name: "registry", Probe: reg.Ping},
+				{Name: "store", Probe: jobs.Writable},
+			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -150,6 +167,11 @@ func serve(args []string, stderr io.Writer) error {
 	if err := runner.Shutdown(shutdownCtx); err != nil {
 		log.Warn().Err(err).Msg("cancelling jobs still running")
 		cancelJobs()
+	}
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), notifyDrain)
+	defer cancelDrain()
+	if err := notifier.Shutdown(drainCtx); err != nil {
+		log.Warn().Err(err).Msg("notifications dropped at shutdown")
 	}
 	return nil
 }
