@@ -2,7 +2,7 @@
 # Pipeline benchmark: swarmhook against the shell pipeline it replaces
 # (bench/pipeline/reference.sh), on the real engine, registry and Swarm
 # that scripts/infra.sh brings up. Writes bench/RESULTS.md. Takes about
-# 15 minutes. Tunables: RUNS (default 5), BUILD_SLEEP (default 2s),
+# 25 minutes on 2 busy cores. Tunables: RUNS (default 5), BUILD_SLEEP (default 3s),
 # BURST (default 10), SKIP_BURST=1.
 #
 #   bench/run.sh
@@ -19,5 +19,5 @@ CGO_ENABLED=0 go build -trimpath -o "$work/app" ./internal/testenv/testapp
 go build -o "$work/pipeline" ./bench/pipeline
 "$work/pipeline" -swarmhook "$work/swarmhook" -app "$work/app" \
 	-reference bench/pipeline/reference.sh -out bench/RESULTS.md \
-	-runs "${RUNS:-5}" -build-sleep "${BUILD_SLEEP:-2s}" -burst "${BURST:-10}" \
+	-runs "${RUNS:-5}" -build-sleep "${BUILD_SLEEP:-3s}" -burst "${BURST:-10}" \
 	${SKIP_BURST:+-skip-burst}

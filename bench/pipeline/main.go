@@ -814,7 +814,8 @@ func (e *env) report(samples []sample, bursts []burstResult) string {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
 	b.WriteString("- **Shared**: other work (builds and tests of four other developers' sessions) ran on the same 2 cores, engine and Swarm at the same time, so absolute times vary by tens of percent between runs; the paths ran alternately so each pair saw similar load.\n\n")
-	b.WriteString("## Command\n\n```sh\nbench/run.sh            # or: make bench\n```\n\n")
+	fmt.Fprintf(&b, "## Command\n\n```sh\nbench/run.sh\n# which builds swarmhook, the app and this driver, then runs:\n# pipeline -runs %d -build-sleep %s -burst %d -burst-gap %s -reference bench/pipeline/reference.sh\n```\n\n",
+		e.o.runs, e.o.sleep, e.o.burst, e.o.burstGap)
 	fmt.Fprintf(&b, "App: the static Go web app `internal/testenv/testapp` in two images (`api`, `web`), each `FROM swarmhook-test/busybox:latest` with `RUN sleep %g` standing in for a compile step; "+
 		"three services (`api` and `worker` run `api`, `web` runs `web`), %d replicas each, update parallelism 1, delay 0, monitor %s, stop-first, no published ports. "+
 		"Every run pushes a new commit changing both images. %d measured runs per path after one warm-up each, in rotating order.\n\n",
