@@ -2,7 +2,7 @@
 # Pipeline benchmark: swarmhook against the shell pipeline it replaces
 # (bench/pipeline/reference.sh), on the real engine, registry and Swarm
 # that scripts/infra.sh brings up. Writes bench/RESULTS.md. Takes about
-# 25 minutes on 2 busy cores. Tunables: RUNS (default 5), BUILD_SLEEP (default 3s),
+# 40 minutes on 2 busy cores. Tunables: RUNS (default 5), BUILD_SLEEP (default 3s),
 # BURST (default 10), SKIP_BURST=1.
 #
 #   bench/run.sh
