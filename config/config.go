@@ -31,7 +31,8 @@ const (
 	DefaultMonitor        = 5 * time.Second
 	DefaultFailurePolicy  = "stop"
 	DefaultBranchPattern  = "**"
-	minTokenLength        = 16 // bearer tokens shorter than this are guessable
+	DefaultPipeline       = PipelineSequential // a failed build never leaves a half-deployed stack
+	minTokenLength        = 16                 // bearer tokens shorter than this are guessable
 )
 
 // Scopes a token may carry.
@@ -144,6 +145,17 @@ type Image struct {
 	BuildArgs map[string]string `yaml:"build_args"`
 }
 
+// Pipeline modes of a deploy target.
+const (
+	// PipelineSequential builds, pushes and tags every image before the
+	// first service is touched.
+	PipelineSequential = "sequential"
+	// PipelineOverlap rolls each service as soon as its own image is
+	// pushed and tagged and the service before it has converged, while
+	// later images still build.
+	PipelineOverlap = "overlap"
+)
+
 // Deploy is one deploy target: services updated, in order, for pushes to
 // matching branches.
 type Deploy struct {
@@ -162,6 +174,11 @@ type Deploy struct {
 	// rollback_all (services this job already updated go back, in reverse
 	// order, to what they ran before).
 	OnFailure string `yaml:"on_failure"`
+	// Pipeline is sequential (every image is built, pushed and tagged
+	// before any service changes) or overlap (a service starts rolling as
+	// soon as its own image is ready, so a later image's failed build can
+	// leave earlier services on the new version).
+	Pipeline string `yaml:"pipeline"`
 }
 
 // Service is one Swarm service of a deploy target. In YAML it is either a
@@ -484,6 +501,9 @@ func (c *Config) applyDefaults() {
 			if d.OnFailure == "" {
 				d.OnFailure = DefaultFailurePolicy
 			}
+			if d.Pipeline == "" {
+				d.Pipeline = DefaultPipeline
+			}
 			u := &d.Update
 			if u.Parallelism == nil {
 				p := uint64(DefaultParallelism)
@@ -648,6 +668,11 @@ func (c *Config) validate() error {
 			case "stop", "rollback_all":
 			default:
 				bad(g+".on_failure", "%q must be stop or rollback_all", d.OnFailure)
+			}
+			switch d.Pipeline {
+			case PipelineSequential, PipelineOverlap:
+			default:
+				bad(g+".pipeline", "%q must be %s or %s", d.Pipeline, PipelineSequential, PipelineOverlap)
 			}
 		}
 	}

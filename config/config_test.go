@@ -57,6 +57,9 @@ func TestLoadMinimal(t *testing.T) {
 	if *d.Update.Parallelism != 2 || d.Update.Monitor.Duration != 2*time.Second || d.Update.Order != "stop-first" || d.Update.FailureAction != "rollback" {
 		t.Errorf("update = %+v", d.Update)
 	}
+	if d.Pipeline != PipelineSequential {
+		t.Errorf("pipeline = %q, want the default %q", d.Pipeline, PipelineSequential)
+	}
 	if !p.BuildsBranch("feature/x/y") {
 		t.Error("default branches should build every branch")
 	}
@@ -126,6 +129,9 @@ projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, servi
 		{"bad failure action", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [s], update: {failure_action: explode}}]}]`, `projects[0].deploy[0].update.failure_action: "explode"`},
+		{"bad pipeline", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [s], pipeline: parallel}]}]`, `projects[0].deploy[0].pipeline: "parallel" must be sequential or overlap`},
 		{"unsigned with secret", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, secret: s, allow_unsigned: true, images: [{name: a}]}]`, `projects[0].allow_unsigned: must not be set on a project with a secret`},

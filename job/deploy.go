@@ -17,7 +17,20 @@ import (
 // on_failure: rollback_all, the services this job already changed go back
 // to what they ran before, in reverse order.
 func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer) error {
+	return r.deployInOrder(ctx, j, p, target, w, nil)
+}
+
+// deployInOrder is deploy with a hook: ready, when not nil, is called
+// before service i's update and returns once it may start. An error from
+// ready stops the deploy like a failed update, without touching service i.
+func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer, ready func(i int) error) error {
 	for i, s := range target.Services {
+		if ready != nil {
+			if err := ready(i); err != nil {
+				r.stopDeploy(ctx, j, target, target.Services[i:], w)
+				return err
+			}
+		}
 		var res updater.Result
 		err := r.stage(ctx, j, "deploy "+s.Name, w, func() error {
 			image, err := r.imageFor(ctx, j, p, s)
@@ -37,17 +50,22 @@ func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *
 		})
 		j.Services = append(j.Services, res)
 		if err != nil {
-			for _, rest := range target.Services[i+1:] {
-				j.Services = append(j.Services, updater.Result{Service: rest.Name, Outcome: updater.Skipped})
-			}
-			err = fmt.Errorf("deploy %s: %w", s.Name, err)
-			if target.OnFailure == "rollback_all" {
-				r.revert(ctx, j, target, w)
-			}
-			return err
+			r.stopDeploy(ctx, j, target, target.Services[i+1:], w)
+			return fmt.Errorf("deploy %s: %w", s.Name, err)
 		}
 	}
 	return nil
+}
+
+// stopDeploy records the services a failure left untouched as skipped
+// and, with on_failure: rollback_all, reverts the ones already changed.
+func (r *Runner) stopDeploy(ctx context.Context, j *Job, target *config.Deploy, rest []config.Service, w io.Writer) {
+	for _, s := range rest {
+		j.Services = append(j.Services, updater.Result{Service: s.Name, Outcome: updater.Skipped})
+	}
+	if target.OnFailure == "rollback_all" {
+		r.revert(ctx, j, target, w)
+	}
 }
 
 // revert returns the services this job updated to their previous images,
@@ -101,6 +119,25 @@ func (r *Runner) imageFor(ctx context.Context, j *Job, p *config.Project, s conf
 	return "", fmt.Errorf("service %s runs %s, which is none of project %s's images: name one with image:", s.Name, cur, p.Name)
 }
 
+// imageName says which of the project's images service s runs: the one
+// it names, or the one whose repository it runs now.
+func (r *Runner) imageName(ctx context.Context, p *config.Project, s config.Service) (string, error) {
+	if s.Image != "" {
+		return s.Image, nil
+	}
+	cur, err := r.d.Updater.CurrentImage(ctx, s.Name)
+	if err != nil {
+		return "", err
+	}
+	repo := updater.Repository(cur)
+	for _, im := range p.Images {
+		if r.d.Registry.Ref(im.Name, "x") == repo+":x" {
+			return im.Name, nil
+		}
+	}
+	return "", fmt.Errorf("service %s runs %s, none of project %s's images", s.Name, cur, p.Name)
+}
+
 // errNotManaged means a service action names a service no deploy target
 // lists.
 var errNotManaged = errors.New("service is not in any deploy target")
@@ -150,21 +187,9 @@ func (r *Runner) serviceAction(ctx context.Context, j *Job, w io.Writer) error {
 // taggedImage resolves the image service s should run for tag: the
 // repository it runs now, pinned to the tag's digest.
 func (r *Runner) taggedImage(ctx context.Context, p *config.Project, s config.Service, tag string) (string, error) {
-	name := s.Image
-	if name == "" {
-		cur, err := r.d.Updater.CurrentImage(ctx, s.Name)
-		if err != nil {
-			return "", err
-		}
-		repo := updater.Repository(cur)
-		for _, im := range p.Images {
-			if r.d.Registry.Ref(im.Name, "x") == repo+":x" {
-				name = im.Name
-			}
-		}
-		if name == "" {
-			return "", fmt.Errorf("service %s runs %s, none of project %s's images", s.Name, cur, p.Name)
-		}
+	name, err := r.imageName(ctx, p, s)
+	if err != nil {
+		return "", err
 	}
 	digest, err := r.d.Registry.Digest(ctx, name, tag)
 	if err != nil {

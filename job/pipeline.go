@@ -48,6 +48,10 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
+	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
+		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
+	}
+
 	stamp := r.timestamp(j.Project + "/" + component)
 	for _, img := range p.Images {
 		tag := tagpolicy.Timestamped(component, stamp)

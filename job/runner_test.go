@@ -166,13 +166,24 @@ func runOne(t *testing.T, rec *recorder, branch string) *Job {
 
 func runWith(t *testing.T, rec *recorder, cfgText string, req Request) *Job {
 	t.Helper()
+	return runWithDeps(t, rec, cfgText, req, nil)
+}
+
+// runWithDeps is runWith where adjust may replace some of the recorder's
+// roles before the runner starts.
+func runWithDeps(t *testing.T, rec *recorder, cfgText string, req Request, adjust func(*Deps)) *Job {
+	t.Helper()
 	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(cfgText, t.TempDir())), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)
-	r := NewRunner(cfg, Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec,
-		Log: zerolog.Nop(), Now: func() time.Time { return clock }})
+	d := Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec,
+		Log: zerolog.Nop(), Now: func() time.Time { return clock }}
+	if adjust != nil {
+		adjust(&d)
+	}
+	r := NewRunner(cfg, d)
 	ctx := context.Background()
 	r.Start(ctx)
 	j, err := r.Submit(ctx, req)

@@ -1,0 +1,156 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+
+	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/tagpolicy"
+)
+
+// errBuildStopped is the cause given to the image builds of an overlapped
+// pipeline when its deploy failed: nothing would use the images.
+var errBuildStopped = errors.New("deploy failed: later images are not needed")
+
+// imageStep is what the build side of an overlapped pipeline hands the
+// deploy side after each of its stages.
+type imageStep struct {
+	stage  Stage
+	image  int    // index into the job's images
+	kind   string // build, push or tag
+	digest string // set by a successful push
+	err    error
+}
+
+// overlap is the pipeline after fetch for a deploy target with
+// pipeline: overlap. One goroutine builds, pushes and tags the images in
+// the project's order, each -latest moving as soon as that image is
+// pushed; this one rolls the services in order, each as soon as its own
+// image is tagged and the service before it has converged. Only this
+// goroutine touches j: the build side reports through a channel.
+//
+// A failed build stops the deploy before the next service; a failed
+// update stops the builds. Either way on_failure applies to the services
+// already changed, and the job waits for the build side to end.
+func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, dir, component string, w io.Writer) error {
+	// Which image each service waits for, known before anything builds.
+	wants := make([]int, len(target.Services))
+	for i, s := range target.Services {
+		name, err := r.imageName(ctx, p, s)
+		if err != nil {
+			return fmt.Errorf("deploy %s: %w", s.Name, err)
+		}
+		wants[i] = slices.IndexFunc(p.Images, func(im config.Image) bool { return im.Name == name })
+	}
+
+	stamp := r.timestamp(j.Project + "/" + component)
+	for _, img := range p.Images {
+		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
+	}
+	imgs, lbls := slices.Clone(j.Images), labels(p, j, stamp)
+	buildCtx, stopBuilds := context.WithCancelCause(ctx)
+	defer stopBuilds(nil)
+	steps := make(chan imageStep, 3*len(p.Images))
+	go r.buildImages(buildCtx, p, imgs, dir, lbls, steps, w)
+
+	ready := make([]bool, len(p.Images))
+	var buildErr error
+	apply := func(st imageStep) {
+		j.Stages = append(j.Stages, st.stage)
+		im := &j.Images[st.image]
+		switch {
+		case st.err != nil:
+			buildErr = fmt.Errorf("%s: image %s: %w", st.kind, im.Name, st.err)
+		case st.kind == "push":
+			im.Digest, im.Ref = st.digest, r.d.Registry.Ref(im.Name, im.Tag)+"@"+st.digest
+		case st.kind == "tag":
+			ready[st.image] = true
+		}
+		r.d.Store.Save(ctx, j)
+	}
+	wait := func(i int) error {
+		// Take what the build side already reported, then block until
+		// this service's image is ready or a build failed.
+		for drained := false; !drained; {
+			select {
+			case st, ok := <-steps:
+				if !ok {
+					drained = true
+					break
+				}
+				apply(st)
+			default:
+				drained = true
+			}
+		}
+		for !ready[wants[i]] && buildErr == nil {
+			st, ok := <-steps
+			if !ok {
+				break
+			}
+			apply(st)
+		}
+		if buildErr != nil {
+			return buildErr
+		}
+		if !ready[wants[i]] {
+			return fmt.Errorf("image %s was not built", p.Images[wants[i]].Name)
+		}
+		return nil
+	}
+	err := r.deployInOrder(ctx, j, p, target, w, wait)
+	if err != nil && buildErr == nil {
+		stopBuilds(errBuildStopped)
+	}
+	for st := range steps {
+		apply(st)
+	}
+	if err == nil {
+		err = buildErr
+	}
+	return err
+}
+
+// buildImages builds, pushes and tags each image in turn, reporting every
+// stage on steps, and closes steps when done or at the first failure.
+func (r *Runner) buildImages(ctx context.Context, p *config.Project, imgs []Image, dir string, lbls map[string]string, steps chan<- imageStep, w io.Writer) {
+	defer close(steps)
+	for i, img := range p.Images {
+		im := imgs[i]
+		ref := r.d.Registry.Ref(im.Name, im.Tag)
+		var digest string
+		for _, kind := range []string{"build", "push", "tag"} {
+			st := imageStep{image: i, kind: kind, stage: Stage{Name: kind + " " + im.Name, Started: r.d.Now().UTC()}}
+			switch kind {
+			case "build":
+				fmt.Fprintf(w, "--- building %s\n", ref)
+				_, st.err = r.d.Builder.Build(ctx, builder.Request{
+					ContextDir: filepath.Join(dir, img.Context),
+					Dockerfile: img.Dockerfile,
+					Tags:       []string{ref},
+					BuildArgs:  img.BuildArgs,
+					Labels:     lbls,
+				}, w)
+			case "push":
+				fmt.Fprintf(w, "--- pushing %s\n", ref)
+				digest, st.err = r.d.Builder.Push(ctx, ref, w)
+				st.digest = digest
+			case "tag":
+				if _, st.err = r.d.Registry.Retag(ctx, im.Name, im.Tag, im.LatestTag, digest); st.err == nil {
+					fmt.Fprintf(w, "%s now at %s\n", r.d.Registry.Ref(im.Name, im.LatestTag), digest)
+				}
+			}
+			st.stage.Finished = r.d.Now().UTC()
+			st.stage.Millis = st.stage.Finished.Sub(st.stage.Started).Milliseconds()
+			steps <- st
+			if st.err != nil {
+				return
+			}
+		}
+	}
+}
