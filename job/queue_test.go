@@ -121,8 +121,8 @@ func TestResumeMarksRunningInterrupted(t *testing.T) {
 	ctx := context.Background()
 	running := &Job{Project: "shop", Action: ActionBuild, Status: Running, Branch: "main", Ref: "refs/heads/main", Commit: "c1"}
 	queued := &Job{Project: "shop", Action: ActionBuild, Status: Queued, Branch: "dev", Ref: "refs/heads/dev", Commit: "c2"}
-	rec.Create(ctx, running)
-	rec.Create(ctx, queued)
+	rec.Create(ctx, running, With{})
+	rec.Create(ctx, queued, With{})
 
 	r := newTestRunner(t, rec, 1)
 	r.Start(ctx)
@@ -158,5 +158,34 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 	}
 	if _, err := r.Submit(ctx, Request{Project: "shop", Branch: "main"}); !errors.Is(err, ErrShuttingDown) {
 		t.Errorf("Submit after shutdown: %v", err)
+	}
+}
+
+func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+	rec.gate = make(chan struct{})
+	r := newTestRunner(t, rec, 1)
+	ctx := context.Background()
+	r.Start(ctx)
+	first, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c1"})
+	waitStatus(t, rec, first.ID, Running)
+	waiting, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c2"})
+
+	rec.mu.Lock()
+	rec.createErr = errors.New("disk full")
+	rec.mu.Unlock()
+	if _, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c3"}); err == nil {
+		t.Fatal("Submit reported success although its job was not recorded")
+	}
+	rec.mu.Lock()
+	rec.createErr = nil
+	rec.mu.Unlock()
+
+	close(rec.gate)
+	waitStatus(t, rec, waiting.ID, Succeeded) // not lost with the failed push
+	r.Shutdown(ctx)
+	if strings.Contains(strings.Join(rec.calls, ","), "c3") {
+		t.Error("the push whose job was never recorded was built")
 	}
 }

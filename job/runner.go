@@ -22,12 +22,36 @@ import (
 // Store keeps job records. Implementations are safe for concurrent use and
 // keep their own copies of what they are given.
 type Store interface {
-	// Create stores a new job and sets its ID and per-project Number.
-	Create(ctx context.Context, j *Job) error
+	// Create stores a new job and sets its ID and per-project Number, and
+	// in the same transaction records what w names: the delivery that
+	// brought the job and the queued job it supersedes. Either all of it
+	// is stored or none.
+	Create(ctx context.Context, j *Job, w With) error
 	// Save replaces the stored record of an existing job.
 	Save(ctx context.Context, j *Job) error
 	// Unfinished returns the queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
+}
+
+// With is what a new job's record is written together with.
+type With struct {
+	// Delivery, when set, is remembered as having started the job (and
+	// its Earlier jobs), so a redelivery starts nothing.
+	Delivery *Delivery
+	// Supersedes, when set, is a queued job the new one replaces; it is
+	// saved as given, with SupersededBy set to the new job's ID.
+	Supersedes *Job
+}
+
+// Delivery is the webhook delivery a job came from.
+type Delivery struct {
+	// Provider and ID name the delivery; IDs are unique per provider.
+	Provider, ID string
+	// Earlier are the jobs the same delivery started before this one (a
+	// Bitbucket push can carry several branches).
+	Earlier []int64
+	// At is when it arrived.
+	At time.Time
 }
 
 // Observer hears of every job state change: started, ended, superseded,
@@ -122,6 +146,8 @@ type Request struct {
 	Service  string
 	Tag      string
 	Replicas *uint64
+	// Delivery, when set, is recorded with the job: see With.
+	Delivery *Delivery
 }
 
 // lane holds the jobs of one project and branch: at most one running and,
@@ -150,9 +176,12 @@ type Runner struct {
 	ready     []string // lanes with a waiting job and none running, oldest first
 	lastStamp map[string]time.Time
 	services  keylock.Set
-	wg        sync.WaitGroup
-	baseCtx   context.Context
-	cancel    context.CancelCauseFunc
+	// submits makes builds of one lane enter it one at a time, so each
+	// knows which waiting build it supersedes when it is recorded.
+	submits keylock.Set
+	wg      sync.WaitGroup
+	baseCtx context.Context
+	cancel  context.CancelCauseFunc
 }
 
 // NewRunner returns a runner; Resume picks up what a previous process
@@ -226,6 +255,12 @@ func (r *Runner) worker(ctx context.Context) {
 		key := r.ready[0]
 		r.ready = r.ready[1:]
 		l := r.lanes[key]
+		if l == nil || l.running || len(l.waiting) == 0 {
+			// A Submit took the waiting build to supersede it and
+			// queues the lane again when its own build is recorded.
+			r.mu.Unlock()
+			continue
+		}
 		j := l.waiting[0]
 		l.waiting = l.waiting[1:]
 		l.running = true
@@ -291,14 +326,68 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if full {
 		return nil, ErrQueueFull
 	}
-	if err := r.d.Store.Create(ctx, j); err != nil {
-		return nil, fmt.Errorf("record job: %w", err)
+	if j.Action != ActionBuild {
+		if err := r.d.Store.Create(ctx, j, With{Delivery: req.Delivery}); err != nil {
+			return nil, fmt.Errorf("record job: %w", err)
+		}
+		return j, r.enqueue(ctx, j.Clone())
 	}
-	if err := r.enqueue(ctx, j.Clone()); err != nil {
-		return nil, err
-	}
-	return j, nil
+	return j, r.submitBuild(ctx, j, req.Delivery)
 }
+
+// submitBuild records a build together with the supersession of the
+// build waiting in its lane, if any, in one write, then makes it the
+// lane's waiting build.
+func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) error {
+	key := laneKey(j)
+	defer r.submits.Lock(key)()
+
+	// Take the waiting build out of the lane so no worker starts it
+	// while its supersession is being recorded.
+	r.mu.Lock()
+	var old *Job
+	if l := r.lanes[key]; l != nil && len(l.waiting) > 0 {
+		old = l.waiting[0]
+		l.waiting = l.waiting[1:]
+	}
+	r.mu.Unlock()
+	w := With{Delivery: d}
+	if old != nil {
+		w.Supersedes = old.Clone()
+		w.Supersedes.Status, w.Supersedes.Finished = Superseded, j.Created
+	}
+	err := r.d.Store.Create(ctx, j, w)
+	r.mu.Lock()
+	l, ok := r.lanes[key]
+	if !ok {
+		l = &lane{}
+		r.lanes[key] = l
+	}
+	next := j.Clone()
+	if err != nil {
+		next = old // put back what was taken
+	}
+	if next != nil {
+		l.waiting = append([]*Job{next}, l.waiting...)
+		if !l.running {
+			r.ready = append(r.ready, key)
+			r.cond.Signal()
+		}
+	} else if !l.running && len(l.waiting) == 0 {
+		delete(r.lanes, key)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("record job: %w", err)
+	}
+	if old != nil {
+		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
+		r.notify(w.Supersedes)
+	}
+	return nil
+}
+
+func laneKey(j *Job) string { return j.Project + "\x00" + j.Branch }
 
 // enqueue puts a recorded job in its lane. A build replaces a waiting
 // build of the same project and branch, which is recorded as superseded.
@@ -311,7 +400,7 @@ func (r *Runner) enqueue(ctx context.Context, j *Job) error {
 		}()
 		return nil
 	}
-	key := j.Project + "\x00" + j.Branch
+	key := laneKey(j)
 	r.mu.Lock()
 	l, ok := r.lanes[key]
 	if !ok {

@@ -29,7 +29,7 @@ type recordOnly struct{ s *store.SQLite }
 func (r recordOnly) Submit(ctx context.Context, req job.Request) (*job.Job, error) {
 	j := &job.Job{Project: req.Project, Trigger: req.Trigger, Status: job.Queued, Ref: req.Ref, Branch: req.Branch,
 		Commit: req.Commit, DeliveryID: req.DeliveryID, Who: req.Who}
-	if err := r.s.Create(ctx, j); err != nil {
+	if err := r.s.Create(ctx, j, job.With{Delivery: req.Delivery}); err != nil {
 		return nil, err
 	}
 	return j, nil
