@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +188,56 @@ func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
 	r.Shutdown(ctx)
 	if strings.Contains(strings.Join(rec.calls, ","), "c3") {
 		t.Error("the push whose job was never recorded was built")
+	}
+}
+
+func TestConcurrentPushesToOneBranchBuildTheNewest(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+	rec.gate = make(chan struct{})
+	r := newTestRunner(t, rec, 2)
+	ctx := context.Background()
+	r.Start(ctx)
+	first, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c-first"})
+	waitStatus(t, rec, first.ID, Running)
+
+	const n = 50
+	ids := make(chan int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: fmt.Sprintf("c%02d", i)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- j.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	newest := int64(0)
+	for id := range ids {
+		newest = max(newest, id)
+	}
+	close(rec.gate)
+	waitStatus(t, rec, newest, Succeeded)
+	r.Shutdown(ctx)
+
+	for id := first.ID + 1; id < newest; id++ {
+		if j := rec.job(id); j.Status != Superseded || j.SupersededBy <= id {
+			t.Errorf("job %d is %s by %d, want superseded by a newer job", id, j.Status, j.SupersededBy)
+		}
+	}
+	checkouts := 0
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "checkout") {
+			checkouts++
+		}
+	}
+	if checkouts != 2 {
+		t.Errorf("%d builds ran, want 2 (the first and the newest): %v", checkouts, rec.calls)
 	}
 }

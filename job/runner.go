@@ -152,9 +152,19 @@ type Request struct {
 
 // lane holds the jobs of one project and branch: at most one running and,
 // for builds, at most one waiting. A newer build replaces the waiting one.
+//
+// Builds of one lane are recorded concurrently, so they can reach the lane
+// out of order; newest keeps an older one from replacing a newer one.
 type lane struct {
 	running bool
 	waiting []*Job
+	// newest is the highest job ID that has entered the lane.
+	newest int64
+	// submitting counts Submits between taking the waiting build and
+	// handing in their own; the lane (and newest) stays while any do.
+	submitting int
+	// queued: the lane is in Runner.ready.
+	queued bool
 }
 
 // Runner queues and runs jobs. It is safe for concurrent use.
@@ -176,12 +186,9 @@ type Runner struct {
 	ready     []string // lanes with a waiting job and none running, oldest first
 	lastStamp map[string]time.Time
 	services  keylock.Set
-	// submits makes builds of one lane enter it one at a time, so each
-	// knows which waiting build it supersedes when it is recorded.
-	submits keylock.Set
-	wg      sync.WaitGroup
-	baseCtx context.Context
-	cancel  context.CancelCauseFunc
+	wg        sync.WaitGroup
+	baseCtx   context.Context
+	cancel    context.CancelCauseFunc
 }
 
 // NewRunner returns a runner; Resume picks up what a previous process
@@ -255,7 +262,12 @@ func (r *Runner) worker(ctx context.Context) {
 		key := r.ready[0]
 		r.ready = r.ready[1:]
 		l := r.lanes[key]
-		if l == nil || l.running || len(l.waiting) == 0 {
+		if l == nil {
+			r.mu.Unlock()
+			continue
+		}
+		l.queued = false
+		if len(l.waiting) == 0 {
 			// A Submit took the waiting build to supersede it and
 			// queues the lane again when its own build is recorded.
 			r.mu.Unlock()
@@ -272,8 +284,9 @@ func (r *Runner) worker(ctx context.Context) {
 		l.running = false
 		if len(l.waiting) > 0 {
 			r.ready = append(r.ready, key)
+			l.queued = true
 			r.cond.Signal()
-		} else {
+		} else if l.submitting == 0 {
 			delete(r.lanes, key)
 		}
 		r.mu.Unlock()
@@ -336,53 +349,106 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 }
 
 // submitBuild records a build together with the supersession of the
-// build waiting in its lane, if any, in one write, then makes it the
-// lane's waiting build.
+// build waiting in its lane, if any, in one write, then offers it to the
+// lane.
 func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) error {
 	key := laneKey(j)
-	defer r.submits.Lock(key)()
-
-	// Take the waiting build out of the lane so no worker starts it
-	// while its supersession is being recorded.
+	// Take the waiting build out of the lane so no worker starts it while
+	// its supersession is being recorded.
 	r.mu.Lock()
+	l := r.lane(key)
+	l.submitting++
 	var old *Job
-	if l := r.lanes[key]; l != nil && len(l.waiting) > 0 {
-		old = l.waiting[0]
-		l.waiting = l.waiting[1:]
+	if len(l.waiting) > 0 {
+		old, l.waiting = l.waiting[0], l.waiting[1:]
 	}
 	r.mu.Unlock()
+
 	w := With{Delivery: d}
 	if old != nil {
 		w.Supersedes = old.Clone()
 		w.Supersedes.Status, w.Supersedes.Finished = Superseded, j.Created
 	}
 	err := r.d.Store.Create(ctx, j, w)
+
 	r.mu.Lock()
+	l = r.lane(key)
+	l.submitting--
+	var losers []superseded
+	if err != nil {
+		// Nothing was written: the taken build goes back (or gives way
+		// to a newer one that arrived meanwhile).
+		if old != nil {
+			losers = r.offer(key, l, old)
+		}
+	} else {
+		losers = r.offer(key, l, j.Clone())
+	}
+	if !l.running && !l.queued && len(l.waiting) == 0 && l.submitting == 0 {
+		delete(r.lanes, key)
+	}
+	r.mu.Unlock()
+	if err == nil && old != nil {
+		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
+		r.notify(w.Supersedes)
+	}
+	if serr := r.recordSuperseded(ctx, losers); serr != nil {
+		// Still queued in the store: the next start supersedes it again.
+		r.d.Log.Error().Err(serr).Msg("superseded build not recorded")
+	}
+	if err != nil {
+		return fmt.Errorf("record job: %w", err)
+	}
+	return nil
+}
+
+// superseded is a queued build that gave way to a newer one.
+type superseded struct {
+	j  *Job
+	by int64
+}
+
+// lane returns the lane of key, making it if needed. r.mu is held.
+func (r *Runner) lane(key string) *lane {
 	l, ok := r.lanes[key]
 	if !ok {
 		l = &lane{}
 		r.lanes[key] = l
 	}
-	next := j.Clone()
-	if err != nil {
-		next = old // put back what was taken
+	return l
+}
+
+// offer makes recorded build j the waiting build of its lane, unless a
+// newer one entered it already, and returns the build that gave way, to
+// be recorded as superseded. r.mu is held.
+func (r *Runner) offer(key string, l *lane, j *Job) []superseded {
+	if j.ID < l.newest {
+		// Two pushes recorded side by side reached the lane out of order.
+		return []superseded{{j, l.newest}}
 	}
-	if next != nil {
-		l.waiting = append([]*Job{next}, l.waiting...)
-		if !l.running {
-			r.ready = append(r.ready, key)
-			r.cond.Signal()
+	l.newest = j.ID
+	var out []superseded
+	for _, old := range l.waiting {
+		out = append(out, superseded{old, j.ID})
+	}
+	l.waiting = []*Job{j}
+	if !l.running && !l.queued {
+		r.ready = append(r.ready, key)
+		l.queued = true
+		r.cond.Signal()
+	}
+	return out
+}
+
+// recordSuperseded saves builds that gave way outside a Create.
+func (r *Runner) recordSuperseded(ctx context.Context, losers []superseded) error {
+	for _, s := range losers {
+		s.j.Status, s.j.SupersededBy, s.j.Finished = Superseded, s.by, r.d.Now().UTC()
+		if err := r.d.Store.Save(ctx, s.j); err != nil {
+			return fmt.Errorf("record superseded job %d: %w", s.j.ID, err)
 		}
-	} else if !l.running && len(l.waiting) == 0 {
-		delete(r.lanes, key)
-	}
-	r.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("record job: %w", err)
-	}
-	if old != nil {
-		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
-		r.notify(w.Supersedes)
+		r.d.Log.Info().Int64("job", s.j.ID).Int64("by", s.by).Msg("queued build superseded by a newer push")
+		r.notify(s.j)
 	}
 	return nil
 }
@@ -402,27 +468,9 @@ func (r *Runner) enqueue(ctx context.Context, j *Job) error {
 	}
 	key := laneKey(j)
 	r.mu.Lock()
-	l, ok := r.lanes[key]
-	if !ok {
-		l = &lane{}
-		r.lanes[key] = l
-	}
-	var superseded []*Job
-	superseded, l.waiting = l.waiting, []*Job{j}
-	if !l.running && len(superseded) == 0 {
-		r.ready = append(r.ready, key)
-		r.cond.Signal()
-	}
+	losers := r.offer(key, r.lane(key), j)
 	r.mu.Unlock()
-	for _, old := range superseded {
-		old.Status, old.SupersededBy, old.Finished = Superseded, j.ID, r.d.Now().UTC()
-		if err := r.d.Store.Save(ctx, old); err != nil {
-			return fmt.Errorf("record superseded job %d: %w", old.ID, err)
-		}
-		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
-		r.notify(old)
-	}
-	return nil
+	return r.recordSuperseded(ctx, losers)
 }
 
 // serviceCtx is the context service actions run under: cancelled by

@@ -69,6 +69,8 @@ type SQLite struct {
 	read  *sql.DB
 	write *sql.DB
 	w     *writer
+	// Reads on every request, prepared once (per read connection).
+	getJob, findDelivery *sql.Stmt
 	// nextID is the ID the next job gets, known once read on the writer
 	// goroutine and dropped (0) whenever a transaction rolls back. Only
 	// the writer goroutine touches it.
@@ -105,6 +107,15 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
 	s.read = read
+	if s.getJob, err = read.PrepareContext(ctx, "SELECT data FROM jobs WHERE id = ?"); err == nil {
+		s.findDelivery, err = read.PrepareContext(ctx, "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?")
+	}
+	if err != nil {
+		conn.Close()
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open store %s: prepare reads: %w", path, err)
+	}
 	s.w = newWriter(conn, func() { s.nextID = 0 })
 	return s, nil
 }
@@ -113,6 +124,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 func (s *SQLite) Close() error {
 	s.w.close()
 	s.w.conn.Close()
+	s.getJob.Close()
+	s.findDelivery.Close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -237,7 +250,7 @@ func saveServices(tx *wtx, j *job.Job) error {
 // Get returns job id.
 func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
 	var data []byte
-	err := s.read.QueryRowContext(ctx, "SELECT data FROM jobs WHERE id = ?", id).Scan(&data)
+	err := s.getJob.QueryRowContext(ctx, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
@@ -322,8 +335,7 @@ func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
 // Delivery returns the jobs a delivery started, if it was seen after since.
 func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
 	var raw string
-	err := s.read.QueryRowContext(ctx, "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?",
-		provider, id, since.UnixMilli()).Scan(&raw)
+	err := s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
