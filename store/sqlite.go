@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -71,6 +72,10 @@ type SQLite struct {
 	w     *writer
 	// Reads on every request, prepared once (per read connection).
 	getJob, findDelivery *sql.Stmt
+	// ckpt is the checkpointer's connection; see checkpoint.
+	ckpt               *sql.DB
+	stopCkpt, ckptDone chan struct{}
+	closeOnce          sync.Once
 	// nextID is the ID the next job gets, known once read on the writer
 	// goroutine and dropped (0) whenever a transaction rolls back. Only
 	// the writer goroutine touches it.
@@ -81,7 +86,9 @@ type SQLite struct {
 // its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	pragmas := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	write, err := sql.Open("sqlite", "file:"+path+pragmas)
+	// The writer never checkpoints (copies the WAL back into the
+	// database, with an fsync): the checkpointer does, off the write path.
+	write, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -117,16 +124,55 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("open store %s: prepare reads: %w", path, err)
 	}
 	s.w = newWriter(conn, func() { s.nextID = 0 })
+	ckpt, err := sql.Open("sqlite", "file:"+path+pragmas)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s.ckpt = ckpt
+	s.stopCkpt, s.ckptDone = make(chan struct{}), make(chan struct{})
+	go s.checkpoint()
 	return s, nil
+}
+
+// checkpointEvery is how often the WAL is copied back into the
+// database. Between checkpoints the WAL grows by what was committed,
+// a few MiB at thousands of jobs a second.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpoint copies committed pages from the WAL into the database file
+// until Close, without blocking the writer or readers (PASSIVE). Done
+// here, the fsync a checkpoint costs never holds up a commit.
+func (s *SQLite) checkpoint() {
+	defer close(s.ckptDone)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-tick.C:
+			// A failed checkpoint is retried at the next tick; the WAL
+			// only grows meanwhile.
+			s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // Close commits the writes already handed in and closes the database.
 func (s *SQLite) Close() error {
+	var ckptErr error
+	if s.ckpt != nil {
+		s.closeOnce.Do(func() { close(s.stopCkpt) })
+		<-s.ckptDone
+		ckptErr = s.ckpt.Close()
+	}
 	s.w.close()
 	s.w.conn.Close()
 	s.getJob.Close()
 	s.findDelivery.Close()
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(ckptErr, s.read.Close(), s.write.Close())
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
