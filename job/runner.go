@@ -52,6 +52,21 @@ type Delivery struct {
 	Earlier []int64
 	// At is when it arrived.
 	At time.Time
+	// Since: a record of the same delivery received at or after Since
+	// makes this a redelivery, and Create then writes nothing and
+	// returns a *RedeliveryError. Checked in the write itself, so two
+	// copies racing each other start one job.
+	Since time.Time
+}
+
+// RedeliveryError means a job's delivery was seen already (see
+// Delivery.Since): it started Jobs, and nothing new was recorded.
+type RedeliveryError struct {
+	Jobs []int64
+}
+
+func (e *RedeliveryError) Error() string {
+	return fmt.Sprintf("job: redelivery: the delivery started jobs %v already", e.Jobs)
 }
 
 // Observer hears of every job state change: started, ended, superseded,
@@ -376,8 +391,9 @@ func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) error {
 	l.submitting--
 	var losers []superseded
 	if err != nil {
-		// Nothing was written: the taken build goes back (or gives way
-		// to a newer one that arrived meanwhile).
+		// Nothing was written (an error, or a redelivery): the taken
+		// build goes back (or gives way to a newer one that arrived
+		// meanwhile).
 		if old != nil {
 			losers = r.offer(key, l, old)
 		}

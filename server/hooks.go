@@ -73,21 +73,6 @@ func (s *Server) hook(c echo.Context) error {
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: fmt.Sprintf("%s event %q is not a push", d.Provider, d.Event)})
 	}
 
-	// One delivery id is handled by one request at a time, so a retry
-	// racing the original cannot slip past the check.
-	key := p.Name + "/" + d.ID
-	if d.ID != "" && s.d.Deliveries != nil {
-		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
-		jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, now.Add(-redeliveryWindow))
-		if err != nil {
-			return err
-		}
-		if seen && len(jobs) > 0 {
-			s.d.Log.Info().Str("project", p.Name).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
-			return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
-		}
-	}
-
 	var builds []webhook.Push
 	var reasons []string
 	for _, push := range d.Pushes {
@@ -96,6 +81,26 @@ func (s *Server) hook(c echo.Context) error {
 			continue
 		}
 		builds = append(builds, push)
+	}
+
+	// One delivery id is handled by one request at a time, so a retry
+	// racing the original cannot slip past the check.
+	key := p.Name + "/" + d.ID
+	remember := d.ID != "" && s.d.Deliveries != nil
+	since := now.Add(-redeliveryWindow)
+	if remember {
+		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
+		// A delivery with one build is checked in the write that records
+		// it (see job.Delivery.Since); one with several before the first.
+		if len(builds) != 1 {
+			jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, since)
+			if err != nil {
+				return err
+			}
+			if seen && len(jobs) > 0 {
+				return s.redelivery(c, p.Name, &d, jobs)
+			}
+		}
 	}
 	if len(builds) == 0 {
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: strings.Join(reasons, "; ")})
@@ -106,12 +111,16 @@ func (s *Server) hook(c echo.Context) error {
 			Project: p.Name, Trigger: job.TriggerPush, Ref: push.Ref, Branch: push.Name,
 			Commit: push.Commit, DeliveryID: d.ID, Who: push.Pusher,
 		}
-		if i == len(builds)-1 && d.ID != "" && s.d.Deliveries != nil {
+		if i == len(builds)-1 && remember {
 			// Remembered with the last job, in the same write: a 202
 			// always comes with its delivery record.
-			req.Delivery = &job.Delivery{Provider: d.Provider, ID: key, Earlier: ids, At: now}
+			req.Delivery = &job.Delivery{Provider: d.Provider, ID: key, Earlier: ids, At: now, Since: since}
 		}
 		j, err := s.d.Jobs.Submit(ctx, req)
+		var again *job.RedeliveryError
+		if errors.As(err, &again) && len(again.Jobs) > 0 {
+			return s.redelivery(c, p.Name, &d, again.Jobs)
+		}
 		if err != nil {
 			// Not remembered: a retry should start what this one could not.
 			return fmt.Errorf("queue %s: %w", push.Ref, err)
@@ -122,6 +131,12 @@ func (s *Server) hook(c echo.Context) error {
 		ids = append(ids, j.ID)
 	}
 	return c.JSON(http.StatusAccepted, answer(ids, strings.Join(reasons, "; ")))
+}
+
+// redelivery answers a delivery whose jobs were started already.
+func (s *Server) redelivery(c echo.Context, project string, d *webhook.Delivery, jobs []int64) error {
+	s.d.Log.Info().Str("project", project).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
+	return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
 }
 
 // answer names the first job, and all of them when there are several.

@@ -65,6 +65,12 @@ func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, erro
 	if f.err != nil {
 		return nil, f.err
 	}
+	if d := r.Delivery; d != nil && f.deliveries != nil {
+		// What the job store does: a delivery seen since d.Since records nothing.
+		if jobs, seen, _ := f.deliveries.Delivery(context.Background(), d.Provider, d.ID, d.Since); seen {
+			return nil, fmt.Errorf("record job: %w", &job.RedeliveryError{Jobs: jobs})
+		}
+	}
 	f.reqs = append(f.reqs, r)
 	id := int64(len(f.reqs))
 	if d := r.Delivery; d != nil && f.deliveries != nil {

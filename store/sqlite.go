@@ -115,7 +115,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	read.SetMaxIdleConns(readConns)
 	s.read = read
 	if s.getJob, err = read.PrepareContext(ctx, "SELECT data FROM jobs WHERE id = ?"); err == nil {
-		s.findDelivery, err = read.PrepareContext(ctx, "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?")
+		s.findDelivery, err = read.PrepareContext(ctx, findDelivery)
 	}
 	if err != nil {
 		conn.Close()
@@ -217,7 +217,18 @@ func millis(t time.Time) sql.NullInt64 {
 // w.Delivery. It returns once all of it has committed.
 func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 	var id, number int64
+	var seen []int64
 	err := s.w.do(ctx, func(tx *wtx) error {
+		seen = nil
+		if d := w.Delivery; d != nil {
+			var err error
+			if seen, err = delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID); err != nil {
+				return err
+			}
+			if seen != nil {
+				return nil // a redelivery: write nothing
+			}
+		}
 		if err := tx.queryRow(`INSERT INTO build_numbers (project, last) VALUES (?, 1)
 			ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&number); err != nil {
 			return fmt.Errorf("create job: number: %w", err)
@@ -257,6 +268,9 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 	})
 	if err != nil {
 		return err
+	}
+	if seen != nil {
+		return &job.RedeliveryError{Jobs: seen}
 	}
 	j.ID, j.Number = id, number
 	return nil
@@ -378,21 +392,30 @@ func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
 	return s.query(ctx, "SELECT data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
 }
 
+// findDelivery reads the jobs of a delivery seen at or after a time.
+const findDelivery = "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?"
+
 // Delivery returns the jobs a delivery started, if it was seen after since.
 func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
+	jobs, err := delivery(s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()), provider, id)
+	return jobs, jobs != nil, err
+}
+
+// delivery decodes the jobs a delivery record names; nil without a record.
+func delivery(row *sql.Row, provider, id string) ([]int64, error) {
 	var raw string
-	err := s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()).Scan(&raw)
+	err := row.Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
+		return nil, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
 	}
-	var jobs []int64
+	jobs := []int64{}
 	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
-		return nil, false, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
+		return nil, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
 	}
-	return jobs, true, nil
+	return jobs, nil
 }
 
 // remember records which jobs a delivery started.

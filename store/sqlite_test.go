@@ -180,3 +180,42 @@ func TestCreateWritesSupersessionAndDeliveryTogether(t *testing.T) {
 		t.Errorf("delivery after reopen: %v %v %v, want [%d]", jobs, seen, err, next.ID)
 	}
 }
+
+func TestCreateOfARedeliveryWritesNothing(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	d := job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: at.Add(-24 * time.Hour)}
+	first := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
+	if err := s.Create(ctx, first, job.With{Delivery: &d}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		again bool
+	}{
+		{name: "within the window", since: at.Add(-time.Hour), again: true},
+		{name: "after the window", since: at.Add(time.Second), again: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			retry := d
+			retry.At, retry.Since = tt.since.Add(time.Hour), tt.since
+			j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: retry.At}
+			err := s.Create(ctx, j, job.With{Delivery: &retry})
+			var again *job.RedeliveryError
+			switch {
+			case tt.again && (!errors.As(err, &again) || len(again.Jobs) != 1 || again.Jobs[0] != first.ID):
+				t.Errorf("Create = %v, want a redelivery of job %d", err, first.ID)
+			case tt.again && j.ID != 0:
+				t.Errorf("a redelivery got job %d", j.ID)
+			case !tt.again && (err != nil || j.ID == 0):
+				t.Errorf("Create = %v, job %d; want a new job", err, j.ID)
+			}
+		})
+	}
+	if all, _ := s.List(ctx, Filter{}); len(all) != 2 {
+		t.Errorf("%d jobs stored, want 2 (the first, and the one after the window)", len(all))
+	}
+}
