@@ -94,7 +94,7 @@ func run() error {
 			}
 		}()
 	}
-	cpu0 := procCPU(*serverPID)
+	cpu0, self0 := procCPU(*serverPID), procCPU(os.Getpid())
 	start := time.Now()
 	// Open loop: deliveries are due at fixed times whether or not earlier
 	// ones were answered, and latency counts from when each was due, so a
@@ -123,6 +123,9 @@ func run() error {
 		fmt.Printf("swarmhook cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
 			cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), float64(cpu.Microseconds())/float64(*n))
 	}
+	self := procCPU(os.Getpid()) - self0
+	fmt.Printf("generator cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
+		self.Seconds(), self.Seconds()/elapsed.Seconds(), float64(self.Microseconds())/float64(*n))
 
 	return report(client, *base, token, results, elapsed, *rate, *workers, *branches)
 }
