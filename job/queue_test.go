@@ -67,13 +67,7 @@ func TestBurstOfPushesCoalesces(t *testing.T) {
 	waitStatus(t, rec, ids[19], Succeeded)
 	r2.Shutdown(ctx)
 
-	builds := 0
-	for _, c := range rec.calls {
-		if strings.HasPrefix(c, "checkout") {
-			builds++
-		}
-	}
-	if builds != 2 {
+	if builds := rec.builds(); builds != 2 {
 		t.Errorf("%d builds ran, want 2 (first and last): %v", builds, rec.calls)
 	}
 	if last := rec.calls[len(rec.calls)-1]; !strings.HasPrefix(last, "update web") {
@@ -162,15 +156,39 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 	}
 }
 
-func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
+// builds counts the builds that ran (each starts with a checkout).
+func (r *recorder) builds() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, "checkout") {
+			n++
+		}
+	}
+	return n
+}
+
+// holdMain starts a runner whose builds wait for rec.gate, with a first
+// build of main running.
+func holdMain(t *testing.T, concurrency int) (*recorder, *Runner, *Job) {
+	t.Helper()
 	rec := newRecorder()
 	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
 	rec.gate = make(chan struct{})
-	r := newTestRunner(t, rec, 1)
-	ctx := context.Background()
-	r.Start(ctx)
-	first, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c1"})
+	r := newTestRunner(t, rec, concurrency)
+	r.Start(context.Background())
+	first, err := r.Submit(context.Background(), Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c-first"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitStatus(t, rec, first.ID, Running)
+	return rec, r, first
+}
+
+func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
+	rec, r, _ := holdMain(t, 1)
+	ctx := context.Background()
 	waiting, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c2"})
 
 	rec.mu.Lock()
@@ -192,14 +210,8 @@ func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
 }
 
 func TestConcurrentPushesToOneBranchBuildTheNewest(t *testing.T) {
-	rec := newRecorder()
-	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
-	rec.gate = make(chan struct{})
-	r := newTestRunner(t, rec, 2)
+	rec, r, first := holdMain(t, 2)
 	ctx := context.Background()
-	r.Start(ctx)
-	first, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c-first"})
-	waitStatus(t, rec, first.ID, Running)
 
 	const n = 50
 	ids := make(chan int64, n)
@@ -231,13 +243,7 @@ func TestConcurrentPushesToOneBranchBuildTheNewest(t *testing.T) {
 			t.Errorf("job %d is %s by %d, want superseded by a newer job", id, j.Status, j.SupersededBy)
 		}
 	}
-	checkouts := 0
-	for _, c := range rec.calls {
-		if strings.HasPrefix(c, "checkout") {
-			checkouts++
-		}
-	}
-	if checkouts != 2 {
+	if checkouts := rec.builds(); checkouts != 2 {
 		t.Errorf("%d builds ran, want 2 (the first and the newest): %v", checkouts, rec.calls)
 	}
 }
