@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,13 +67,7 @@ func TestBurstOfPushesCoalesces(t *testing.T) {
 	waitStatus(t, rec, ids[19], Succeeded)
 	r2.Shutdown(ctx)
 
-	builds := 0
-	for _, c := range rec.calls {
-		if strings.HasPrefix(c, "checkout") {
-			builds++
-		}
-	}
-	if builds != 2 {
+	if builds := rec.builds(); builds != 2 {
 		t.Errorf("%d builds ran, want 2 (first and last): %v", builds, rec.calls)
 	}
 	if last := rec.calls[len(rec.calls)-1]; !strings.HasPrefix(last, "update web") {
@@ -121,8 +116,8 @@ func TestResumeMarksRunningInterrupted(t *testing.T) {
 	ctx := context.Background()
 	running := &Job{Project: "shop", Action: ActionBuild, Status: Running, Branch: "main", Ref: "refs/heads/main", Commit: "c1"}
 	queued := &Job{Project: "shop", Action: ActionBuild, Status: Queued, Branch: "dev", Ref: "refs/heads/dev", Commit: "c2"}
-	rec.Create(ctx, running)
-	rec.Create(ctx, queued)
+	rec.Create(ctx, running, With{})
+	rec.Create(ctx, queued, With{})
 
 	r := newTestRunner(t, rec, 1)
 	r.Start(ctx)
@@ -158,5 +153,97 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 	}
 	if _, err := r.Submit(ctx, Request{Project: "shop", Branch: "main"}); !errors.Is(err, ErrShuttingDown) {
 		t.Errorf("Submit after shutdown: %v", err)
+	}
+}
+
+// builds counts the builds that ran (each starts with a checkout).
+func (r *recorder) builds() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, "checkout") {
+			n++
+		}
+	}
+	return n
+}
+
+// holdMain starts a runner whose builds wait for rec.gate, with a first
+// build of main running.
+func holdMain(t *testing.T, concurrency int) (*recorder, *Runner, *Job) {
+	t.Helper()
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+	rec.gate = make(chan struct{})
+	r := newTestRunner(t, rec, concurrency)
+	r.Start(context.Background())
+	first, err := r.Submit(context.Background(), Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c-first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, rec, first.ID, Running)
+	return rec, r, first
+}
+
+func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
+	rec, r, _ := holdMain(t, 1)
+	ctx := context.Background()
+	waiting, _ := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c2"})
+
+	rec.mu.Lock()
+	rec.createErr = errors.New("disk full")
+	rec.mu.Unlock()
+	if _, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c3"}); err == nil {
+		t.Fatal("Submit reported success although its job was not recorded")
+	}
+	rec.mu.Lock()
+	rec.createErr = nil
+	rec.mu.Unlock()
+
+	close(rec.gate)
+	waitStatus(t, rec, waiting.ID, Succeeded) // not lost with the failed push
+	r.Shutdown(ctx)
+	if strings.Contains(strings.Join(rec.calls, ","), "c3") {
+		t.Error("the push whose job was never recorded was built")
+	}
+}
+
+func TestConcurrentPushesToOneBranchBuildTheNewest(t *testing.T) {
+	rec, r, first := holdMain(t, 2)
+	ctx := context.Background()
+
+	const n = 50
+	ids := make(chan int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: fmt.Sprintf("c%02d", i)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- j.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	newest := int64(0)
+	for id := range ids {
+		newest = max(newest, id)
+	}
+	close(rec.gate)
+	waitStatus(t, rec, newest, Succeeded)
+	r.Shutdown(ctx)
+
+	for id := first.ID + 1; id < newest; id++ {
+		if j := rec.job(id); j.Status != Superseded || j.SupersededBy <= id {
+			t.Errorf("job %d is %s by %d, want superseded by a newer job", id, j.Status, j.SupersededBy)
+		}
+	}
+	if checkouts := rec.builds(); checkouts != 2 {
+		t.Errorf("%d builds ran, want 2 (the first and the newest): %v", checkouts, rec.calls)
 	}
 }

@@ -22,12 +22,51 @@ import (
 // Store keeps job records. Implementations are safe for concurrent use and
 // keep their own copies of what they are given.
 type Store interface {
-	// Create stores a new job and sets its ID and per-project Number.
-	Create(ctx context.Context, j *Job) error
+	// Create stores a new job and sets its ID and per-project Number, and
+	// in the same transaction records what w names: the delivery that
+	// brought the job and the queued job it supersedes. Either all of it
+	// is stored or none.
+	Create(ctx context.Context, j *Job, w With) error
 	// Save replaces the stored record of an existing job.
 	Save(ctx context.Context, j *Job) error
 	// Unfinished returns the queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
+}
+
+// With is what a new job's record is written together with.
+type With struct {
+	// Delivery, when set, is remembered as having started the job (and
+	// its Earlier jobs), so a redelivery starts nothing.
+	Delivery *Delivery
+	// Supersedes, when set, is a queued job the new one replaces; it is
+	// saved as given, with SupersededBy set to the new job's ID.
+	Supersedes *Job
+}
+
+// Delivery is the webhook delivery a job came from.
+type Delivery struct {
+	// Provider and ID name the delivery; IDs are unique per provider.
+	Provider, ID string
+	// Earlier are the jobs the same delivery started before this one (a
+	// Bitbucket push can carry several branches).
+	Earlier []int64
+	// At is when it arrived.
+	At time.Time
+	// Since: a record of the same delivery received at or after Since
+	// makes this a redelivery, and Create then writes nothing and
+	// returns a *RedeliveryError. Checked in the write itself, so two
+	// copies racing each other start one job.
+	Since time.Time
+}
+
+// RedeliveryError means a job's delivery was seen already (see
+// Delivery.Since): it started Jobs, and nothing new was recorded.
+type RedeliveryError struct {
+	Jobs []int64
+}
+
+func (e *RedeliveryError) Error() string {
+	return fmt.Sprintf("job: redelivery: the delivery started jobs %v already", e.Jobs)
 }
 
 // Observer hears of every job state change: started, ended, superseded,
@@ -122,13 +161,25 @@ type Request struct {
 	Service  string
 	Tag      string
 	Replicas *uint64
+	// Delivery, when set, is recorded with the job: see With.
+	Delivery *Delivery
 }
 
 // lane holds the jobs of one project and branch: at most one running and,
 // for builds, at most one waiting. A newer build replaces the waiting one.
+//
+// Builds of one lane are recorded concurrently, so they can reach the lane
+// out of order; newest keeps an older one from replacing a newer one.
 type lane struct {
 	running bool
 	waiting []*Job
+	// newest is the highest job ID that has entered the lane.
+	newest int64
+	// submitting counts Submits between taking the waiting build and
+	// handing in their own; the lane (and newest) stays while any do.
+	submitting int
+	// queued: the lane is in Runner.ready.
+	queued bool
 }
 
 // Runner queues and runs jobs. It is safe for concurrent use.
@@ -226,6 +277,17 @@ func (r *Runner) worker(ctx context.Context) {
 		key := r.ready[0]
 		r.ready = r.ready[1:]
 		l := r.lanes[key]
+		if l == nil {
+			r.mu.Unlock()
+			continue
+		}
+		l.queued = false
+		if len(l.waiting) == 0 {
+			// A Submit took the waiting build to supersede it and
+			// queues the lane again when its own build is recorded.
+			r.mu.Unlock()
+			continue
+		}
 		j := l.waiting[0]
 		l.waiting = l.waiting[1:]
 		l.running = true
@@ -237,8 +299,9 @@ func (r *Runner) worker(ctx context.Context) {
 		l.running = false
 		if len(l.waiting) > 0 {
 			r.ready = append(r.ready, key)
+			l.queued = true
 			r.cond.Signal()
-		} else {
+		} else if l.submitting == 0 {
 			delete(r.lanes, key)
 		}
 		r.mu.Unlock()
@@ -291,14 +354,122 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if full {
 		return nil, ErrQueueFull
 	}
-	if err := r.d.Store.Create(ctx, j); err != nil {
-		return nil, fmt.Errorf("record job: %w", err)
+	if j.Action != ActionBuild {
+		if err := r.d.Store.Create(ctx, j, With{Delivery: req.Delivery}); err != nil {
+			return nil, fmt.Errorf("record job: %w", err)
+		}
+		return j, r.enqueue(ctx, j.Clone())
 	}
-	if err := r.enqueue(ctx, j.Clone()); err != nil {
-		return nil, err
-	}
-	return j, nil
+	return j, r.submitBuild(ctx, j, req.Delivery)
 }
+
+// submitBuild records a build together with the supersession of the
+// build waiting in its lane, if any, in one write, then offers it to the
+// lane.
+func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) error {
+	key := laneKey(j)
+	// Take the waiting build out of the lane so no worker starts it while
+	// its supersession is being recorded.
+	r.mu.Lock()
+	l := r.lane(key)
+	l.submitting++
+	var old *Job
+	if len(l.waiting) > 0 {
+		old, l.waiting = l.waiting[0], l.waiting[1:]
+	}
+	r.mu.Unlock()
+
+	w := With{Delivery: d}
+	if old != nil {
+		w.Supersedes = old.Clone()
+		w.Supersedes.Status, w.Supersedes.Finished = Superseded, j.Created
+	}
+	err := r.d.Store.Create(ctx, j, w)
+
+	r.mu.Lock()
+	l = r.lane(key)
+	l.submitting--
+	var losers []superseded
+	if err != nil {
+		// Nothing was written (an error, or a redelivery): the taken
+		// build goes back (or gives way to a newer one that arrived
+		// meanwhile).
+		if old != nil {
+			losers = r.offer(key, l, old)
+		}
+	} else {
+		losers = r.offer(key, l, j.Clone())
+	}
+	if !l.running && !l.queued && len(l.waiting) == 0 && l.submitting == 0 {
+		delete(r.lanes, key)
+	}
+	r.mu.Unlock()
+	if err == nil && old != nil {
+		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
+		r.notify(w.Supersedes)
+	}
+	if serr := r.recordSuperseded(ctx, losers); serr != nil {
+		// Still queued in the store: the next start supersedes it again.
+		r.d.Log.Error().Err(serr).Msg("superseded build not recorded")
+	}
+	if err != nil {
+		return fmt.Errorf("record job: %w", err)
+	}
+	return nil
+}
+
+// superseded is a queued build that gave way to a newer one.
+type superseded struct {
+	j  *Job
+	by int64
+}
+
+// lane returns the lane of key, making it if needed. r.mu is held.
+func (r *Runner) lane(key string) *lane {
+	l, ok := r.lanes[key]
+	if !ok {
+		l = &lane{}
+		r.lanes[key] = l
+	}
+	return l
+}
+
+// offer makes recorded build j the waiting build of its lane, unless a
+// newer one entered it already, and returns the build that gave way, to
+// be recorded as superseded. r.mu is held.
+func (r *Runner) offer(key string, l *lane, j *Job) []superseded {
+	if j.ID < l.newest {
+		// Two pushes recorded side by side reached the lane out of order.
+		return []superseded{{j, l.newest}}
+	}
+	l.newest = j.ID
+	var out []superseded
+	for _, old := range l.waiting {
+		out = append(out, superseded{old, j.ID})
+	}
+	l.waiting = []*Job{j}
+	if !l.running && !l.queued {
+		r.ready = append(r.ready, key)
+		l.queued = true
+		r.cond.Signal()
+	}
+	return out
+}
+
+// recordSuperseded saves builds that gave way outside a Create.
+func (r *Runner) recordSuperseded(ctx context.Context, losers []superseded) error {
+	for _, s := range losers {
+		s.j.Status, s.j.SupersededBy, s.j.Finished = Superseded, s.by, r.d.Now().UTC()
+		if err := r.d.Store.Save(ctx, s.j); err != nil {
+			return fmt.Errorf("record superseded job %d: %w", s.j.ID, err)
+		}
+		r.d.Log.Info().Int64("job", s.j.ID).Int64("by", s.by).Msg("queued build superseded by a newer push")
+		r.notify(s.j)
+	}
+	return nil
+}
+
+func laneKey(j *Job) string { return j.Project + "\x00" + j.Branch }
 
 // enqueue puts a recorded job in its lane. A build replaces a waiting
 // build of the same project and branch, which is recorded as superseded.
@@ -311,29 +482,11 @@ func (r *Runner) enqueue(ctx context.Context, j *Job) error {
 		}()
 		return nil
 	}
-	key := j.Project + "\x00" + j.Branch
+	key := laneKey(j)
 	r.mu.Lock()
-	l, ok := r.lanes[key]
-	if !ok {
-		l = &lane{}
-		r.lanes[key] = l
-	}
-	var superseded []*Job
-	superseded, l.waiting = l.waiting, []*Job{j}
-	if !l.running && len(superseded) == 0 {
-		r.ready = append(r.ready, key)
-		r.cond.Signal()
-	}
+	losers := r.offer(key, r.lane(key), j)
 	r.mu.Unlock()
-	for _, old := range superseded {
-		old.Status, old.SupersededBy, old.Finished = Superseded, j.ID, r.d.Now().UTC()
-		if err := r.d.Store.Save(ctx, old); err != nil {
-			return fmt.Errorf("record superseded job %d: %w", old.ID, err)
-		}
-		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
-		r.notify(old)
-	}
-	return nil
+	return r.recordSuperseded(ctx, losers)
 }
 
 // serviceCtx is the context service actions run under: cancelled by

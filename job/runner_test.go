@@ -29,6 +29,8 @@ type recorder struct {
 	jobs    map[int64]*Job
 	nextID  int64
 	gate    chan struct{} // when set, each build waits for a value
+	// createErr, when set, fails every Create.
+	createErr error
 }
 
 func newRecorder() *recorder {
@@ -109,12 +111,19 @@ func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (
 	return res, err
 }
 
-func (r *recorder) Create(_ context.Context, j *Job) error {
+func (r *recorder) Create(_ context.Context, j *Job, w With) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.createErr != nil {
+		return r.createErr
+	}
 	r.nextID++
 	j.ID, j.Number = r.nextID, r.nextID
 	r.jobs[j.ID] = j.Clone()
+	if old := w.Supersedes; old != nil {
+		old.SupersededBy = j.ID
+		r.jobs[old.ID] = old.Clone()
+	}
 	return nil
 }
 

@@ -23,12 +23,16 @@ type memStore struct {
 	jobs map[int64]*job.Job
 }
 
-func (s *memStore) Create(_ context.Context, j *job.Job) error {
+func (s *memStore) Create(_ context.Context, j *job.Job, w job.With) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j.ID = int64(len(s.jobs) + 1)
 	j.Number = j.ID
 	s.jobs[j.ID] = j.Clone()
+	if old := w.Supersedes; old != nil {
+		old.SupersededBy = j.ID
+		s.jobs[old.ID] = old.Clone()
+	}
 	return nil
 }
 

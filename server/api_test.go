@@ -36,7 +36,7 @@ func (f *fakeJobs) Submit(ctx context.Context, req job.Request) (*job.Job, error
 	f.got = append(f.got, req)
 	f.mu.Unlock()
 	j := &job.Job{Project: req.Project, Branch: req.Branch, Commit: req.Commit, Status: job.Queued, Created: time.Now()}
-	return j, f.store.Create(ctx, j)
+	return j, f.store.Create(ctx, j, job.With{Delivery: req.Delivery})
 }
 
 func newTestServer(t *testing.T) (*Server, *fakeJobs, *store.SQLite, *store.LogDir) {
@@ -137,7 +137,7 @@ func apiGet(s *Server, path, token string) *httptest.ResponseRecorder {
 
 func TestAPIAuth(t *testing.T) {
 	s, _, st, _ := newTestServer(t)
-	st.Create(context.Background(), &job.Job{Project: "shop", Status: job.Queued})
+	st.Create(context.Background(), &job.Job{Project: "shop", Status: job.Queued}, job.With{})
 	for _, tt := range []struct {
 		token string
 		want  int
@@ -158,7 +158,7 @@ func TestListJobs(t *testing.T) {
 	s, _, st, _ := newTestServer(t)
 	ctx := context.Background()
 	for _, b := range []string{"main", "dev", "main"} {
-		st.Create(ctx, &job.Job{Project: "shop", Branch: b, Status: job.Queued})
+		st.Create(ctx, &job.Job{Project: "shop", Branch: b, Status: job.Queued}, job.With{})
 	}
 	rec := apiGet(s, "/api/jobs?branch=main&limit=1", "reader-token-0123456789")
 	var got struct{ Jobs []job.Job }
@@ -182,7 +182,7 @@ func TestFollowLogStreamsUntilJobEnds(t *testing.T) {
 	s, _, st, logs := newTestServer(t)
 	ctx := context.Background()
 	j := &job.Job{Project: "shop", Status: job.Running}
-	st.Create(ctx, j)
+	st.Create(ctx, j, job.With{})
 	w, _ := logs.Create(j.ID)
 	io.WriteString(w, "line one\n")
 

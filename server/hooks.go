@@ -21,15 +21,14 @@ import (
 // both, as the intake issue asks.
 const redeliveryWindow = 24 * time.Hour
 
-// Deliveries remembers which jobs each webhook delivery started, so that
-// a redelivery builds nothing. The record must outlive the process.
+// Deliveries tells which jobs a webhook delivery started, so that a
+// redelivery builds nothing. The record is written with the delivery's
+// last job (see job.Request.Delivery) and must outlive the process.
 // Implementations are safe for concurrent use.
 type Deliveries interface {
 	// Delivery returns the jobs delivery id of provider started, if it
 	// arrived after since.
 	Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error)
-	// RememberDelivery records the jobs a delivery started.
-	RememberDelivery(ctx context.Context, provider, id string, jobs []int64, at time.Time) error
 }
 
 // hookAnswer is the JSON every webhook delivery gets back: the job it
@@ -75,51 +74,71 @@ func (s *Server) hook(c echo.Context) error {
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: fmt.Sprintf("%s event %q is not a push", d.Provider, d.Event)})
 	}
 
-	// One delivery id is handled by one request at a time, so a retry
-	// racing the original cannot slip past the check.
-	key := p.Name + "/" + d.ID
-	if d.ID != "" && s.d.Deliveries != nil {
-		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
-		jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, now.Add(-redeliveryWindow))
-		if err != nil {
-			return err
-		}
-		if seen && len(jobs) > 0 {
-			c.Set(ctxOutcome, deliveryRedelivery)
-			s.d.Log.Info().Str("project", p.Name).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
-			return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
-		}
-	}
-
-	var ids []int64
+	var builds []webhook.Push
 	var reasons []string
 	for _, push := range d.Pushes {
 		if why := skipReason(p, push); why != "" {
 			reasons = append(reasons, why)
 			continue
 		}
-		j, err := s.d.Jobs.Submit(ctx, job.Request{
+		builds = append(builds, push)
+	}
+
+	// One delivery id is handled by one request at a time, so a retry
+	// racing the original cannot slip past the check.
+	key := p.Name + "/" + d.ID
+	remember := d.ID != "" && s.d.Deliveries != nil
+	since := now.Add(-redeliveryWindow)
+	if remember {
+		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
+		// A delivery with one build is checked in the write that records
+		// it (see job.Delivery.Since); one with several before the first.
+		if len(builds) != 1 {
+			jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, since)
+			if err != nil {
+				return err
+			}
+			if seen && len(jobs) > 0 {
+				return s.redelivery(c, p.Name, &d, jobs)
+			}
+		}
+	}
+	if len(builds) == 0 {
+		return c.JSON(http.StatusOK, hookAnswer{Ignored: strings.Join(reasons, "; ")})
+	}
+	ids := make([]int64, 0, len(builds))
+	for i, push := range builds {
+		req := job.Request{
 			Project: p.Name, Trigger: job.TriggerPush, Ref: push.Ref, Branch: push.Name,
 			Commit: push.Commit, DeliveryID: d.ID, Who: push.Pusher,
-		})
+		}
+		if i == len(builds)-1 && remember {
+			// Remembered with the last job, in the same write: a 202
+			// always comes with its delivery record.
+			req.Delivery = &job.Delivery{Provider: d.Provider, ID: key, Earlier: ids, At: now, Since: since}
+		}
+		j, err := s.d.Jobs.Submit(ctx, req)
+		var again *job.RedeliveryError
+		if errors.As(err, &again) && len(again.Jobs) > 0 {
+			return s.redelivery(c, p.Name, &d, again.Jobs)
+		}
 		if err != nil {
 			// Not remembered: a retry should start what this one could not.
 			return fmt.Errorf("queue %s: %w", push.Ref, err)
 		}
-		s.d.Log.Info().Str("project", p.Name).Str("ref", push.Ref).Int64("job", j.ID).Str("provider", d.Provider).Str("delivery", d.ID).Msg("push queued")
+		if e := s.d.Log.Info(); e.Enabled() {
+			e.Str("project", p.Name).Str("ref", push.Ref).Int64("job", j.ID).Str("provider", d.Provider).Str("delivery", d.ID).Msg("push queued")
+		}
 		ids = append(ids, j.ID)
 	}
-	if len(ids) == 0 {
-		return c.JSON(http.StatusOK, hookAnswer{Ignored: strings.Join(reasons, "; ")})
-	}
-	if d.ID != "" && s.d.Deliveries != nil {
-		if err := s.d.Deliveries.RememberDelivery(ctx, d.Provider, key, ids, now); err != nil {
-			// The jobs are queued: answering an error would make the host
-			// retry and build them twice.
-			s.d.Log.Error().Err(err).Str("project", p.Name).Str("delivery", d.ID).Msg("delivery not remembered; a redelivery would build again")
-		}
-	}
 	return c.JSON(http.StatusAccepted, answer(ids, strings.Join(reasons, "; ")))
+}
+
+// redelivery answers a delivery whose jobs were started already.
+func (s *Server) redelivery(c echo.Context, project string, d *webhook.Delivery, jobs []int64) error {
+	c.Set(ctxOutcome, deliveryRedelivery)
+	s.d.Log.Info().Str("project", project).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
+	return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
 }
 
 // answer names the first job, and all of them when there are several.

@@ -55,6 +55,8 @@ type recordingJobs struct {
 	mu   sync.Mutex
 	reqs []job.Request
 	err  error
+	// deliveries hears of each request's Delivery, as a job store would.
+	deliveries *fakeDeliveries
 }
 
 func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, error) {
@@ -63,8 +65,18 @@ func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, erro
 	if f.err != nil {
 		return nil, f.err
 	}
+	if d := r.Delivery; d != nil && f.deliveries != nil {
+		// What the job store does: a delivery seen since d.Since records nothing.
+		if jobs, seen, _ := f.deliveries.Delivery(context.Background(), d.Provider, d.ID, d.Since); seen {
+			return nil, fmt.Errorf("record job: %w", &job.RedeliveryError{Jobs: jobs})
+		}
+	}
 	f.reqs = append(f.reqs, r)
-	return &job.Job{ID: int64(len(f.reqs))}, nil
+	id := int64(len(f.reqs))
+	if d := r.Delivery; d != nil && f.deliveries != nil {
+		f.deliveries.remember(d.Provider, d.ID, append(append([]int64(nil), d.Earlier...), id), d.At)
+	}
+	return &job.Job{ID: id}, nil
 }
 
 func (f *recordingJobs) submitted() []job.Request {
@@ -94,14 +106,14 @@ func (f *fakeDeliveries) Delivery(_ context.Context, provider, id string, since 
 	return d.jobs, true, nil
 }
 
-func (f *fakeDeliveries) RememberDelivery(_ context.Context, provider, id string, jobs []int64, at time.Time) error {
+// remember is what a job store does with job.Request.Delivery.
+func (f *fakeDeliveries) remember(provider, id string, jobs []int64, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.seen == nil {
 		f.seen = map[string]fakeDelivery{}
 	}
 	f.seen[provider+" "+id] = fakeDelivery{jobs, at}
-	return nil
 }
 
 // syncBuffer is a log sink safe for concurrent requests.
@@ -136,8 +148,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{jobs: &recordingJobs{}, log: &syncBuffer{}, clock: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	f.srv = New(Deps{Config: cfg, Jobs: f.jobs, Deliveries: &fakeDeliveries{}, Log: zerolog.New(f.log),
+	deliveries := &fakeDeliveries{}
+	f := &fixture{jobs: &recordingJobs{deliveries: deliveries}, log: &syncBuffer{}, clock: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	f.srv = New(Deps{Config: cfg, Jobs: f.jobs, Deliveries: deliveries, Log: zerolog.New(f.log),
 		Now: func() time.Time { return f.clock }})
 	t.Cleanup(func() {
 		if strings.Contains(f.log.String(), hookSecret) {

@@ -3,7 +3,11 @@
 //
 // Records live in an embedded SQLite database (the pure-Go
 // modernc.org/sqlite driver, so there is no server to run and no cgo) in
-// the data directory, in WAL mode so a crash never leaves it unreadable.
+// the data directory, in WAL mode so a crash never leaves it unreadable,
+// with synchronous=NORMAL: a commit survives the process crashing, only a
+// power loss or kernel crash can take the last commits. All writes go
+// through one goroutine that commits concurrent writes together (group
+// commit); reads use their own connections and never wait for it.
 // The schema is created and upgraded by numbered migrations at open. Each
 // job's log is a plain file beside it, readable while the job still
 // writes it.

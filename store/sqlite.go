@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -52,43 +53,138 @@ var migrations = []string{
 	);`,
 }
 
+// readConns is how many connections serve reads. In WAL mode readers
+// never wait for the writer, so API reads and redelivery checks go on
+// while a batch commits.
+const readConns = 4
+
 // SQLite is the job store. It is safe for concurrent use.
+//
+// Every write goes through one writer goroutine that owns the one write
+// connection and commits concurrent writes together (see writer); reads
+// use a pool of read-only connections. The database runs in WAL mode
+// with synchronous=NORMAL: a committed write survives the process
+// crashing or being killed; only a power loss or OS crash can lose the
+// last commits.
 type SQLite struct {
-	db *sql.DB
+	read  *sql.DB
+	write *sql.DB
+	w     *writer
+	// Reads on every request, prepared once (per read connection).
+	getJob, findDelivery *sql.Stmt
+	// ckpt is the checkpointer's connection; see checkpoint.
+	ckpt               *sql.DB
+	stopCkpt, ckptDone chan struct{}
+	closeOnce          sync.Once
+	// nextID is the ID the next job gets, known once read on the writer
+	// goroutine and dropped (0) whenever a transaction rolls back. Only
+	// the writer goroutine touches it.
+	nextID int64
 }
 
 // OpenSQLite opens (creating if needed) the database at path and brings
 // its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	db, err := sql.Open("sqlite", dsn)
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// The writer never checkpoints (copies the WAL back into the
+	// database, with an fsync): the checkpointer does, off the write path.
+	write, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// One connection: SQLite has one writer anyway, and this keeps
-	// "database is locked" out of the picture.
-	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db}
+	// One write connection, owned by the writer: SQLite has one writer
+	// anyway, and this keeps "database is locked" out of the picture.
+	write.SetMaxOpenConns(1)
+	s := &SQLite{write: write}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		write.Close()
 		return nil, err
 	}
+	conn, err := write.Conn(ctx)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		conn.Close()
+		write.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	s.read = read
+	if s.getJob, err = read.PrepareContext(ctx, "SELECT data FROM jobs WHERE id = ?"); err == nil {
+		s.findDelivery, err = read.PrepareContext(ctx, findDelivery)
+	}
+	if err != nil {
+		conn.Close()
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open store %s: prepare reads: %w", path, err)
+	}
+	s.w = newWriter(conn, func() { s.nextID = 0 })
+	ckpt, err := sql.Open("sqlite", "file:"+path+pragmas)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s.ckpt = ckpt
+	s.stopCkpt, s.ckptDone = make(chan struct{}), make(chan struct{})
+	go s.checkpoint()
 	return s, nil
 }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// checkpointEvery is how often the WAL is copied back into the
+// database. Between checkpoints the WAL grows by what was committed,
+// a few MiB at thousands of jobs a second.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpoint copies committed pages from the WAL into the database file
+// until Close, without blocking the writer or readers (PASSIVE). Done
+// here, the fsync a checkpoint costs never holds up a commit.
+func (s *SQLite) checkpoint() {
+	defer close(s.ckptDone)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-tick.C:
+			// A failed checkpoint is retried at the next tick; the WAL
+			// only grows meanwhile.
+			s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
+// Close commits the writes already handed in and closes the database.
+func (s *SQLite) Close() error {
+	var ckptErr error
+	if s.ckpt != nil {
+		s.closeOnce.Do(func() { close(s.stopCkpt) })
+		<-s.ckptDone
+		ckptErr = s.ckpt.Close()
+	}
+	s.w.close()
+	s.w.conn.Close()
+	s.getJob.Close()
+	s.findDelivery.Close()
+	return errors.Join(ckptErr, s.read.Close(), s.write.Close())
+}
 
 func (s *SQLite) migrate(ctx context.Context) error {
 	var version int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	if err := s.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version > len(migrations) {
 		return fmt.Errorf("store schema version %d is newer than this swarmhook knows (%d)", version, len(migrations))
 	}
 	for i := version; i < len(migrations); i++ {
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migrate to %d: %w", i+1, err)
 		}
@@ -116,51 +212,82 @@ func millis(t time.Time) sql.NullInt64 {
 
 // Create stores a new job and sets its ID and its per-project build
 // number, Jenkins-style: 1, 2, 3... for each project, never reused even
-// after old jobs are trimmed.
-func (s *SQLite) Create(ctx context.Context, j *job.Job) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// after old jobs are trimmed. In the same transaction it saves
+// w.Supersedes, with SupersededBy set to the new ID, and remembers
+// w.Delivery. It returns once all of it has committed.
+func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
+	var id, number int64
+	var seen []int64
+	err := s.w.do(ctx, func(tx *wtx) error {
+		seen = nil
+		if d := w.Delivery; d != nil {
+			var err error
+			if seen, err = delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID); err != nil {
+				return err
+			}
+			if seen != nil {
+				return nil // a redelivery: write nothing
+			}
+		}
+		if err := tx.queryRow(`INSERT INTO build_numbers (project, last) VALUES (?, 1)
+			ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&number); err != nil {
+			return fmt.Errorf("create job: number: %w", err)
+		}
+		if s.nextID == 0 {
+			if err := tx.queryRow("SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'jobs'").Scan(&s.nextID); err != nil {
+				return fmt.Errorf("create job: next id: %w", err)
+			}
+		}
+		id = s.nextID
+		rec := *j
+		rec.ID, rec.Number = id, number
+		data, err := json.Marshal(&rec)
+		if err != nil {
+			return fmt.Errorf("create job: %w", err)
+		}
+		if _, err := tx.exec("INSERT INTO jobs (id, project, number, status, branch, created, finished, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			id, j.Project, number, j.Status, j.Branch, j.Created.UnixMilli(), millis(j.Finished), data); err != nil {
+			return fmt.Errorf("create job: %w", err)
+		}
+		s.nextID++
+		if err := saveServices(tx, &rec); err != nil {
+			return err
+		}
+		if old := w.Supersedes; old != nil {
+			old.SupersededBy = id
+			if err := save(tx, old); err != nil {
+				return fmt.Errorf("record job %d superseded: %w", old.ID, err)
+			}
+		}
+		if d := w.Delivery; d != nil {
+			if err := remember(tx, d, append(d.Earlier[:len(d.Earlier):len(d.Earlier)], id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("create job: %w", err)
-	}
-	defer tx.Rollback()
-	err = tx.QueryRowContext(ctx, `INSERT INTO build_numbers (project, last) VALUES (?, 1)
-		ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&j.Number)
-	if err != nil {
-		return fmt.Errorf("create job: number: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, "INSERT INTO jobs (project, number, status, branch, created, data) VALUES (?, ?, ?, ?, ?, '{}')",
-		j.Project, j.Number, j.Status, j.Branch, j.Created.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("create job: %w", err)
-	}
-	if j.ID, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("create job: %w", err)
-	}
-	if err := save(ctx, tx, j); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if seen != nil {
+		return &job.RedeliveryError{Jobs: seen}
+	}
+	j.ID, j.Number = id, number
+	return nil
 }
 
 // Save replaces the stored record of an existing job.
 func (s *SQLite) Save(ctx context.Context, j *job.Job) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("save job %d: %w", j.ID, err)
-	}
-	defer tx.Rollback()
-	if err := save(ctx, tx, j); err != nil {
-		return err
-	}
-	return tx.Commit()
+	rec := j.Clone() // the caller may change j once Save returns
+	return s.w.do(ctx, func(tx *wtx) error { return save(tx, rec) })
 }
 
-func save(ctx context.Context, tx *sql.Tx, j *job.Job) error {
+func save(tx *wtx, j *job.Job) error {
 	data, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Errorf("save job %d: %w", j.ID, err)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE jobs SET status = ?, finished = ?, data = ? WHERE id = ?",
+	res, err := tx.exec("UPDATE jobs SET status = ?, finished = ?, data = ? WHERE id = ?",
 		j.Status, millis(j.Finished), data, j.ID)
 	if err != nil {
 		return fmt.Errorf("save job %d: %w", j.ID, err)
@@ -168,8 +295,12 @@ func save(ctx context.Context, tx *sql.Tx, j *job.Job) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("save job %d: %w", j.ID, ErrNotFound)
 	}
+	return saveServices(tx, j)
+}
+
+func saveServices(tx *wtx, j *job.Job) error {
 	for _, svc := range j.Services {
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO job_services (job_id, service) VALUES (?, ?)", j.ID, svc.Service); err != nil {
+		if _, err := tx.exec("INSERT OR IGNORE INTO job_services (job_id, service) VALUES (?, ?)", j.ID, svc.Service); err != nil {
 			return fmt.Errorf("save job %d: %w", j.ID, err)
 		}
 	}
@@ -179,7 +310,7 @@ func save(ctx context.Context, tx *sql.Tx, j *job.Job) error {
 // Get returns job id.
 func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
 	var data []byte
-	err := s.db.QueryRowContext(ctx, "SELECT data FROM jobs WHERE id = ?", id).Scan(&data)
+	err := s.getJob.QueryRowContext(ctx, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
@@ -235,7 +366,7 @@ func (s *SQLite) List(ctx context.Context, f Filter) ([]*job.Job, error) {
 }
 
 func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -261,31 +392,38 @@ func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
 	return s.query(ctx, "SELECT data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
 }
 
+// findDelivery reads the jobs of a delivery seen at or after a time.
+const findDelivery = "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?"
+
 // Delivery returns the jobs a delivery started, if it was seen after since.
 func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
-	var raw string
-	err := s.db.QueryRowContext(ctx, "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?",
-		provider, id, since.UnixMilli()).Scan(&raw)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
-	}
-	var jobs []int64
-	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
-		return nil, false, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
-	}
-	return jobs, true, nil
+	jobs, err := delivery(s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()), provider, id)
+	return jobs, jobs != nil, err
 }
 
-// RememberDelivery records which jobs a delivery started.
-func (s *SQLite) RememberDelivery(ctx context.Context, provider, id string, jobs []int64, at time.Time) error {
-	raw, _ := json.Marshal(jobs)
-	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)",
-		provider, id, string(raw), at.UnixMilli())
+// delivery decodes the jobs a delivery record names; nil without a record.
+func delivery(row *sql.Row, provider, id string) ([]int64, error) {
+	var raw string
+	err := row.Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
-		return fmt.Errorf("record delivery %s/%s: %w", provider, id, err)
+		return nil, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
+	}
+	jobs := []int64{}
+	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
+		return nil, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
+	}
+	return jobs, nil
+}
+
+// remember records which jobs a delivery started.
+func remember(tx *wtx, d *job.Delivery, jobs []int64) error {
+	raw, _ := json.Marshal(jobs)
+	if _, err := tx.exec("INSERT OR REPLACE INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)",
+		d.Provider, d.ID, string(raw), d.At.UnixMilli()); err != nil {
+		return fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
 	}
 	return nil
 }
@@ -294,22 +432,31 @@ func (s *SQLite) RememberDelivery(ctx context.Context, provider, id string, jobs
 // older than it, and returns the IDs of the jobs deleted so their logs
 // can go too.
 func (s *SQLite) Trim(ctx context.Context, cutoff time.Time) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, "DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ? RETURNING id", cutoff.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("trim jobs: %w", err)
-	}
 	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("trim jobs: %w", err)
+	err := s.w.do(ctx, func(tx *wtx) error {
+		ids = ids[:0]
+		rows, err := tx.query("DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ? RETURNING id", cutoff.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("trim jobs: %w", err)
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM deliveries WHERE received < ?", cutoff.UnixMilli()); err != nil {
-		return ids, fmt.Errorf("trim deliveries: %w", err)
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("trim jobs: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("trim jobs: %w", err)
+		}
+		if _, err := tx.exec("DELETE FROM deliveries WHERE received < ?", cutoff.UnixMilli()); err != nil {
+			return fmt.Errorf("trim deliveries: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ids, nil
 }

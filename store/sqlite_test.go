@@ -29,7 +29,7 @@ func TestJobsRoundTripAndNumbers(t *testing.T) {
 	var ids []int64
 	for i, p := range []string{"shop", "shop", "blog", "shop"} {
 		j := &job.Job{Project: p, Branch: "main", Status: job.Queued, Created: now.Add(time.Duration(i) * time.Second)}
-		if err := s.Create(ctx, j); err != nil {
+		if err := s.Create(ctx, j, job.With{}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, j.ID)
@@ -85,7 +85,7 @@ func TestJobsRoundTripAndNumbers(t *testing.T) {
 		t.Errorf("trimmed job still there: %v", err)
 	}
 	next := &job.Job{Project: "shop", Status: job.Queued, Created: now}
-	s2.Create(ctx, next)
+	s2.Create(ctx, next, job.With{})
 	if next.Number != 4 {
 		t.Errorf("number after trim = %d, want 4", next.Number)
 	}
@@ -105,11 +105,12 @@ func TestDeliveries(t *testing.T) {
 	if _, ok, err := s.Delivery(ctx, "github", "d1", at.Add(-time.Hour)); ok || err != nil {
 		t.Fatalf("unknown delivery found: %v %v", ok, err)
 	}
-	if err := s.RememberDelivery(ctx, "github", "d1", []int64{7}, at); err != nil {
+	j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
+	if err := s.Create(ctx, j, job.With{Delivery: &job.Delivery{Provider: "github", ID: "d1", Earlier: []int64{7}, At: at}}); err != nil {
 		t.Fatal(err)
 	}
 	jobs, ok, err := s.Delivery(ctx, "github", "d1", at.Add(-24*time.Hour))
-	if !ok || err != nil || len(jobs) != 1 || jobs[0] != 7 {
+	if !ok || err != nil || len(jobs) != 2 || jobs[0] != 7 || jobs[1] != j.ID {
 		t.Errorf("Delivery = %v %v %v", jobs, ok, err)
 	}
 	if _, ok, _ := s.Delivery(ctx, "gitlab", "d1", at.Add(-24*time.Hour)); ok {
@@ -126,4 +127,95 @@ func jobIDs(js []*job.Job) []int64 {
 		ids = append(ids, j.ID)
 	}
 	return ids
+}
+
+func TestCreateWritesSupersessionAndDeliveryTogether(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	old := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
+	if err := s.Create(ctx, old, job.With{}); err != nil {
+		t.Fatal(err)
+	}
+	d := &job.Delivery{Provider: "github", ID: "shop/d2", At: at}
+
+	// A supersession that cannot be saved fails the whole write: no new
+	// job, no delivery record, and no ID used up.
+	ghost := &job.Job{ID: 999, Status: job.Superseded}
+	failed := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
+	if err := s.Create(ctx, failed, job.With{Supersedes: ghost, Delivery: d}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Create superseding a missing job: %v, want ErrNotFound", err)
+	}
+	if failed.ID != 0 {
+		t.Errorf("failed Create set ID %d", failed.ID)
+	}
+	if _, seen, _ := s.Delivery(ctx, "github", "shop/d2", at.Add(-time.Hour)); seen {
+		t.Error("the delivery of a failed Create was remembered")
+	}
+
+	sup := old.Clone()
+	sup.Status, sup.Finished = job.Superseded, at.Add(time.Second)
+	next := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at.Add(time.Second)}
+	if err := s.Create(ctx, next, job.With{Supersedes: sup, Delivery: d}); err != nil {
+		t.Fatal(err)
+	}
+	if next.ID != old.ID+1 || next.Number != old.Number+1 {
+		t.Errorf("next job is %d #%d after %d #%d: a failed Create used up an ID or number", next.ID, next.Number, old.ID, old.Number)
+	}
+
+	s.Close()
+	s2, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.Get(ctx, old.ID)
+	if err != nil || got.Status != job.Superseded || got.SupersededBy != next.ID {
+		t.Errorf("old job after reopen: %+v %v, want superseded by %d", got, err, next.ID)
+	}
+	if got, err := s2.Get(ctx, next.ID); err != nil || got.ID != next.ID || got.Number != next.Number || got.Status != job.Queued {
+		t.Errorf("new job after reopen: %+v %v", got, err)
+	}
+	if jobs, seen, err := s2.Delivery(ctx, "github", "shop/d2", at.Add(-time.Hour)); !seen || err != nil || len(jobs) != 1 || jobs[0] != next.ID {
+		t.Errorf("delivery after reopen: %v %v %v, want [%d]", jobs, seen, err, next.ID)
+	}
+}
+
+func TestCreateOfARedeliveryWritesNothing(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	d := job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: at.Add(-24 * time.Hour)}
+	first := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
+	if err := s.Create(ctx, first, job.With{Delivery: &d}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		again bool
+	}{
+		{name: "within the window", since: at.Add(-time.Hour), again: true},
+		{name: "after the window", since: at.Add(time.Second), again: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			retry := d
+			retry.At, retry.Since = tt.since.Add(time.Hour), tt.since
+			j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: retry.At}
+			err := s.Create(ctx, j, job.With{Delivery: &retry})
+			var again *job.RedeliveryError
+			switch {
+			case tt.again && (!errors.As(err, &again) || len(again.Jobs) != 1 || again.Jobs[0] != first.ID):
+				t.Errorf("Create = %v, want a redelivery of job %d", err, first.ID)
+			case tt.again && j.ID != 0:
+				t.Errorf("a redelivery got job %d", j.ID)
+			case !tt.again && (err != nil || j.ID == 0):
+				t.Errorf("Create = %v, job %d; want a new job", err, j.ID)
+			}
+		})
+	}
+	if all, _ := s.List(ctx, Filter{}); len(all) != 2 {
+		t.Errorf("%d jobs stored, want 2 (the first, and the one after the window)", len(all))
+	}
 }

@@ -26,6 +26,8 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +62,7 @@ func run() error {
 	rate := flag.Float64("rate", 5000, "deliveries per second to schedule; 0 sends as fast as the workers can")
 	workers := flag.Int("c", 64, "concurrent connections")
 	branches := flag.Int("branches", 8, "branches the pushes spread over")
+	serverPID := flag.Int("server-pid", 0, "swarmhook's process id, to report the CPU it used while deliveries were sent (Linux)")
 	flag.Parse()
 	secret, token := os.Getenv("BENCH_SECRET"), os.Getenv("BENCH_TOKEN")
 	if secret == "" || token == "" {
@@ -91,6 +94,7 @@ func run() error {
 			}
 		}()
 	}
+	cpu0, self0 := procCPU(*serverPID), procCPU(os.Getpid())
 	start := time.Now()
 	// Open loop: deliveries are due at fixed times whether or not earlier
 	// ones were answered, and latency counts from when each was due, so a
@@ -114,6 +118,14 @@ func run() error {
 	close(tasks)
 	wg.Wait()
 	elapsed := time.Since(start)
+	if *serverPID > 0 {
+		cpu := procCPU(*serverPID) - cpu0
+		fmt.Printf("swarmhook cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
+			cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), float64(cpu.Microseconds())/float64(*n))
+	}
+	self := procCPU(os.Getpid()) - self0
+	fmt.Printf("generator cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
+		self.Seconds(), self.Seconds()/elapsed.Seconds(), float64(self.Microseconds())/float64(*n))
 
 	return report(client, *base, token, results, elapsed, *rate, *workers, *branches)
 }
@@ -213,6 +225,28 @@ func report(client *http.Client, base, token string, results []result, elapsed t
 		return errors.New("deliveries lost: a 202 without its own job")
 	}
 	return nil
+}
+
+// procCPU is the user and system CPU process pid has used, from
+// /proc/pid/stat (in clock ticks of 10 ms, Linux's USER_HZ); 0 when
+// unknown.
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func cmpErr(first, err error) error {

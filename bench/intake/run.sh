@@ -43,4 +43,8 @@ for _ in $(seq 100); do
 done
 echo "swarmhook $(git rev-parse --short HEAD) on 127.0.0.1:$port, $(nproc) cores"
 "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
-	-n "${N:-50000}" -rate "${RATE:-5000}" -c "${CONNS:-64}" -branches "${BRANCHES:-8}"
+	-n "${N:-50000}" -rate "${RATE:-5000}" -c "${CONNS:-64}" -branches "${BRANCHES:-8}" -server-pid "$pid"
+# CPU seconds swarmhook used over the run (and the job checks after it),
+# and how busy the shared machine was: other work on the same cores
+# shows here.
+echo "swarmhook cpu: $(ps -o times= -p "$pid")s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// ErrClosed means the store was closed before a write was handed in.
+var ErrClosed = errors.New("store: closed")
+
+// maxBatch caps how many writes share one transaction, so one commit
+// never holds the writers behind it for long.
+const maxBatch = 256
+
+// writer owns the database's one write connection and commits what it is
+// handed in batches (group commit): every write waiting when a
+// transaction starts goes into it, and each caller hears back once that
+// transaction has committed. Concurrent callers so pay for one commit
+// between them instead of one each, and never wait for SQLite's write
+// lock: writes run one after another on one goroutine, in the order they
+// were handed in.
+//
+// do is safe for concurrent use; close flushes what was handed in before
+// it and then stops the goroutine.
+type writer struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	ops   chan *write
+
+	mu     sync.RWMutex // guards closed against sends on a closed ops
+	closed bool
+	done   chan struct{}
+
+	// rolledBack is called on the writer goroutine after a transaction
+	// was rolled back, so state cached alongside it can be dropped.
+	rolledBack func()
+}
+
+// write is one caller's part of a batch.
+type write struct {
+	fn  func(tx *wtx) error
+	err chan error
+}
+
+// wtx runs statements inside the writer's current transaction. It is
+// only valid on the writer goroutine during the write's fn.
+type wtx struct{ w *writer }
+
+func newWriter(conn *sql.Conn, rolledBack func()) *writer {
+	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{}, ops: make(chan *write, 4*maxBatch),
+		done: make(chan struct{}), rolledBack: rolledBack}
+	go w.loop()
+	return w
+}
+
+// do runs fn in a write transaction shared with other callers' writes
+// and returns once that transaction has committed (fn's error, or the
+// commit's, otherwise). fn may run more than once (it is run again
+// alone when another write of its batch fails), so it must set what it
+// reports back afresh on every run. ctx is checked before the write is
+// handed in; once handed in, the write is waited for, so a caller never
+// returns while its fn may still run.
+func (w *writer) do(ctx context.Context, fn func(tx *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	op := &write{fn: fn, err: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	w.ops <- op
+	w.mu.RUnlock()
+	return <-op.err
+}
+
+// close commits every write handed in before it, then stops the writer.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ops)
+	}
+	w.mu.Unlock()
+	<-w.done
+	for _, s := range w.stmts {
+		s.Close()
+	}
+}
+
+func (w *writer) loop() {
+	defer close(w.done)
+	batch := make([]*write, 0, maxBatch)
+	for first := range w.ops {
+		batch = append(batch[:0], first)
+		// Let the requests that are ready to write hand their writes in
+		// first: a fuller batch shares one commit among more callers.
+		runtime.Gosched()
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-w.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. When it fails, each write is
+// run again in a transaction of its own, so one bad write fails only its
+// own caller.
+func (w *writer) commit(batch []*write) {
+	err := w.run(batch)
+	if err == nil || len(batch) == 1 {
+		for _, op := range batch {
+			op.err <- err
+		}
+		return
+	}
+	for _, op := range batch {
+		op.err <- w.run([]*write{op})
+	}
+}
+
+func (w *writer) run(batch []*write) error {
+	tx := &wtx{w}
+	if _, err := tx.exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	for _, op := range batch {
+		if err := op.fn(tx); err != nil {
+			w.rollback()
+			return err
+		}
+	}
+	if _, err := tx.exec("COMMIT"); err != nil {
+		w.rollback()
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (w *writer) rollback() {
+	// An error here means SQLite already rolled back on its own.
+	(&wtx{w}).exec("ROLLBACK")
+	if w.rolledBack != nil {
+		w.rolledBack()
+	}
+}
+
+// stmt returns q prepared once on the write connection.
+func (w *writer) stmt(q string) (*sql.Stmt, error) {
+	if s, ok := w.stmts[q]; ok {
+		return s, nil
+	}
+	// Background: a caller's context must not interrupt a shared
+	// transaction, and a cancellable one costs a goroutine per statement.
+	s, err := w.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = s
+	return s, nil
+}
+
+func (t *wtx) exec(q string, args ...any) (sql.Result, error) {
+	s, err := t.w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(context.Background(), args...)
+}
+
+func (t *wtx) queryRow(q string, args ...any) *sql.Row {
+	s, err := t.w.stmt(q)
+	if err != nil {
+		// Row reports err from Scan.
+		return t.w.conn.QueryRowContext(context.Background(), q, args...)
+	}
+	return s.QueryRowContext(context.Background(), args...)
+}
+
+func (t *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	s, err := t.w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(context.Background(), args...)
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// insertMark is a write of one row into a table of the test's own.
+func insertMark(name string) func(tx *wtx) error {
+	return func(tx *wtx) error {
+		_, err := tx.exec("INSERT INTO marks (name) VALUES (?)", name)
+		return err
+	}
+}
+
+func openMarks(t *testing.T) (*SQLite, string) {
+	t.Helper()
+	s, path := openTemp(t)
+	if err := s.w.do(context.Background(), func(tx *wtx) error {
+		_, err := tx.exec("CREATE TABLE marks (name TEXT PRIMARY KEY)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
+
+// marks reopens the database at path, as after a restart, and returns
+// its marks.
+func marks(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.read.Query("SELECT name FROM marks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		got[n] = true
+	}
+	return got
+}
+
+// holdWriter blocks the writer goroutine until the returned func is
+// called, so the writes handed in meanwhile form one batch.
+func holdWriter(t *testing.T, s *SQLite) (release func()) {
+	t.Helper()
+	held, gate := make(chan struct{}), make(chan struct{})
+	go s.w.do(context.Background(), func(*wtx) error { close(held); <-gate; return nil })
+	<-held
+	return func() { close(gate) }
+}
+
+// waitQueued waits until n writes wait for the writer.
+func waitQueued(t *testing.T, s *SQLite, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.w.ops) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", len(s.w.ops), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestConcurrentWritesAreAllDurable(t *testing.T) {
+	s, path := openMarks(t)
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.w.do(context.Background(), insertMark(fmt.Sprint("m", i)))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if got := marks(t, path); len(got) != n {
+		t.Errorf("%d of %d acknowledged writes survived a reopen", len(got), n)
+	}
+}
+
+func TestFailedWriteFailsOnlyItsCaller(t *testing.T) {
+	s, path := openMarks(t)
+	release := holdWriter(t, s)
+	boom := errors.New("boom")
+	writes := map[string]func(*wtx) error{
+		"good-1": insertMark("good-1"),
+		// Writes a row, then fails: the row must not survive.
+		"bad": func(tx *wtx) error {
+			if err := insertMark("bad")(tx); err != nil {
+				return err
+			}
+			return boom
+		},
+		// Breaks a constraint: SQLite's own error.
+		"dup": func(tx *wtx) error {
+			if err := insertMark("dup")(tx); err != nil {
+				return err
+			}
+			return insertMark("dup")(tx)
+		},
+		"good-2": insertMark("good-2"),
+	}
+	var mu sync.Mutex
+	got := map[string]error{}
+	var wg sync.WaitGroup
+	for name, fn := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.w.do(context.Background(), fn)
+			mu.Lock()
+			got[name] = err
+			mu.Unlock()
+		}()
+	}
+	waitQueued(t, s, len(writes)) // all four in the writer's next batch
+	release()
+	wg.Wait()
+	if !errors.Is(got["bad"], boom) {
+		t.Errorf("failing write got %v, want its own error", got["bad"])
+	}
+	if got["dup"] == nil {
+		t.Error("a write breaking a constraint reported success")
+	}
+	for _, name := range []string{"good-1", "good-2"} {
+		if got[name] != nil {
+			t.Errorf("%s shared a batch with failing writes and failed: %v", name, got[name])
+		}
+	}
+	s.Close()
+	want := map[string]bool{"good-1": true, "good-2": true}
+	if m := marks(t, path); len(m) != 2 || !m["good-1"] || !m["good-2"] {
+		t.Errorf("stored %v, want %v", m, want)
+	}
+}
+
+func TestCloseFlushesWaitingWrites(t *testing.T) {
+	s, path := openMarks(t)
+	release := holdWriter(t, s)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- s.w.do(context.Background(), insertMark(fmt.Sprint("m", i))) }()
+	}
+	waitQueued(t, s, n)
+	closed := make(chan error)
+	go func() { closed <- s.Close() }()
+	release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("write handed in before Close: %v", err)
+		}
+	}
+	if err := s.w.do(context.Background(), insertMark("late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("write after Close: %v, want ErrClosed", err)
+	}
+	if got := marks(t, path); len(got) != n {
+		t.Errorf("%d of %d writes waiting at Close were stored", len(got), n)
+	}
+}
