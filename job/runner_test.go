@@ -29,6 +29,10 @@ type recorder struct {
 	jobs    map[int64]*Job
 	nextID  int64
 	gate    chan struct{} // when set, each build waits for a value
+	// pushErrs are returned by the next pushes, one each, before they
+	// succeed again.
+	pushErrs []error
+	requests []builder.Request // every build request, in order
 }
 
 func newRecorder() *recorder {
@@ -58,6 +62,9 @@ func (r *recorder) Build(ctx context.Context, req builder.Request, _ io.Writer) 
 			return "", ctx.Err()
 		}
 	}
+	r.mu.Lock()
+	r.requests = append(r.requests, req)
+	r.mu.Unlock()
 	if err := r.note("build " + req.Tags[0]); err != nil {
 		return "", err
 	}
@@ -65,7 +72,16 @@ func (r *recorder) Build(ctx context.Context, req builder.Request, _ io.Writer) 
 }
 
 func (r *recorder) Push(_ context.Context, ref string, _ io.Writer) (string, error) {
-	if err := r.note("push " + ref); err != nil {
+	r.mu.Lock()
+	var queued error
+	if len(r.pushErrs) > 0 {
+		queued, r.pushErrs = r.pushErrs[0], r.pushErrs[1:]
+	}
+	r.mu.Unlock()
+	if err := r.note("push " + ref); err != nil || queued != nil {
+		if queued != nil {
+			return "", queued
+		}
 		return "", err
 	}
 	return "sha256:" + strings.Repeat(string(ref[len(ref)-20]), 4), nil
@@ -166,12 +182,17 @@ func runOne(t *testing.T, rec *recorder, branch string) *Job {
 
 func runWith(t *testing.T, rec *recorder, cfgText string, req Request) *Job {
 	t.Helper()
+	return runWithLogs(t, rec, cfgText, req, discardLogs{})
+}
+
+func runWithLogs(t *testing.T, rec *recorder, cfgText string, req Request, logs Logs) *Job {
+	t.Helper()
 	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(cfgText, t.TempDir())), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)
-	r := NewRunner(cfg, Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec,
+	r := NewRunner(cfg, Deps{Store: rec, Logs: logs, Source: rec, Builder: rec, Registry: rec, Updater: rec,
 		Log: zerolog.Nop(), Now: func() time.Time { return clock }})
 	ctx := context.Background()
 	r.Start(ctx)

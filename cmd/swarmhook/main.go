@@ -86,7 +86,11 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer docker.Close()
 
-	creds := registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password}
+	creds, err := registry.DockerConfigCredentials(context.Background(),
+		registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	if err != nil {
+		return err
+	}
 	mirrors, err := source.NewMirrors(filepath.Join(cfg.DataDir, "mirrors"))
 	if err != nil {
 		return err
@@ -105,11 +109,13 @@ func serve(args []string, stderr io.Writer) error {
 	defer jobs.Close()
 	reg := registry.New(creds, cfg.Registry.Insecure)
 	swarm := updater.New(docker, creds.EngineAuth())
+	engine := builder.NewEngine(docker, creds.EngineAuth())
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:    jobs,
 		Logs:     logs,
 		Source:   mirrors,
-		Builder:  builder.NewEngine(docker, creds.EngineAuth()),
+		Builder:  engine,
+		Pruner:   engine,
 		Registry: reg,
 		Updater:  swarm,
 		Log:      log,
