@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,16 +80,24 @@ auth:
 }
 
 // FlakyProxy stands in front of a registry on a loopback port of its own
-// and fails requests on demand with 503 Service Unavailable, as a
-// registry behind a restarting load balancer does.
+// and fails requests on demand: with 503 Service Unavailable, as a
+// registry behind a restarting load balancer does, or by refusing
+// connections, as a registry that is down does.
 type FlakyProxy struct {
 	// Host is the proxy's host:port, used as the registry host.
 	Host string
 
-	mu     sync.Mutex
-	failN  int  // the next failN requests get 503
-	down   bool // every request gets 503
-	failed int  // requests answered 503 so far
+	handler http.Handler
+	mu      sync.Mutex
+	failN   int      // the next failN requests get 503
+	rules   []*match // requests matching these get 503
+	failed  []string // requests answered 503 so far
+	srv     *http.Server
+}
+
+type match struct {
+	method, suffix string
+	n              int
 }
 
 // StartFlakyProxy proxies to the registry at target (host:port) until the
@@ -96,27 +106,6 @@ func StartFlakyProxy(t testing.TB, target string) *FlakyProxy {
 	t.Helper()
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
 	p := &FlakyProxy{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Host = l.Addr().String()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		fail := p.down || p.failN > 0
-		if fail {
-			p.failed++
-			if p.failN > 0 {
-				p.failN--
-			}
-		}
-		p.mu.Unlock()
-		if fail {
-			http.Error(w, "registry restarting", http.StatusServiceUnavailable)
-			return
-		}
-		rp.ServeHTTP(w, r)
-	})}
 	// The request keeps the proxy's Host, so the registry's Location
 	// headers name the proxy; any that name the backend are turned back.
 	rp.ModifyResponse = func(resp *http.Response) error {
@@ -128,9 +117,46 @@ func StartFlakyProxy(t testing.TB, target string) *FlakyProxy {
 		}
 		return nil
 	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.shouldFail(r) {
+			http.Error(w, "registry restarting", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Host = l.Addr().String()
+	p.serve(l)
+	t.Cleanup(func() { p.SetDown(true) })
 	return p
+}
+
+func (p *FlakyProxy) serve(l net.Listener) {
+	p.srv = &http.Server{Handler: p.handler}
+	go p.srv.Serve(l)
+}
+
+func (p *FlakyProxy) shouldFail(r *http.Request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fail := false
+	if p.failN > 0 {
+		p.failN--
+		fail = true
+	}
+	for _, m := range p.rules {
+		if !fail && m.n > 0 && r.Method == m.method && strings.HasSuffix(r.URL.Path, m.suffix) {
+			m.n--
+			fail = true
+		}
+	}
+	if fail {
+		p.failed = append(p.failed, r.Method+" "+r.URL.Path)
+	}
+	return fail
 }
 
 // FailNext answers the next n requests with 503.
@@ -140,16 +166,33 @@ func (p *FlakyProxy) FailNext(n int) {
 	p.failN = n
 }
 
-// SetDown answers every request with 503 while down is true.
+// FailMatching answers the next n requests with method whose path ends
+// in suffix with 503.
+func (p *FlakyProxy) FailMatching(method, suffix string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, &match{method, suffix, n})
+}
+
+// SetDown stops the proxy, so connections are refused as by a registry
+// that is not running, or starts it again on the same port.
 func (p *FlakyProxy) SetDown(down bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down = down
+	if down && p.srv != nil {
+		p.srv.Close()
+		p.srv = nil
+	}
+	if !down && p.srv == nil {
+		if l, err := net.Listen("tcp", p.Host); err == nil {
+			p.serve(l)
+		}
+	}
 }
 
-// Failed is how many requests were answered with 503 so far.
-func (p *FlakyProxy) Failed() int {
+// Failed lists the requests answered with 503 so far.
+func (p *FlakyProxy) Failed() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.failed
+	return slices.Clone(p.failed)
 }
