@@ -16,7 +16,9 @@ import (
 	"github.com/swarmhook/swarmhook/registry"
 )
 
-func imageRemoveOptions() image.RemoveOptions { return image.RemoveOptions{Force: true, PruneChildren: true} }
+func imageRemoveOptions() image.RemoveOptions {
+	return image.RemoveOptions{Force: true, PruneChildren: true}
+}
 
 // benchPublish times what follows a finished build, for an image whose
 // layers the registry already has (each round only changes a label, as
