@@ -12,13 +12,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/swarmhook/swarmhook/internal/keylock"
 )
@@ -68,6 +71,15 @@ func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest str
 	defer root.Close()
 	return m.checkout(ctx, repo, []string{ref}, commit, root, log, 0)
 }
+
+// Memory bounds for a mirror. go-git's defaults cache 96 MB of objects
+// and read every object whole into memory; a build needs each blob once,
+// streamed to disk, so a small cache does, and blobs above largeObject
+// are read from the pack as they are written out.
+const (
+	objectCache = 8 * cache.MiByte
+	largeObject = 1 << 20
+)
 
 // maxSubmoduleDepth bounds submodules of submodules, against cycles.
 const maxSubmoduleDepth = 8
@@ -158,9 +170,11 @@ func (m *Mirrors) checkoutSubmodule(ctx context.Context, parent Repo, modules ma
 
 // fetch brings commit into the mirror at dir, creating the mirror first.
 func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, refs []string, commit string, log io.Writer) (*git.Repository, error) {
-	r, err := git.PlainOpen(dir)
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCache),
+		filesystem.Options{LargeObjectThreshold: largeObject, ExclusiveAccess: true})
+	r, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInit(dir, true)
+		r, err = git.Init(st, nil)
 		if err == nil {
 			_, err = r.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{repo.URL}})
 		}

@@ -161,6 +161,9 @@ func benchFetch(args []string) error {
 	fmt.Printf("fresh clone + checkout: %v (median of %v)\n", c.Round(time.Millisecond), round(clones))
 	fmt.Printf("second fetch + checkout: %v (median of %v)\n", f.Round(time.Millisecond), round(refetches))
 	fmt.Printf("ratio: %.1fx (issue: >= 5x)\n", float64(c)/float64(f))
+	if hwm, err := peakRSS(); err == nil {
+		fmt.Printf("peak RSS (VmHWM) of this process: %d kB\n", hwm)
+	}
 	return nil
 }
 
