@@ -84,6 +84,11 @@ type Client struct {
 	host     string
 	insecure bool
 	auth     authn.Authenticator
+	// puller and pusher keep each repository's authenticated transport,
+	// so a tag move is a manifest GET and PUT, without a fresh /v2/ ping
+	// and token exchange before each.
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 // New returns a client for the registry in creds. insecure allows plain
@@ -93,7 +98,11 @@ func New(creds Credentials, insecure bool) *Client {
 	if creds.Username != "" || creds.IdentityToken != "" {
 		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password, IdentityToken: creds.IdentityToken})
 	}
-	return &Client{host: creds.Host, insecure: insecure, auth: auth}
+	c := &Client{host: creds.Host, insecure: insecure, auth: auth}
+	// Neither constructor can fail with these options.
+	c.puller, _ = remote.NewPuller(c.baseOpts()...)
+	c.pusher, _ = remote.NewPusher(c.baseOpts()...)
+	return c
 }
 
 // Host returns the registry's host[:port].
@@ -105,7 +114,11 @@ func (c *Client) Ref(repo, tag string) string { return c.host + "/" + repo + ":"
 // opts makes every call a single attempt: the caller retries transient
 // failures itself (see IsTransient), so each attempt can be logged.
 func (c *Client) opts(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth),
+	return append(c.baseOpts(), remote.WithContext(ctx), remote.Reuse(c.puller), remote.Reuse(c.pusher))
+}
+
+func (c *Client) baseOpts() []remote.Option {
+	return []remote.Option{remote.WithAuth(c.auth),
 		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
 		remote.WithRetryPredicate(func(error) bool { return false })}
 }
