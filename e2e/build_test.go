@@ -179,15 +179,7 @@ Dockerfile
 		"secrets/key": "", "sub/secrets/key": "", "build/obj.o": "", "build/dist/app": "",
 		"tmp1": "", "tmp12": "", "spaced.txt": "", ".git/HEAD": "", ".env": "",
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.WriteFiles(t, dir, files)
 
 	cliRef := testenv.Registry() + "/" + ns + "/cli:1"
 	cmd := exec.Command("docker", "build", "-q", "-t", cliRef, ".")
