@@ -95,6 +95,21 @@ type fakeClient struct {
 	build, push string
 	gotBuild    build.ImageBuildOptions
 	gotContext  []string
+	images      []image.Summary
+	inUse       map[string]bool // tags whose removal fails
+	removed     []string
+}
+
+func (f *fakeClient) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
+	return f.images, nil
+}
+
+func (f *fakeClient) ImageRemove(_ context.Context, ref string, _ image.RemoveOptions) ([]image.DeleteResponse, error) {
+	if f.inUse[ref] {
+		return nil, errors.New("conflict: image is being used by running container abc")
+	}
+	f.removed = append(f.removed, ref)
+	return nil, nil
 }
 
 func (f *fakeClient) ImageBuild(_ context.Context, ctx io.Reader, o build.ImageBuildOptions) (build.ImageBuildResponse, error) {
@@ -158,5 +173,56 @@ func TestEngineBuildError(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "returned a non-zero code") {
 		t.Errorf("log lacks the build error:\n%s", log.String())
+	}
+}
+
+func TestPushTransientErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		stream    string
+		transient bool
+	}{
+		{"503 from the registry", `{"errorDetail":{"message":"received unexpected HTTP status: 503 Service Unavailable"},"error":"x"}`, true},
+		{"connection reset", `{"errorDetail":{"message":"Put http://r/v2/a/blobs/uploads/: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"},"error":"x"}`, true},
+		{"denied", `{"errorDetail":{"message":"denied: requested access to the resource is denied"},"error":"x"}`, false},
+		{"unauthorized", `{"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewEngine(&fakeClient{push: tt.stream}, "").Push(context.Background(), "r/a:t", io.Discard)
+			if err == nil {
+				t.Fatal("push succeeded")
+			}
+			if got := errors.Is(err, ErrTransient); got != tt.transient {
+				t.Errorf("transient = %v for %v", got, err)
+			}
+		})
+	}
+}
+
+func TestPruneKeepsTheNewest(t *testing.T) {
+	f := &fakeClient{
+		images: []image.Summary{
+			{ID: "1", Created: 100, RepoTags: []string{"r/app:main-1"}},
+			{ID: "4", Created: 400, RepoTags: []string{"r/app:main-4"}},
+			{ID: "2", Created: 200, RepoTags: []string{"r/app:main-2", "other/x:keep"}},
+			{ID: "3", Created: 300, RepoTags: []string{"r/app:main-3"}},
+			{ID: "5", Created: 500, RepoTags: []string{"r/app:main-5"}},
+			{ID: "9", Created: 50, RepoTags: []string{"r/web:main-1"}},
+			{ID: "0", Created: 10, RepoTags: []string{"r/app:main-0"}},
+		},
+		inUse: map[string]bool{"r/app:main-0": true},
+	}
+	var log bytes.Buffer
+	n, err := NewEngine(f, "").Prune(context.Background(), "r/app", 3, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(f.removed)
+	if diff := cmp.Diff([]string{"r/app:main-1", "r/app:main-2"}, f.removed); diff != "" {
+		t.Errorf("removed (-want +got):\n%s", diff)
+	}
+	if n != 2 || !strings.Contains(log.String(), "keeping r/app:main-0") {
+		t.Errorf("n = %d, log:\n%s", n, log.String())
 	}
 }

@@ -1,15 +1,18 @@
 package builder
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
 )
@@ -19,7 +22,27 @@ import (
 type Client interface {
 	ImageBuild(ctx context.Context, buildContext io.Reader, options build.ImageBuildOptions) (build.ImageBuildResponse, error)
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
+	ImageRemove(ctx context.Context, ref string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 }
+
+// ErrTransient marks a push that failed for a reason worth trying again:
+// the registry answered 5xx, or the connection to it was reset, refused
+// or cut short.
+var ErrTransient = errors.New("builder: transient registry error")
+
+// transientPush lists how the engine words a passing registry failure in
+// a push stream. The engine reports registry errors only as text, so this
+// is the one place that reads them.
+var transientPush = []string{
+	"unexpected HTTP status: 5", "status code 5", "503 Service Unavailable", "502 Bad Gateway", "504 Gateway Timeout",
+	"500 Internal Server Error", "connection reset by peer", "connection refused", "broken pipe", "unexpected EOF",
+	"i/o timeout", "TLS handshake timeout", "toomanyrequests",
+}
+
+// ProjectLabel is the label every image swarmhook builds carries, naming
+// its project; Prune only ever removes images that have it.
+const ProjectLabel = "io.swarmhook.project"
 
 // Request describes one image build.
 type Request struct {
@@ -111,12 +134,65 @@ func (e *Engine) Push(ctx context.Context, ref string, log io.Writer) (string, e
 		}
 	})
 	if err != nil {
+		for _, s := range transientPush {
+			if strings.Contains(err.Error(), s) {
+				return "", fmt.Errorf("push %s: %w: %w", ref, ErrTransient, err)
+			}
+		}
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	if !strings.HasPrefix(digest, "sha256:") {
 		return "", fmt.Errorf("push %s: engine reported no digest", ref)
 	}
 	return digest, nil
+}
+
+// Prune removes from the engine the images of repo (registry/name) that
+// carry ProjectLabel, except the keep newest. An image still used by a
+// container stays; Prune says so in log and goes on. It returns how many
+// images it removed.
+func (e *Engine) Prune(ctx context.Context, repo string, keep int, log io.Writer) (int, error) {
+	imgs, err := e.c.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", ProjectLabel))})
+	if err != nil {
+		return 0, fmt.Errorf("list built images: %w", err)
+	}
+	type built struct {
+		created int64
+		tags    []string
+	}
+	var mine []built
+	for _, im := range imgs {
+		var tags []string
+		for _, t := range im.RepoTags {
+			if strings.HasPrefix(t, repo+":") {
+				tags = append(tags, t)
+			}
+		}
+		if len(tags) > 0 {
+			mine = append(mine, built{im.Created, tags})
+		}
+	}
+	if len(mine) <= keep {
+		return 0, nil
+	}
+	slices.SortFunc(mine, func(a, b built) int { return cmp.Compare(b.created, a.created) })
+	removed := 0
+	for _, b := range mine[keep:] {
+		gone := true
+		for _, t := range b.tags {
+			// Untagging the last tag deletes the image; one with other
+			// tags stays for them.
+			if _, err := e.c.ImageRemove(ctx, t, image.RemoveOptions{PruneChildren: true}); err != nil {
+				fmt.Fprintf(log, "keeping %s: %v\n", t, err)
+				gone = false
+			}
+		}
+		if gone {
+			removed++
+			fmt.Fprintf(log, "removed superseded image %s\n", strings.Join(b.tags, ", "))
+		}
+	}
+	return removed, nil
 }
 
 // readStream copies an Engine API JSON message stream into log, one line a

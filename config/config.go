@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,11 @@ const (
 	DefaultFailurePolicy  = "stop"
 	DefaultBranchPattern  = "**"
 	DefaultPipeline       = PipelineSequential // a failed build never leaves a half-deployed stack
+	DefaultKeepImages     = 3                  // per image on the builder: the running one, and two to roll back to without a pull
+	DefaultBuildTimeout   = 20 * time.Minute   // one project's builds; below the job timeout so a stuck build leaves time to report
+	DefaultRetries        = 3                  // registry attempts after the first: rides out a registry restart
+	DefaultRetryBackoff   = time.Second        // first pause between registry attempts; doubles each time
+	DefaultGitUsername    = "x-access-token"   // what GitHub expects with a token; GitLab takes any non-empty name
 	minTokenLength        = 16                 // bearer tokens shorter than this are guessable
 )
 
@@ -66,6 +72,10 @@ type Docker struct {
 	// Host is the engine address (unix:///var/run/docker.sock,
 	// tcp://host:2376); empty means DOCKER_HOST or the default socket.
 	Host string `yaml:"host"`
+	// KeepImages is how many images this service built are kept on the
+	// engine per image repository; older ones are removed after each
+	// successful push so a busy builder's disk does not fill.
+	KeepImages int `yaml:"keep_images"`
 }
 
 // Registry is the registry images are pushed to and services pull from.
@@ -77,6 +87,13 @@ type Registry struct {
 	// Username and Password are basic-auth credentials; both or neither.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// Retries is how many times a push or tag move that failed with a
+	// transient error (5xx, connection reset or refused) is tried again
+	// before the job fails; nil means DefaultRetries, 0 none.
+	Retries *int `yaml:"retries"`
+	// RetryBackoff is the pause before the first retry; it doubles for
+	// each later one.
+	RetryBackoff Duration `yaml:"retry_backoff"`
 }
 
 // Token is one API bearer token.
@@ -123,7 +140,12 @@ type Project struct {
 	// and deploys with its name in place of the branch's, so deploy
 	// targets' branch globs are matched against the tag name.
 	Tags []Glob `yaml:"tags"`
-	// Images are built from each push, in this order.
+	// Git says how to authenticate to the repository and whether to
+	// check out submodules.
+	Git Git `yaml:"git"`
+	// Build bounds the project's image builds.
+	Build Build `yaml:"build"`
+	// Images are built from each push, Build.Parallelism at a time.
 	Images []Image `yaml:"images"`
 	// Deploy says which services to update for which branches.
 	Deploy []Deploy `yaml:"deploy"`
@@ -131,6 +153,55 @@ type Project struct {
 	Notify Notify `yaml:"notify"`
 	// Status posts commit statuses back to the Git host; nil posts none.
 	Status *CommitStatus `yaml:"status"`
+}
+
+// Git holds a project's repository credentials. At most one of Token and
+// SSHKeyFile is set; secrets here never reach a log or an error.
+type Git struct {
+	// Username goes with Token over HTTPS; DefaultGitUsername when empty.
+	Username string `yaml:"username"`
+	// Token is an HTTPS access token, sent as the basic-auth password.
+	Token string `yaml:"token"`
+	// SSHKeyFile is the path of a private deploy key for ssh:// and
+	// user@host:path URLs.
+	SSHKeyFile string `yaml:"ssh_key_file"`
+	// SSHKeyPassphrase decrypts SSHKeyFile when it is encrypted.
+	SSHKeyPassphrase string `yaml:"ssh_key_passphrase"`
+	// KnownHosts is a known_hosts file the server's host key must be in;
+	// empty means $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts. Host keys are
+	// always checked.
+	KnownHosts string `yaml:"known_hosts"`
+	// Submodules checks out the commit's submodules too, recursively,
+	// with the same credentials.
+	Submodules bool `yaml:"submodules"`
+}
+
+// Build bounds a project's image builds.
+type Build struct {
+	// Parallelism is how many of the project's images build at once.
+	Parallelism int `yaml:"parallelism"`
+	// Timeout bounds all of one job's builds together.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// BuildArgPlaceholders are the names build arg values may use as
+// {{name}}: the pushed commit, its first 12 characters, the branch (or tag)
+// name, the build's UTC timestamp as in the image tag, and the timestamped
+// tag itself.
+var BuildArgPlaceholders = []string{"commit", "short_commit", "branch", "timestamp", "tag"}
+
+// placeholder matches one {{name}} in a build arg value.
+var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z_]+)\s*\}\}`)
+
+// ExpandPlaceholders replaces every {{name}} in v with vars[name]; unknown
+// names are left as written (Load refuses them).
+func ExpandPlaceholders(v string, vars map[string]string) string {
+	return placeholder.ReplaceAllStringFunc(v, func(m string) string {
+		if r, ok := vars[placeholder.FindStringSubmatch(m)[1]]; ok {
+			return r
+		}
+		return m
+	})
 }
 
 // Image is one image built from a project.
@@ -141,8 +212,16 @@ type Image struct {
 	Context string `yaml:"context"`
 	// Dockerfile is relative to the context.
 	Dockerfile string `yaml:"dockerfile"`
-	// BuildArgs are passed as --build-arg.
+	// BuildArgs are passed as --build-arg; values may use the
+	// BuildArgPlaceholders as {{commit}}, {{branch}} and so on.
 	BuildArgs map[string]string `yaml:"build_args"`
+	// Target is the Dockerfile stage to build; empty builds the last.
+	Target string `yaml:"target"`
+	// Labels are added to the image, besides the OCI ones swarmhook
+	// always sets.
+	Labels map[string]string `yaml:"labels"`
+	// NoCache builds every step afresh.
+	NoCache bool `yaml:"no_cache"`
 }
 
 // Pipeline modes of a deploy target.
@@ -475,11 +554,30 @@ func (c *Config) applyDefaults() {
 	if c.Webhook.MaxBodyBytes == 0 {
 		c.Webhook.MaxBodyBytes = DefaultMaxBody
 	}
+	if c.Docker.KeepImages == 0 {
+		c.Docker.KeepImages = DefaultKeepImages
+	}
+	if c.Registry.Retries == nil {
+		n := DefaultRetries
+		c.Registry.Retries = &n
+	}
+	if c.Registry.RetryBackoff.Duration == 0 {
+		c.Registry.RetryBackoff.Duration = DefaultRetryBackoff
+	}
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		p.Notify.applyDefaults()
 		if p.Status != nil {
 			p.Status.applyDefaults()
+		}
+		if p.Build.Parallelism == 0 {
+			p.Build.Parallelism = 1
+		}
+		if p.Build.Timeout.Duration == 0 {
+			p.Build.Timeout.Duration = min(DefaultBuildTimeout, c.Jobs.Timeout.Duration)
+		}
+		if p.Git.Token != "" && p.Git.Username == "" {
+			p.Git.Username = DefaultGitUsername
 		}
 		if len(p.Branches) == 0 {
 			p.Branches = []Glob{MustGlob(DefaultBranchPattern)}
@@ -548,6 +646,34 @@ func (u *Update) validate(field string, partial bool, bad func(field, format str
 	}
 }
 
+// validate checks a project's Git credentials against its clone URL.
+func (g *Git) validate(field, repo string, bad func(field, format string, args ...any)) {
+	ssh := IsSSHURL(repo)
+	switch {
+	case g.Token != "" && g.SSHKeyFile != "":
+		bad(field, "token and ssh_key_file exclude each other")
+	case g.Token != "" && ssh:
+		bad(field+".token", "needs an http(s):// repo URL; use ssh_key_file for SSH")
+	case g.SSHKeyFile != "" && !ssh:
+		bad(field+".ssh_key_file", "needs an ssh:// or user@host:path repo URL")
+	case g.Username != "" && g.Token == "":
+		bad(field+".username", "goes with token")
+	case (g.KnownHosts != "" || g.SSHKeyPassphrase != "") && g.SSHKeyFile == "":
+		bad(field, "known_hosts and ssh_key_passphrase go with ssh_key_file")
+	}
+	if g.SSHKeyFile != "" && !filepath.IsAbs(g.SSHKeyFile) {
+		bad(field+".ssh_key_file", "%q must be an absolute path", g.SSHKeyFile)
+	}
+}
+
+// scpLike matches Git's user@host:path form of SSH URLs.
+var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]`)
+
+// IsSSHURL reports whether a clone URL is fetched over SSH.
+func IsSSHURL(repo string) bool {
+	return strings.HasPrefix(repo, "ssh://") || scpLike.MatchString(repo)
+}
+
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 func (c *Config) validate() error {
@@ -563,6 +689,12 @@ func (c *Config) validate() error {
 	}
 	if c.Webhook.MaxBodyBytes < 0 {
 		bad("webhook.max_body_bytes", "must be positive")
+	}
+	if c.Docker.KeepImages < 0 {
+		bad("docker.keep_images", "must be at least 1")
+	}
+	if *c.Registry.Retries < 0 {
+		bad("registry.retries", "must not be negative")
 	}
 	if (c.Registry.Username == "") != (c.Registry.Password == "") {
 		bad("registry", "username and password go together")
@@ -614,6 +746,13 @@ func (c *Config) validate() error {
 		if p.Status != nil {
 			p.Status.validate(f+".status", bad)
 		}
+		p.Git.validate(f+".git", p.Repo, bad)
+		if p.Build.Parallelism < 1 {
+			bad(f+".build.parallelism", "must be at least 1")
+		}
+		if p.Build.Timeout.Duration > c.Jobs.Timeout.Duration {
+			bad(f+".build.timeout", "%s is longer than jobs.timeout (%s), which bounds the whole job", p.Build.Timeout.Duration, c.Jobs.Timeout.Duration)
+		}
 		if len(p.Images) == 0 {
 			bad(f+".images", "must not be empty")
 		}
@@ -634,6 +773,18 @@ func (c *Config) validate() error {
 			}
 			if !filepath.IsLocal(img.Dockerfile) {
 				bad(g+".dockerfile", "%q must be a relative path inside the context", img.Dockerfile)
+			}
+			for k, v := range img.BuildArgs {
+				for _, m := range placeholder.FindAllStringSubmatch(v, -1) {
+					if !slices.Contains(BuildArgPlaceholders, m[1]) {
+						bad(g+".build_args."+k, "unknown placeholder %s (known: %s)", m[0], strings.Join(BuildArgPlaceholders, ", "))
+					}
+				}
+			}
+			for k := range img.Labels {
+				if strings.HasPrefix(k, "io.swarmhook.") || strings.HasPrefix(k, "org.opencontainers.image.") {
+					bad(g+".labels."+k, "is set by swarmhook itself")
+				}
 			}
 		}
 		for j, d := range p.Deploy {

@@ -160,6 +160,41 @@ projects: [{name: a, repo: x, images: [{name: a}], status: {provider: github, re
 		{"github repo is owner/name", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], status: {provider: github, token: t, repo: a/b/c}}]`, `projects[0].status.repo: "a/b/c" must be owner/name`},
+		{"context escape inside path", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, context: web/../../x}]}]`, `projects[0].images[0].context: "web/../../x" must be a relative path`},
+		{"dockerfile escape upwards", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, context: web, dockerfile: ../Dockerfile}]}]`, `projects[0].images[0].dockerfile: "../Dockerfile" must be a relative path inside the context`},
+		{"unknown placeholder", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, build_args: {V: "{{sha}}"}}]}]`, `projects[0].images[0].build_args.V: unknown placeholder {{sha}}`},
+		{"reserved label", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, labels: {io.swarmhook.project: b}}]}]`, `projects[0].images[0].labels.io.swarmhook.project: is set by swarmhook itself`},
+		{"token over ssh", `
+registry: {host: r:5000}
+projects: [{name: a, repo: "git@example.com:team/a.git", git: {token: t}, images: [{name: a}]}]`, `projects[0].git.token: needs an http(s):// repo URL`},
+		{"key over https", `
+registry: {host: r:5000}
+projects: [{name: a, repo: "https://example.com/a.git", git: {ssh_key_file: /k}, images: [{name: a}]}]`, `projects[0].git.ssh_key_file: needs an ssh://`},
+		{"token and key", `
+registry: {host: r:5000}
+projects: [{name: a, repo: "ssh://git@example.com/a.git", git: {token: t, ssh_key_file: /k}, images: [{name: a}]}]`, `projects[0].git: token and ssh_key_file exclude each other`},
+		{"relative key", `
+registry: {host: r:5000}
+projects: [{name: a, repo: "ssh://git@example.com/a.git", git: {ssh_key_file: k}, images: [{name: a}]}]`, `projects[0].git.ssh_key_file: "k" must be an absolute path`},
+		{"build parallelism", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, build: {parallelism: -1}, images: [{name: a}]}]`, `projects[0].build.parallelism: must be at least 1`},
+		{"build timeout over job timeout", `
+registry: {host: r:5000}
+jobs: {timeout: 10m}
+projects: [{name: a, repo: x, build: {timeout: 1h}, images: [{name: a}]}]`, `projects[0].build.timeout: 1h0m0s is longer than jobs.timeout`},
+		{"negative retries", `
+registry: {host: r:5000, retries: -1}`, `registry.retries: must not be negative`},
+		{"negative keep", `
+docker: {keep_images: -2}`, `docker.keep_images: must be at least 1`},
 		{"duplicate project", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [{name: a}]}]`, `projects[1].name: "a" is used twice`},
@@ -203,6 +238,53 @@ projects:
 	}
 }
 
+func TestBuildDefaults(t *testing.T) {
+	c, err := Load(strings.NewReader(`
+registry: {host: r:5000, retries: 0}
+projects:
+  - {name: a, repo: "https://example.com/a.git", git: {token: "${T}"}, images: [{name: a}]}
+`), env(map[string]string{"T": "tok"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Projects[0]
+	if p.Build.Parallelism != 1 || p.Build.Timeout.Duration != DefaultBuildTimeout {
+		t.Errorf("build defaults = %+v", p.Build)
+	}
+	if p.Git.Username != DefaultGitUsername || p.Git.Token != "tok" {
+		t.Errorf("git = %+v", p.Git)
+	}
+	if *c.Registry.Retries != 0 || c.Registry.RetryBackoff.Duration != DefaultRetryBackoff || c.Docker.KeepImages != DefaultKeepImages {
+		t.Errorf("registry %+v docker %+v", c.Registry, c.Docker)
+	}
+}
+
+func TestExpandPlaceholders(t *testing.T) {
+	vars := map[string]string{"commit": "abc", "branch": "main"}
+	tests := []struct{ in, want string }{
+		{"{{commit}}", "abc"},
+		{"v-{{ branch }}-{{commit}}", "v-main-abc"},
+		{"{{nope}} {x}", "{{nope}} {x}"},
+		{"plain", "plain"},
+	}
+	for _, tt := range tests {
+		if got := ExpandPlaceholders(tt.in, vars); got != tt.want {
+			t.Errorf("ExpandPlaceholders(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestIsSSHURL(t *testing.T) {
+	for url, want := range map[string]bool{
+		"ssh://git@example.com/a.git": true, "git@github.com:team/a.git": true,
+		"https://example.com/a.git": false, "file:///srv/a": false, "/srv/a": false,
+	} {
+		if IsSSHURL(url) != want {
+			t.Errorf("IsSSHURL(%q) = %v", url, !want)
+		}
+	}
+}
+
 func TestGlob(t *testing.T) {
 	tests := []struct {
 		pattern, name string
@@ -230,7 +312,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "s", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "n", "SHOP_STATUS_TOKEN": "t"}))
+	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "s", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "n", "SHOP_STATUS_TOKEN": "t", "SHOP_GIT_TOKEN": "t"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
 	}

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
+	"time"
 
-	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 )
@@ -52,11 +51,12 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 	for _, img := range p.Images {
 		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
 	}
-	imgs, lbls := slices.Clone(j.Images), labels(p, j, stamp)
+	// The build side works on its own copy of the job.
+	bj := j.Clone()
 	buildCtx, stopBuilds := context.WithCancelCause(ctx)
 	defer stopBuilds(nil)
 	steps := make(chan imageStep, 3*len(p.Images))
-	go r.buildImages(buildCtx, p, imgs, dir, lbls, steps, w)
+	go r.buildInOrder(buildCtx, p, bj, dir, stamp, steps, w)
 
 	ready := make([]bool, len(p.Images))
 	var buildErr error
@@ -65,7 +65,7 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 		im := &j.Images[st.image]
 		switch {
 		case st.err != nil:
-			buildErr = fmt.Errorf("%s: image %s: %w", st.kind, im.Name, st.err)
+			buildErr = fmt.Errorf("%s: %w", st.kind, st.err)
 		case st.kind == "push":
 			im.Digest, im.Ref = st.digest, r.d.Registry.Ref(im.Name, im.Tag)+"@"+st.digest
 		case st.kind == "tag":
@@ -116,34 +116,31 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 	return err
 }
 
-// buildImages builds, pushes and tags each image in turn, reporting every
-// stage on steps, and closes steps when done or at the first failure.
-func (r *Runner) buildImages(ctx context.Context, p *config.Project, imgs []Image, dir string, lbls map[string]string, steps chan<- imageStep, w io.Writer) {
+// buildInOrder builds, pushes and tags each image of its own copy of
+// the job in turn, with the same steps, retries and build timeout as the
+// sequential pipeline, reporting every stage on steps; it closes steps
+// when done or at the first failure.
+func (r *Runner) buildInOrder(ctx context.Context, p *config.Project, bj *Job, dir string, stamp time.Time, steps chan<- imageStep, w io.Writer) {
 	defer close(steps)
-	for i, img := range p.Images {
-		im := imgs[i]
-		ref := r.d.Registry.Ref(im.Name, im.Tag)
-		var digest string
+	if t := p.Build.Timeout.Duration; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("builds timed out after %s (projects[].build.timeout)", t))
+		defer cancel()
+	}
+	for i, im := range bj.Images {
 		for _, kind := range []string{"build", "push", "tag"} {
 			st := imageStep{image: i, kind: kind, stage: Stage{Name: kind + " " + im.Name, Started: r.d.Now().UTC()}}
 			switch kind {
 			case "build":
-				fmt.Fprintf(w, "--- building %s\n", ref)
-				_, st.err = r.d.Builder.Build(ctx, builder.Request{
-					ContextDir: filepath.Join(dir, img.Context),
-					Dockerfile: img.Dockerfile,
-					Tags:       []string{ref},
-					BuildArgs:  img.BuildArgs,
-					Labels:     lbls,
-				}, w)
+				st.err = r.buildImage(ctx, bj, p, i, dir, stamp, w)
 			case "push":
-				fmt.Fprintf(w, "--- pushing %s\n", ref)
-				digest, st.err = r.d.Builder.Push(ctx, ref, w)
-				st.digest = digest
+				st.err = r.pushImage(ctx, bj, i, w)
+				st.digest = bj.Images[i].Digest
 			case "tag":
-				if _, st.err = r.d.Registry.Retag(ctx, im.Name, im.Tag, im.LatestTag, digest); st.err == nil {
-					fmt.Fprintf(w, "%s now at %s\n", r.d.Registry.Ref(im.Name, im.LatestTag), digest)
-				}
+				st.err = r.tagImage(ctx, bj, i, w)
+			}
+			if st.err != nil && context.Cause(ctx) != nil && ctx.Err() != nil {
+				st.err = fmt.Errorf("%w: %w", context.Cause(ctx), st.err)
 			}
 			st.stage.Finished = r.d.Now().UTC()
 			st.stage.Millis = st.stage.Finished.Sub(st.stage.Started).Milliseconds()
@@ -153,4 +150,5 @@ func (r *Runner) buildImages(ctx context.Context, p *config.Project, imgs []Imag
 			}
 		}
 	}
+	r.pruneImages(ctx, bj, w)
 }

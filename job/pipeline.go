@@ -1,19 +1,26 @@
 package job
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/tagpolicy"
+	"github.com/swarmhook/swarmhook/updater"
 )
 
 // stage runs fn as a named, timed stage of j.
@@ -29,7 +36,8 @@ func (r *Runner) stage(ctx context.Context, j *Job, name string, w io.Writer, fn
 }
 
 // pipeline is the job proper: fetch, build, push, tag, deploy. Any error
-// stops it where it is: nothing later runs.
+// stops it where it is: nothing later runs. In particular -latest moves
+// only once every image is pushed, and nothing deploys unless it has.
 func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.Writer) error {
 	component, err := tagpolicy.BranchComponent(j.Branch)
 	if err != nil {
@@ -43,7 +51,11 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	defer os.RemoveAll(dir)
 
 	if err := r.stage(ctx, j, "fetch", w, func() error {
-		return r.d.Source.Checkout(ctx, repoOf(p), j.Ref, j.Commit, dir, w)
+		repo, err := repoOf(p)
+		if err != nil {
+			return err
+		}
+		return r.d.Source.Checkout(ctx, repo, j.Ref, j.Commit, dir, w)
 	}); err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
@@ -58,34 +70,16 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		j.Images = append(j.Images, Image{Name: img.Name, Tag: tag, LatestTag: tagpolicy.Latest(component)})
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
-		for i, img := range p.Images {
-			fmt.Fprintf(w, "--- building %s\n", r.d.Registry.Ref(img.Name, j.Images[i].Tag))
-			_, err := r.d.Builder.Build(ctx, builder.Request{
-				ContextDir: filepath.Join(dir, img.Context),
-				Dockerfile: img.Dockerfile,
-				Tags:       []string{r.d.Registry.Ref(img.Name, j.Images[i].Tag)},
-				BuildArgs:  img.BuildArgs,
-				Labels:     labels(p, j, stamp),
-			}, w)
-			if err != nil {
-				return fmt.Errorf("image %s: %w", img.Name, err)
-			}
-		}
-		return nil
+		return r.buildImages(ctx, j, p, dir, stamp, w)
 	}); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 
 	if err := r.stage(ctx, j, "push", w, func() error {
 		for i := range j.Images {
-			im := &j.Images[i]
-			ref := r.d.Registry.Ref(im.Name, im.Tag)
-			fmt.Fprintf(w, "--- pushing %s\n", ref)
-			digest, err := r.d.Builder.Push(ctx, ref, w)
-			if err != nil {
+			if err := r.pushImage(ctx, j, i, w); err != nil {
 				return err
 			}
-			im.Digest, im.Ref = digest, ref+"@"+digest
 		}
 		return nil
 	}); err != nil {
@@ -94,16 +88,16 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 
 	// -latest moves only once every image of the job is pushed.
 	if err := r.stage(ctx, j, "tag", w, func() error {
-		for _, im := range j.Images {
-			if _, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, im.LatestTag, im.Digest); err != nil {
+		for i := range j.Images {
+			if err := r.tagImage(ctx, j, i, w); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "%s now at %s\n", r.d.Registry.Ref(im.Name, im.LatestTag), im.Digest)
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("tag: %w", err)
 	}
+	r.pruneImages(ctx, j, w)
 
 	target, ok := p.DeployFor(j.Branch)
 	if !ok {
@@ -113,13 +107,201 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	return r.deploy(ctx, j, p, target, w)
 }
 
+// buildImages builds every image of p, p.Build.Parallelism at a time,
+// within p.Build.Timeout. The first failure cancels the builds still
+// running. With more than one build at a time each log line names its
+// image.
+func (r *Runner) buildImages(ctx context.Context, j *Job, p *config.Project, dir string, stamp time.Time, w io.Writer) error {
+	if t := p.Build.Timeout.Duration; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("builds timed out after %s (projects[].build.timeout)", t))
+		defer cancel()
+	}
+	parallel := max(p.Build.Parallelism, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for i := range p.Images {
+		g.Go(func() error {
+			iw := w
+			if parallel > 1 && len(p.Images) > 1 {
+				pw := &linePrefixer{w: w, prefix: "[" + p.Images[i].Name + "] "}
+				defer pw.Flush()
+				iw = pw
+			}
+			return r.buildImage(gctx, j, p, i, dir, stamp, iw)
+		})
+	}
+	err := g.Wait()
+	if cause := context.Cause(ctx); err != nil && cause != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", cause, err)
+	}
+	return err
+}
+
+// buildImage builds p.Images[i] of job j from the work tree in dir and
+// tags it with j.Images[i].Tag.
+func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i int, dir string, stamp time.Time, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err // another image failed or time is up: start nothing new
+	}
+	img, im := p.Images[i], j.Images[i]
+	ref := r.d.Registry.Ref(img.Name, im.Tag)
+	fmt.Fprintf(w, "--- building %s\n", ref)
+	vars := map[string]string{
+		"commit": j.Commit, "short_commit": j.Commit[:min(12, len(j.Commit))], "branch": j.Branch,
+		"timestamp": stamp.UTC().Format(tagpolicy.TimestampLayout), "tag": im.Tag,
+	}
+	args := make(map[string]string, len(img.BuildArgs))
+	for k, v := range img.BuildArgs {
+		args[k] = config.ExpandPlaceholders(v, vars)
+	}
+	lbls := maps.Clone(img.Labels)
+	if lbls == nil {
+		lbls = map[string]string{}
+	}
+	maps.Copy(lbls, labels(p, j, stamp))
+	_, err := r.d.Builder.Build(ctx, builder.Request{
+		ContextDir: filepath.Join(dir, img.Context),
+		Dockerfile: img.Dockerfile,
+		Tags:       []string{ref},
+		BuildArgs:  args,
+		Labels:     lbls,
+		Target:     img.Target,
+		NoCache:    img.NoCache,
+	}, w)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", img.Name, err)
+	}
+	return nil
+}
+
+// pushImage pushes j.Images[i]'s timestamped tag, once, retrying
+// transient registry failures, and records its digest.
+func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) error {
+	im := &j.Images[i]
+	ref := r.d.Registry.Ref(im.Name, im.Tag)
+	fmt.Fprintf(w, "--- pushing %s\n", ref)
+	var digest string
+	err := r.retry(ctx, w, "push "+ref, func() error {
+		var err error
+		digest, err = r.d.Builder.Push(ctx, ref, w)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	im.Digest, im.Ref = digest, ref+"@"+digest
+	return nil
+}
+
+// tagImage moves j.Images[i]'s -latest tag to the pushed manifest with one
+// manifest PUT, retrying transient registry failures.
+func (r *Runner) tagImage(ctx context.Context, j *Job, i int, w io.Writer) error {
+	im := j.Images[i]
+	latest := r.d.Registry.Ref(im.Name, im.LatestTag)
+	err := r.retry(ctx, w, "move "+latest, func() error {
+		_, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, im.LatestTag, im.Digest)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s now at %s\n", latest, im.Digest)
+	return nil
+}
+
+// pruneImages removes the engine's superseded builds of j's images,
+// keeping docker.keep_images of each. A failure only goes to the log:
+// the job's images are pushed and tagged by now.
+func (r *Runner) pruneImages(ctx context.Context, j *Job, w io.Writer) {
+	if r.d.Pruner == nil {
+		return
+	}
+	for _, im := range j.Images {
+		repo := updater.Repository(r.d.Registry.Ref(im.Name, im.Tag))
+		if _, err := r.d.Pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
+			fmt.Fprintf(w, "pruning old images of %s: %v\n", repo, err)
+		}
+	}
+}
+
+// retry runs fn, and again after a pause while it fails with a transient
+// registry error, up to registry.retries more times, the pause doubling
+// from registry.retry_backoff. Each failed attempt and why goes to w.
+func (r *Runner) retry(ctx context.Context, w io.Writer, what string, fn func() error) error {
+	retries, backoff := 0, r.cfg.Registry.RetryBackoff.Duration
+	if r.cfg.Registry.Retries != nil {
+		retries = *r.cfg.Registry.Retries
+	}
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			if attempt > 1 {
+				fmt.Fprintf(w, "%s: attempt %d of %d succeeded\n", what, attempt, retries+1)
+			}
+			return nil
+		}
+		if !transient(err) {
+			return err
+		}
+		if attempt > retries {
+			if retries == 0 {
+				return err
+			}
+			return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt, err)
+		}
+		fmt.Fprintf(w, "%s: attempt %d of %d failed with a transient error, retrying in %s: %v\n", what, attempt, retries+1, backoff, err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff *= 2
+	}
+}
+
+// transient reports whether a push or tag failure is worth another try.
+func transient(err error) bool {
+	return errors.Is(err, builder.ErrTransient) || registry.IsTransient(err)
+}
+
+// linePrefixer writes whole lines to w, each starting with prefix, so
+// builds running side by side keep their lines apart in one job log.
+type linePrefixer struct {
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (l *linePrefixer) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := append([]byte(l.prefix), l.buf[:i+1]...)
+		l.buf = l.buf[i+1:]
+		if _, err := l.w.Write(line); err != nil {
+			return len(p), err
+		}
+	}
+}
+
+// Flush writes a last line that has no newline.
+func (l *linePrefixer) Flush() {
+	if len(l.buf) > 0 {
+		l.Write([]byte{'\n'})
+	}
+}
+
 // labels are set on every image: the OCI ones, and which job built it.
 func labels(p *config.Project, j *Job, at time.Time) map[string]string {
 	return map[string]string{
 		"org.opencontainers.image.revision": j.Commit,
 		"org.opencontainers.image.source":   redactURL(p.Repo),
 		"org.opencontainers.image.created":  at.UTC().Format(time.RFC3339),
-		"io.swarmhook.project":              p.Name,
+		builder.ProjectLabel:                p.Name,
 		"io.swarmhook.job":                  strconv.FormatInt(j.ID, 10),
 	}
 }
@@ -134,13 +316,29 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// repoOf says where and how to fetch a project's repository.
-func repoOf(p *config.Project) source.Repo {
-	return source.Repo{URL: p.Repo}
+// repoOf says where and how to fetch a project's repository. A deploy
+// key is read afresh each time, so replacing the file needs no restart.
+func repoOf(p *config.Project) (source.Repo, error) {
+	repo := source.Repo{URL: p.Repo, Submodules: p.Git.Submodules}
+	switch g := p.Git; {
+	case g.Token != "":
+		repo.Auth = source.TokenAuth(g.Username, g.Token)
+	case g.SSHKeyFile != "":
+		auth, err := source.DeployKeyAuth(p.Repo, g.SSHKeyFile, g.SSHKeyPassphrase, g.KnownHosts)
+		if err != nil {
+			return source.Repo{}, err
+		}
+		repo.Auth = auth
+	}
+	return repo, nil
 }
 
 // Head returns the commit a project's ref points at now, for manual
 // redeploys of a branch head.
 func (r *Runner) Head(ctx context.Context, p *config.Project, ref string) (string, error) {
-	return r.d.Source.Head(ctx, repoOf(p), ref)
+	repo, err := repoOf(p)
+	if err != nil {
+		return "", err
+	}
+	return r.d.Source.Head(ctx, repo, ref)
 }

@@ -95,6 +95,12 @@ type ImageBuilder interface {
 	Push(ctx context.Context, ref string, log io.Writer) (string, error)
 }
 
+// ImagePruner removes superseded images this service built from the
+// engine, keeping the newest keep of repo (registry/name).
+type ImagePruner interface {
+	Prune(ctx context.Context, repo string, keep int, log io.Writer) (int, error)
+}
+
 // Tagger moves tags in the registry.
 type Tagger interface {
 	// Ref returns host/repo:tag.
@@ -117,10 +123,12 @@ type ServiceUpdater interface {
 
 // Deps are the runner's collaborators.
 type Deps struct {
-	Store    Store
-	Logs     Logs
-	Source   Source
-	Builder  ImageBuilder
+	Store   Store
+	Logs    Logs
+	Source  Source
+	Builder ImageBuilder
+	// Pruner, when set, removes superseded images after each push.
+	Pruner   ImagePruner
 	Registry Tagger
 	Updater  ServiceUpdater
 	Log      zerolog.Logger

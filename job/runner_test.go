@@ -31,6 +31,10 @@ type recorder struct {
 	gate    chan struct{} // when set, each build waits for a value
 	// createErr, when set, fails every Create.
 	createErr error
+	// pushErrs are returned by the next pushes, one each, before they
+	// succeed again.
+	pushErrs []error
+	requests []builder.Request // every build request, in order
 }
 
 func newRecorder() *recorder {
@@ -60,6 +64,9 @@ func (r *recorder) Build(ctx context.Context, req builder.Request, _ io.Writer) 
 			return "", ctx.Err()
 		}
 	}
+	r.mu.Lock()
+	r.requests = append(r.requests, req)
+	r.mu.Unlock()
 	if err := r.note("build " + req.Tags[0]); err != nil {
 		return "", err
 	}
@@ -67,7 +74,16 @@ func (r *recorder) Build(ctx context.Context, req builder.Request, _ io.Writer) 
 }
 
 func (r *recorder) Push(_ context.Context, ref string, _ io.Writer) (string, error) {
-	if err := r.note("push " + ref); err != nil {
+	r.mu.Lock()
+	var queued error
+	if len(r.pushErrs) > 0 {
+		queued, r.pushErrs = r.pushErrs[0], r.pushErrs[1:]
+	}
+	r.mu.Unlock()
+	if err := r.note("push " + ref); err != nil || queued != nil {
+		if queued != nil {
+			return "", queued
+		}
 		return "", err
 	}
 	return "sha256:" + strings.Repeat(string(ref[len(ref)-20]), 4), nil
@@ -176,6 +192,12 @@ func runOne(t *testing.T, rec *recorder, branch string) *Job {
 func runWith(t *testing.T, rec *recorder, cfgText string, req Request) *Job {
 	t.Helper()
 	return runWithDeps(t, rec, cfgText, req, nil)
+}
+
+// runWithLogs is runWith with the job logs going to logs.
+func runWithLogs(t *testing.T, rec *recorder, cfgText string, req Request, logs Logs) *Job {
+	t.Helper()
+	return runWithDeps(t, rec, cfgText, req, func(d *Deps) { d.Logs = logs })
 }
 
 // runWithDeps is runWith where adjust may replace some of the recorder's

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,20 +26,56 @@ type Credentials struct {
 	Host string
 	// Username and Password may both be empty for an open registry.
 	Username, Password string
+	// IdentityToken is an OAuth2 refresh token some credential helpers
+	// return instead of a password.
+	IdentityToken string
+}
+
+// String never shows the secrets.
+func (c Credentials) String() string {
+	if c.Username == "" && c.IdentityToken == "" {
+		return c.Host + " (anonymous)"
+	}
+	return c.Host + " as " + c.Username
+}
+
+// DockerConfigCredentials returns creds unchanged when it names a user,
+// and otherwise the credentials ~/.docker/config.json ($DOCKER_CONFIG)
+// holds for creds.Host, through its credential helpers where it names
+// them. A host it does not know is anonymous.
+func DockerConfigCredentials(ctx context.Context, creds Credentials) (Credentials, error) {
+	if creds.Username != "" {
+		return creds, nil
+	}
+	reg, err := name.NewRegistry(creds.Host)
+	if err != nil {
+		return creds, fmt.Errorf("registry %s: %w", creds.Host, err)
+	}
+	auth, err := authn.DefaultKeychain.ResolveContext(ctx, reg)
+	if err != nil {
+		return creds, fmt.Errorf("docker config credentials for %s: %w", creds.Host, err)
+	}
+	cfg, err := authn.Authorization(ctx, auth)
+	if err != nil {
+		return creds, fmt.Errorf("docker config credentials for %s: %w", creds.Host, err)
+	}
+	creds.Username, creds.Password, creds.IdentityToken = cfg.Username, cfg.Password, cfg.IdentityToken
+	return creds, nil
 }
 
 // EngineAuth encodes the credentials as the Docker Engine API's
 // X-Registry-Auth value, for pushes and for Swarm nodes pulling a service
 // image. Empty credentials encode as "{}", which engines accept as none.
 func (c Credentials) EngineAuth() string {
-	if c.Username == "" {
+	if c.Username == "" && c.IdentityToken == "" {
 		return base64.URLEncoding.EncodeToString([]byte("{}"))
 	}
 	b, _ := json.Marshal(struct {
-		Username      string `json:"username"`
-		Password      string `json:"password"`
+		Username      string `json:"username,omitempty"`
+		Password      string `json:"password,omitempty"`
+		IdentityToken string `json:"identitytoken,omitempty"`
 		ServerAddress string `json:"serveraddress"`
-	}{c.Username, c.Password, c.Host})
+	}{c.Username, c.Password, c.IdentityToken, c.Host})
 	return base64.URLEncoding.EncodeToString(b)
 }
 
@@ -45,16 +84,25 @@ type Client struct {
 	host     string
 	insecure bool
 	auth     authn.Authenticator
+	// puller and pusher keep each repository's authenticated transport,
+	// so a tag move is a manifest GET and PUT, without a fresh /v2/ ping
+	// and token exchange before each.
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 // New returns a client for the registry in creds. insecure allows plain
 // HTTP; loopback registries use HTTP either way.
 func New(creds Credentials, insecure bool) *Client {
 	var auth authn.Authenticator = authn.Anonymous
-	if creds.Username != "" {
-		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password})
+	if creds.Username != "" || creds.IdentityToken != "" {
+		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password, IdentityToken: creds.IdentityToken})
 	}
-	return &Client{host: creds.Host, insecure: insecure, auth: auth}
+	c := &Client{host: creds.Host, insecure: insecure, auth: auth}
+	// Neither constructor can fail with these options.
+	c.puller, _ = remote.NewPuller(c.baseOpts()...)
+	c.pusher, _ = remote.NewPusher(c.baseOpts()...)
+	return c
 }
 
 // Host returns the registry's host[:port].
@@ -63,8 +111,16 @@ func (c *Client) Host() string { return c.host }
 // Ref returns the full reference host/repo:tag.
 func (c *Client) Ref(repo, tag string) string { return c.host + "/" + repo + ":" + tag }
 
+// opts makes every call a single attempt: the caller retries transient
+// failures itself (see IsTransient), so each attempt can be logged.
 func (c *Client) opts(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(c.auth)}
+	return append(c.baseOpts(), remote.WithContext(ctx), remote.Reuse(c.puller), remote.Reuse(c.pusher))
+}
+
+func (c *Client) baseOpts() []remote.Option {
+	return []remote.Option{remote.WithAuth(c.auth),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+		remote.WithRetryPredicate(func(error) bool { return false })}
 }
 
 func (c *Client) tag(repo, tag string) (name.Tag, error) {
@@ -132,6 +188,19 @@ func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
 		return nil, fmt.Errorf("list tags of %s: %w", r, mapErr(err))
 	}
 	return tags, nil
+}
+
+// IsTransient reports whether err is worth trying again: the registry
+// answered 5xx, 408 or 429, or the connection was reset, refused, cut
+// short or timed out.
+func IsTransient(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode >= 500 || te.StatusCode == http.StatusRequestTimeout || te.StatusCode == http.StatusTooManyRequests
+	}
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // mapErr turns a registry 404 into ErrNotFound, keeping the original.

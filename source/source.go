@@ -10,14 +10,18 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/swarmhook/swarmhook/internal/keylock"
 )
@@ -30,8 +34,11 @@ var ErrCommitNotFound = errors.New("source: commit not found")
 type Repo struct {
 	// URL is the clone URL.
 	URL string
-	// Auth authenticates the fetch; nil for none.
+	// Auth authenticates the fetch; nil for none. Submodules are fetched
+	// with the same.
 	Auth transport.AuthMethod
+	// Submodules checks out the commit's submodules too, recursively.
+	Submodules bool
 }
 
 // Mirrors keeps one bare mirror per repository URL. It is safe for
@@ -54,10 +61,36 @@ func NewMirrors(dir string) (*Mirrors, error) {
 // mirror and writes the tree of commit into dest, which must not exist yet.
 // It fails with ErrCommitNotFound when the commit is not in the repository.
 func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest string, log io.Writer) error {
+	if err := os.Mkdir(dest, 0o700); err != nil {
+		return fmt.Errorf("create work tree: %w", err)
+	}
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return fmt.Errorf("open work tree: %w", err)
+	}
+	defer root.Close()
+	return m.checkout(ctx, repo, []string{ref}, commit, root, log, 0)
+}
+
+// Memory bounds for a mirror. go-git's defaults cache 96 MB of objects
+// and read every object whole into memory; a build needs each blob once,
+// streamed to disk, so a small cache does, and blobs above largeObject
+// are read from the pack as they are written out.
+const (
+	objectCache = 8 * cache.MiByte
+	largeObject = 1 << 20
+)
+
+// maxSubmoduleDepth bounds submodules of submodules, against cycles.
+const maxSubmoduleDepth = 8
+
+// checkout fetches refs into repo's mirror unless commit is there
+// already, and writes commit's tree into root, then its submodules'.
+func (m *Mirrors) checkout(ctx context.Context, repo Repo, refs []string, commit string, root *os.Root, log io.Writer, depth int) error {
 	sum := sha256.Sum256([]byte(repo.URL))
 	key := hex.EncodeToString(sum[:12])
 	unlock := m.locks.Lock(key)
-	r, err := m.fetch(ctx, filepath.Join(m.dir, key), repo, ref, commit, log)
+	r, err := m.fetch(ctx, filepath.Join(m.dir, key), repo, refs, commit, log)
 	unlock()
 	if err != nil {
 		return err
@@ -67,14 +100,81 @@ func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest str
 		return fmt.Errorf("read commit %s: %w", commit, err)
 	}
 	fmt.Fprintf(log, "checking out %s (%s)\n", commit[:12], firstLine(c.Message))
-	return writeTree(ctx, r.Storer, c, dest)
+	subs, err := writeTree(ctx, r.Storer, c, root)
+	if err != nil || !repo.Submodules || len(subs) == 0 {
+		return err
+	}
+	if depth >= maxSubmoduleDepth {
+		return fmt.Errorf("submodules nested deeper than %d", maxSubmoduleDepth)
+	}
+	modules, err := readModules(c)
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if err := m.checkoutSubmodule(ctx, repo, modules, sub, root, log, depth); err != nil {
+			return fmt.Errorf("submodule %s: %w", sub.path, err)
+		}
+	}
+	return nil
+}
+
+// submodule is a gitlink entry of a tree: a path and the commit it pins.
+type submodule struct {
+	path   string
+	commit plumbing.Hash
+}
+
+// readModules parses the commit's .gitmodules, keyed by path.
+func readModules(c *object.Commit) (map[string]*gitconfig.Submodule, error) {
+	f, err := c.File(".gitmodules")
+	if err != nil {
+		return nil, fmt.Errorf("read .gitmodules: %w", err)
+	}
+	body, err := f.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("read .gitmodules: %w", err)
+	}
+	mods := gitconfig.NewModules()
+	if err := mods.Unmarshal([]byte(body)); err != nil {
+		return nil, fmt.Errorf("parse .gitmodules: %w", err)
+	}
+	byPath := map[string]*gitconfig.Submodule{}
+	for _, s := range mods.Submodules {
+		byPath[s.Path] = s
+	}
+	return byPath, nil
+}
+
+// checkoutSubmodule writes the pinned commit of sub into its directory,
+// fetching every branch and tag of its repository: the pinned commit is
+// on one of them, and which one is not recorded.
+func (m *Mirrors) checkoutSubmodule(ctx context.Context, parent Repo, modules map[string]*gitconfig.Submodule, sub submodule, root *os.Root, log io.Writer, depth int) error {
+	mod, ok := modules[sub.path]
+	if !ok {
+		return errors.New("not listed in .gitmodules")
+	}
+	u, err := resolveSubmoduleURL(parent.URL, mod.URL)
+	if err != nil {
+		return err
+	}
+	subRoot, err := root.OpenRoot(sub.path)
+	if err != nil {
+		return fmt.Errorf("open submodule directory: %w", err)
+	}
+	defer subRoot.Close()
+	fmt.Fprintf(log, "submodule %s at %s\n", sub.path, sub.commit.String()[:12])
+	repo := Repo{URL: u, Auth: parent.Auth, Submodules: true}
+	return m.checkout(ctx, repo, []string{"refs/heads/*", "refs/tags/*"}, sub.commit.String(), subRoot, log, depth+1)
 }
 
 // fetch brings commit into the mirror at dir, creating the mirror first.
-func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, ref, commit string, log io.Writer) (*git.Repository, error) {
-	r, err := git.PlainOpen(dir)
+func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, refs []string, commit string, log io.Writer) (*git.Repository, error) {
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCache),
+		filesystem.Options{LargeObjectThreshold: largeObject, ExclusiveAccess: true})
+	r, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInit(dir, true)
+		r, err = git.Init(st, nil)
 		if err == nil {
 			_, err = r.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{repo.URL}})
 		}
@@ -86,12 +186,16 @@ func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, ref, commit 
 		fmt.Fprintf(log, "commit %s already in the mirror, no fetch needed\n", commit[:12])
 		return r, nil
 	}
+	ref := strings.Join(refs, " ")
 	fmt.Fprintf(log, "fetching %s\n", ref)
-	spec := gitconfig.RefSpec("+" + ref + ":" + ref)
+	var specs []gitconfig.RefSpec
+	for _, r := range refs {
+		specs = append(specs, gitconfig.RefSpec("+"+r+":"+r))
+	}
 	err = r.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RemoteURL:  repo.URL,
-		RefSpecs:   []gitconfig.RefSpec{spec},
+		RefSpecs:   specs,
 		Auth:       repo.Auth,
 		Tags:       git.NoTags,
 		Force:      true,
@@ -105,40 +209,36 @@ func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, ref, commit 
 	return r, nil
 }
 
-// writeTree writes every file of c's tree below dest. Writes go through an
+// writeTree writes every file of c's tree into root. Writes go through an
 // os.Root, so neither a ".." name nor a symlink in the tree can reach
-// outside dest. Submodules are left as empty directories.
-func writeTree(ctx context.Context, objects storer.EncodedObjectStorer, c *object.Commit, dest string) error {
-	if err := os.Mkdir(dest, 0o700); err != nil {
-		return fmt.Errorf("create work tree: %w", err)
-	}
-	root, err := os.OpenRoot(dest)
-	if err != nil {
-		return fmt.Errorf("open work tree: %w", err)
-	}
-	defer root.Close()
+// outside it. Submodules are left as empty directories and returned.
+func writeTree(ctx context.Context, objects storer.EncodedObjectStorer, c *object.Commit, root *os.Root) ([]submodule, error) {
 	tree, err := c.Tree()
 	if err != nil {
-		return fmt.Errorf("read tree: %w", err)
+		return nil, fmt.Errorf("read tree: %w", err)
 	}
+	var subs []submodule
 	walker := object.NewTreeWalker(tree, true, nil)
 	defer walker.Close()
 	for {
 		name, entry, err := walker.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return subs, nil
 		}
 		if err != nil {
-			return fmt.Errorf("walk tree: %w", err)
+			return nil, fmt.Errorf("walk tree: %w", err)
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		if !filepath.IsLocal(name) {
-			return fmt.Errorf("tree entry %q escapes the work tree", name)
+			return nil, fmt.Errorf("tree entry %q escapes the work tree", name)
 		}
 		if err := writeEntry(root, objects, name, entry); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+			return nil, fmt.Errorf("write %s: %w", name, err)
+		}
+		if entry.Mode == filemode.Submodule {
+			subs = append(subs, submodule{path: name, commit: entry.Hash})
 		}
 	}
 }

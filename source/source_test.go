@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/swarmhook/swarmhook/internal/testenv"
 )
 
 // gitRepo makes a real Git repository with the git CLI, the way a user's
@@ -119,5 +121,109 @@ func TestHead(t *testing.T) {
 	}
 	if _, err := m.Head(context.Background(), Repo{URL: url}, "refs/heads/nope"); !errors.Is(err, ErrCommitNotFound) {
 		t.Errorf("missing branch: %v", err)
+	}
+}
+
+func TestCheckoutPrivateHTTP(t *testing.T) {
+	repo := testenv.NewGitRepo(t)
+	want := repo.Commit("one", map[string]string{"a.txt": "private"})
+	const token = "s3cret-token-value"
+	url := testenv.ServeGit(t, repo, "deployer", token)
+	m, err := NewMirrors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var log bytes.Buffer
+
+	err = m.Checkout(ctx, Repo{URL: url, Auth: TokenAuth("deployer", "wrong-token-value")}, "refs/heads/main", want, filepath.Join(t.TempDir(), "w"), &log)
+	if err == nil {
+		t.Fatal("fetch with a wrong token succeeded")
+	}
+	if strings.Contains(err.Error()+log.String(), "wrong-token-value") {
+		t.Errorf("the token leaked: %v\n%s", err, log.String())
+	}
+
+	dest := filepath.Join(t.TempDir(), "w")
+	if err := m.Checkout(ctx, Repo{URL: url, Auth: TokenAuth("deployer", token)}, "refs/heads/main", want, dest, &log); err != nil {
+		t.Fatalf("Checkout with the token: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "a.txt")); string(b) != "private" {
+		t.Errorf("a.txt = %q", b)
+	}
+	if strings.Contains(log.String(), token) {
+		t.Errorf("the token is in the log:\n%s", log.String())
+	}
+}
+
+func TestCheckoutSubmodules(t *testing.T) {
+	lib := testenv.NewGitRepo(t)
+	lib.Commit("lib", map[string]string{"lib.txt": "lib v1"})
+	app := testenv.NewGitRepo(t)
+	app.Commit("app", map[string]string{"app.txt": "app"})
+	app.Git("-c", "protocol.file.allow=always", "submodule", "add", "-q", lib.URL(), "vendor/lib")
+	lib.Commit("lib v2, not pinned", map[string]string{"lib.txt": "lib v2"})
+	commit := app.Commit("add lib", nil)
+
+	m, err := NewMirrors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		submodules bool
+		want       string
+	}{
+		{"off leaves the directory empty", false, ""},
+		{"on checks out the pinned commit", true, "lib v1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dest := filepath.Join(t.TempDir(), "w")
+			var log bytes.Buffer
+			if err := m.Checkout(context.Background(), Repo{URL: app.URL(), Submodules: tt.submodules}, "refs/heads/main", commit, dest, &log); err != nil {
+				t.Fatalf("Checkout: %v\n%s", err, log.String())
+			}
+			b, _ := os.ReadFile(filepath.Join(dest, "vendor/lib/lib.txt"))
+			if string(b) != tt.want {
+				t.Errorf("vendor/lib/lib.txt = %q, want %q\n%s", b, tt.want, log.String())
+			}
+		})
+	}
+}
+
+func TestResolveSubmoduleURL(t *testing.T) {
+	tests := []struct{ parent, sub, want string }{
+		{"https://git.example.com/team/app.git", "../lib.git", "https://git.example.com/team/lib.git"},
+		{"https://git.example.com/team/app.git", "./lib", "https://git.example.com/team/app.git/lib"},
+		{"git@example.com:team/app.git", "../lib.git", "git@example.com:team/lib.git"},
+		{"ssh://git@example.com/team/app.git", "../../other/lib.git", "ssh://git@example.com/other/lib.git"},
+		{"https://a/b.git", "https://c/d.git", "https://c/d.git"},
+	}
+	for _, tt := range tests {
+		got, err := resolveSubmoduleURL(tt.parent, tt.sub)
+		if err != nil || got != tt.want {
+			t.Errorf("resolveSubmoduleURL(%q, %q) = %q, %v; want %q", tt.parent, tt.sub, got, err, tt.want)
+		}
+	}
+}
+
+func TestSSHUser(t *testing.T) {
+	for url, want := range map[string]string{
+		"ssh://deploy@example.com/a.git": "deploy", "ssh://example.com/a.git": "git",
+		"gitea@example.com:team/a.git": "gitea",
+	} {
+		if got := sshUser(url); got != want {
+			t.Errorf("sshUser(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
+
+func TestDeployKeyAuthNeverShowsTheKey(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(key, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key-material\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600)
+	_, err := DeployKeyAuth("ssh://git@example.com/a.git", key, "", "")
+	if err == nil || strings.Contains(err.Error(), "not-a-real-key-material") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -92,7 +92,11 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer docker.Close()
 
-	creds := registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password}
+	creds, err := registry.DockerConfigCredentials(context.Background(),
+		registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	if err != nil {
+		return err
+	}
 	mirrors, err := source.NewMirrors(filepath.Join(cfg.DataDir, "mirrors"))
 	if err != nil {
 		return err
@@ -113,11 +117,13 @@ func serve(args []string, stderr io.Writer) error {
 	swarm := updater.New(docker, creds.EngineAuth())
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
+	engine := builder.NewEngine(docker, creds.EngineAuth())
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:     jobs,
 		Logs:      logs,
 		Source:    mirrors,
-		Builder:   m.Builder(builder.NewEngine(docker, creds.EngineAuth())),
+		Builder:   m.Builder(engine),
+		Pruner:    engine,
 		Registry:  m.Tagger(reg),
 		Updater:   m.Updater(swarm),
 		Log:       log,
