@@ -55,7 +55,7 @@ const probeTag = "swarmhook-tag-delete-probe"
 // deleteState caches what the registry supports and one authenticated
 // transport per repository for manifest requests.
 type deleteState struct {
-	mu         sync.Mutex
+	mu   sync.Mutex
 	mode TagDeletion
 
 	tmu        sync.Mutex
