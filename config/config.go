@@ -34,7 +34,7 @@ const (
 	DefaultMonitor        = 5 * time.Second
 	DefaultFailurePolicy  = "stop"
 	DefaultBranchPattern  = "**"
-	DefaultPruneWorkers   = 8 // registry requests at once during a prune: fast, yet gentle on a small registry
+	DefaultPruneWorkers   = 8  // registry requests at once during a prune: fast, yet gentle on a small registry
 	minTokenLength        = 16 // bearer tokens shorter than this are guessable
 )
 
