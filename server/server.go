@@ -51,6 +51,8 @@ type Deps struct {
 	Deliveries Deliveries
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Prune plans and runs registry prunes; nil answers 404.
+	Prune Pruner
 }
 
 // Server is the HTTP edge. It is an http.Handler.
@@ -87,6 +89,7 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/redeploy", s.redeploy, s.require("deploy"))
 	api.POST("/services/:service/scale", s.scale, s.require("scale"))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require("deploy"))
+	api.POST("/prune", s.prune, s.require("admin"))
 	return s
 }
 
