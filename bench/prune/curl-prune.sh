@@ -17,7 +17,7 @@ mapfile -t tags < <(curl -fsS "$base/tags/list" | sed 's/.*"tags":\[//; s/\].*//
 # Resolve every tag's digest.
 declare -A digest
 for t in "${tags[@]}"; do
-	digest[$t]=$(curl -fsSI -H "$accept" "$base/manifests/$t" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')
+	digest[$t]=$(curl -fsS -o /dev/null -I -H "$accept" -w '%header{docker-content-digest}' "$base/manifests/$t")
 done
 
 # Plan: per branch, newest first; keep KEEP; everything else outside the
