@@ -19,8 +19,9 @@ ns=bench-prune-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 a=$ns/curl b=$ns/swarmhook
 
 echo "seeding $a and $b with $TAGS tags each over $BRANCHES branches on $REGISTRY"
-"$work/bench" seed -registry "$REGISTRY" -repo "$a" -state "$work/a.json" -tags "$TAGS" -branches "$BRANCHES"
-"$work/bench" seed -registry "$REGISTRY" -repo "$b" -state "$work/b.json" -tags "$TAGS" -branches "$BRANCHES"
+"$work/bench" seed -registry "$REGISTRY" -repo "$a" -state "$work/a.json" -tags "$TAGS" -branches "$BRANCHES" &
+"$work/bench" seed -registry "$REGISTRY" -repo "$b" -state "$work/b.json" -tags "$TAGS" -branches "$BRANCHES" &
+wait %1 && wait %2
 
 cat >"$work/config.yaml" <<YAML
 data_dir: $work/data
@@ -33,9 +34,11 @@ now() { date +%s.%N; }
 t0=$(now)
 bench/prune/curl-prune.sh "$REGISTRY" "$a" "$KEEP"
 t1=$(now)
+echo "curl loop took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
 "$work/swarmhook" prune -config "$work/config.yaml" >"$work/report.json"
 t2=$(now)
-grep -o '"deleted": [0-9]*' "$work/report.json" | sed "s/^/swarmhook prune: $b: /"
+echo "swarmhook prune took $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }') s"
+echo "swarmhook prune: $b: deleted $(grep -o '"deleted": [0-9]*' "$work/report.json" | grep -o '[0-9]*$')"
 
 "$work/bench" verify -registry "$REGISTRY" -repo "$a" -state "$work/a.json" -keep "$KEEP"
 "$work/bench" verify -registry "$REGISTRY" -repo "$b" -state "$work/b.json" -keep "$KEEP"
