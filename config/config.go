@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/swarmhook/swarmhook/tagpolicy"
 )
 
 // Defaults applied where the file is silent. Each is what a single small
@@ -38,6 +41,7 @@ const (
 	DefaultRetries        = 3                  // registry attempts after the first: rides out a registry restart
 	DefaultRetryBackoff   = time.Second        // first pause between registry attempts; doubles each time
 	DefaultGitUsername    = "x-access-token"   // what GitHub expects with a token; GitLab takes any non-empty name
+	DefaultPruneWorkers   = 8                  // registry requests at once during a prune: fast, yet gentle on a small registry
 	minTokenLength        = 16                 // bearer tokens shorter than this are guessable
 )
 
@@ -63,6 +67,8 @@ type Config struct {
 	Jobs Jobs `yaml:"jobs"`
 	// Webhook bounds webhook intake.
 	Webhook Webhook `yaml:"webhook"`
+	// Prune deletes old timestamped tags from the registry.
+	Prune Prune `yaml:"prune"`
 	// Projects are the repositories swarmhook builds and deploys.
 	Projects []Project `yaml:"projects"`
 }
@@ -122,6 +128,56 @@ type Webhook struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
+// Prune says when and how old <branch>-<timestamp> tags are deleted.
+type Prune struct {
+	// Schedule is a cron expression (5 fields, or @daily, @hourly...) in
+	// the server's time zone; empty runs no scheduled prune (the API and
+	// "swarmhook prune" still work).
+	Schedule string `yaml:"schedule"`
+	// Concurrency is how many registry requests a prune makes at once.
+	Concurrency int `yaml:"concurrency"`
+	// Retention are the default rules for every image; a project's or an
+	// image's own retention replaces them. Empty keeps the newest 10 tags
+	// of every branch.
+	Retention []Retention `yaml:"retention"`
+}
+
+// Retention is one retention rule; see tagpolicy.Rule.
+type Retention struct {
+	// Branches are globs of branch names ('/' matches '-' as in tags);
+	// empty matches every branch.
+	Branches []string `yaml:"branches"`
+	// KeepLast is how many newest tags of each branch stay; default 10.
+	KeepLast int `yaml:"keep_last"`
+	// KeepWithin keeps every tag younger than this as well.
+	KeepWithin Duration `yaml:"keep_within"`
+}
+
+// Rule converts the rule for tagpolicy.
+func (r Retention) Rule() tagpolicy.Rule {
+	return tagpolicy.Rule{Branches: r.Branches, KeepLast: r.KeepLast, KeepWithin: r.KeepWithin.Duration}
+}
+
+// RetentionFor returns the rules for image img of project p: the image's
+// own, else the project's, else the defaults under prune.
+func (c *Config) RetentionFor(p *Project, img *Image) []tagpolicy.Rule {
+	rs := c.Prune.Retention
+	if len(p.Retention) > 0 {
+		rs = p.Retention
+	}
+	if len(img.Retention) > 0 {
+		rs = img.Retention
+	}
+	if len(rs) == 0 {
+		return []tagpolicy.Rule{tagpolicy.DefaultRule()}
+	}
+	out := make([]tagpolicy.Rule, len(rs))
+	for i, r := range rs {
+		out[i] = r.Rule()
+	}
+	return out
+}
+
 // Project is one Git repository and what to build and deploy from it.
 type Project struct {
 	// Name appears in the webhook URL /hooks/{name}.
@@ -153,6 +209,8 @@ type Project struct {
 	Notify Notify `yaml:"notify"`
 	// Status posts commit statuses back to the Git host; nil posts none.
 	Status *CommitStatus `yaml:"status"`
+	// Retention replaces prune.retention for this project's images.
+	Retention []Retention `yaml:"retention"`
 }
 
 // Git holds a project's repository credentials. At most one of Token and
@@ -222,6 +280,8 @@ type Image struct {
 	Labels map[string]string `yaml:"labels"`
 	// NoCache builds every step afresh.
 	NoCache bool `yaml:"no_cache"`
+	// Retention replaces the project's retention for this image.
+	Retention []Retention `yaml:"retention"`
 }
 
 // Pipeline modes of a deploy target.
@@ -564,8 +624,16 @@ func (c *Config) applyDefaults() {
 	if c.Registry.RetryBackoff.Duration == 0 {
 		c.Registry.RetryBackoff.Duration = DefaultRetryBackoff
 	}
+	if c.Prune.Concurrency == 0 {
+		c.Prune.Concurrency = DefaultPruneWorkers
+	}
+	defaultRetention(c.Prune.Retention)
 	for i := range c.Projects {
 		p := &c.Projects[i]
+		defaultRetention(p.Retention)
+		for j := range p.Images {
+			defaultRetention(p.Images[j].Retention)
+		}
 		p.Notify.applyDefaults()
 		if p.Status != nil {
 			p.Status.applyDefaults()
@@ -616,6 +684,22 @@ func (c *Config) applyDefaults() {
 			if u.Monitor.Duration == 0 {
 				u.Monitor.Duration = DefaultMonitor
 			}
+		}
+	}
+}
+
+func defaultRetention(rs []Retention) {
+	for i := range rs {
+		if rs[i].KeepLast == 0 {
+			rs[i].KeepLast = tagpolicy.DefaultKeepLast
+		}
+	}
+}
+
+func validateRetention(field string, rs []Retention, bad func(field, format string, args ...any)) {
+	for i, r := range rs {
+		if err := r.Rule().Validate(); err != nil {
+			bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)
 		}
 	}
 }
@@ -704,6 +788,15 @@ func (c *Config) validate() error {
 			bad("registry.host", "%q is not a registry host[:port]", c.Registry.Host)
 		}
 	}
+	if c.Prune.Schedule != "" {
+		if _, err := cron.ParseStandard(c.Prune.Schedule); err != nil {
+			bad("prune.schedule", "%q is not a cron schedule (5 fields or @daily): %v", c.Prune.Schedule, err)
+		}
+	}
+	if c.Prune.Concurrency < 0 {
+		bad("prune.concurrency", "must be at least 1")
+	}
+	validateRetention("prune.retention", c.Prune.Retention, bad)
 	tokenNames := map[string]bool{}
 	for i, t := range c.Tokens {
 		f := fmt.Sprintf("tokens[%d]", i)
@@ -756,6 +849,7 @@ func (c *Config) validate() error {
 		if len(p.Images) == 0 {
 			bad(f+".images", "must not be empty")
 		}
+		validateRetention(f+".retention", p.Retention, bad)
 		if len(p.Images) > 0 && c.Registry.Host == "" {
 			bad("registry.host", "must be set: projects[%d] pushes images", i)
 		}
@@ -786,6 +880,7 @@ func (c *Config) validate() error {
 					bad(g+".labels."+k, "is set by swarmhook itself")
 				}
 			}
+			validateRetention(g+".retention", img.Retention, bad)
 		}
 		for j, d := range p.Deploy {
 			g := fmt.Sprintf("%s.deploy[%d]", f, j)

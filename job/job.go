@@ -38,6 +38,9 @@ const (
 	ActionRedeploy Action = "redeploy"
 	// ActionScale changes a service's replica count.
 	ActionScale Action = "scale"
+	// ActionPrune deletes old timestamped tags from the registry; the
+	// prune package runs it, not the Runner.
+	ActionPrune Action = "prune"
 )
 
 // Final reports whether s is an end state.
@@ -83,6 +86,17 @@ type Job struct {
 	Service  string  `json:"service,omitempty"`
 	Tag      string  `json:"tag,omitempty"`
 	Replicas *uint64 `json:"replicas,omitempty"`
+	// Pruned counts, per repository, what a prune kept and deleted.
+	Pruned []Pruned `json:"pruned,omitempty"`
+}
+
+// Pruned is what a prune did to one repository.
+type Pruned struct {
+	Repository string `json:"repository"`
+	Tags       int    `json:"tags"`
+	Kept       int    `json:"kept"`
+	Deleted    int    `json:"deleted"`
+	Failed     int    `json:"failed,omitempty"`
 }
 
 // describe says in a few words what the job does, for its log.
@@ -130,5 +144,6 @@ func (j *Job) Clone() *Job {
 	c.Images = append([]Image(nil), j.Images...)
 	c.Services = append([]updater.Result(nil), j.Services...)
 	c.Reverted = append([]updater.Result(nil), j.Reverted...)
+	c.Pruned = append([]Pruned(nil), j.Pruned...)
 	return &c
 }

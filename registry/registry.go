@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/rs/zerolog"
 )
 
 // ErrNotFound means the registry has no such tag or manifest.
@@ -84,22 +85,33 @@ type Client struct {
 	host     string
 	insecure bool
 	auth     authn.Authenticator
-	// puller and pusher keep each repository's authenticated transport,
-	// so a tag move is a manifest GET and PUT, without a fresh /v2/ ping
-	// and token exchange before each.
+	log      zerolog.Logger
+	// puller and pusher keep one authenticated transport per repository,
+	// so many requests to one repository ping and log in once.
 	puller *remote.Puller
 	pusher *remote.Pusher
+	del    deleteState
 }
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithLog makes the client log what it learns about the registry, such as
+// whether it deletes tags; by default it logs nothing.
+func WithLog(log zerolog.Logger) Option { return func(c *Client) { c.log = log } }
 
 // New returns a client for the registry in creds. insecure allows plain
 // HTTP; loopback registries use HTTP either way.
-func New(creds Credentials, insecure bool) *Client {
+func New(creds Credentials, insecure bool, opts ...Option) *Client {
 	var auth authn.Authenticator = authn.Anonymous
 	if creds.Username != "" || creds.IdentityToken != "" {
 		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password, IdentityToken: creds.IdentityToken})
 	}
-	c := &Client{host: creds.Host, insecure: insecure, auth: auth}
-	// Neither constructor can fail with these options.
+	c := &Client{host: creds.Host, insecure: insecure, auth: auth, log: zerolog.Nop()}
+	for _, o := range opts {
+		o(c)
+	}
+	// Neither constructor fails without options that can fail.
 	c.puller, _ = remote.NewPuller(c.baseOpts()...)
 	c.pusher, _ = remote.NewPusher(c.baseOpts()...)
 	return c
@@ -141,7 +153,7 @@ func (c *Client) Digest(ctx context.Context, repo, tag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d, err := remote.Head(t, c.opts(ctx)...)
+	d, err := c.puller.Head(ctx, t)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s: %w", t, mapErr(err))
 	}
@@ -173,17 +185,25 @@ func (c *Client) Retag(ctx context.Context, repo, from, to, want string) (string
 	return desc.Digest.String(), nil
 }
 
-// Tags lists the tags of repo.
-func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
+func (c *Client) repository(repo string) (name.Repository, error) {
 	var o []name.Option
 	if c.insecure {
 		o = append(o, name.Insecure)
 	}
 	r, err := name.NewRepository(c.host+"/"+repo, o...)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", repo, err)
+		return name.Repository{}, fmt.Errorf("repository %s: %w", repo, err)
 	}
-	tags, err := remote.List(r, c.opts(ctx)...)
+	return r, nil
+}
+
+// Tags lists the tags of repo.
+func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
+	r, err := c.repository(repo)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := c.puller.List(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", r, mapErr(err))
 	}

@@ -254,6 +254,18 @@ ensure_registry() {
 	[[ $st == 404 ]] || die "registry at $REGISTRY_URL answered DELETE with HTTP $st (expected 404): storage.delete not enabled? Stop it so infra.sh can start its own" "$LOG_DIR/registry.log"
 }
 
+# -------------------------------------------------------------- registry v3 --
+# Tests of tag deletion also need a distribution v3 registry (which deletes
+# tags, unlike 2.8). They start it themselves on a free port; here it is
+# only built once into a cache. Fast when cached.
+REGISTRY_V3_BIN=
+ensure_registry_v3() {
+	local script
+	script="$(dirname "${BASH_SOURCE[0]}")/registry-v3.sh"
+	REGISTRY_V3_BIN=$("$script" 2>"$LOG_DIR/registry-v3.log") ||
+		die "building the distribution v3 registry failed" "$LOG_DIR/registry-v3.log"
+}
+
 # -------------------------------------------------------------------- swarm --
 ensure_swarm() {
 	local state ctrl
@@ -313,6 +325,7 @@ ensure_base_image() {
 ensure_packages
 ensure_dockerd
 ensure_registry
+ensure_registry_v3
 ensure_swarm
 ensure_base_image
 
@@ -326,6 +339,7 @@ cat <<EOF
   engine:   $engine (API $api)
   storage:  $driver
   registry: $REGISTRY_URL (data: $REGISTRY_DATA)
+  v3 bin:   $REGISTRY_V3_BIN
   swarm:    $sw_state manager, node $sw_node
   image:    $BASE_IMAGE
   logs:     $LOG_DIR

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/prune"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/webhook"
 )
@@ -33,6 +34,8 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag):
 		return http.StatusNotFound
+	case errors.Is(err, prune.ErrRunning):
+		return http.StatusConflict
 	case errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrShuttingDown):

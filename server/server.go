@@ -57,6 +57,8 @@ type Deps struct {
 	Metrics http.Handler
 	// DeliveryCounter counts webhook deliveries; nil counts none.
 	DeliveryCounter DeliveryCounter
+	// Prune plans and runs registry prunes; nil answers 404.
+	Prune Pruner
 }
 
 // Server is the HTTP edge. It is an http.Handler.
@@ -97,6 +99,7 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/redeploy", s.redeploy, s.require("deploy"))
 	api.POST("/services/:service/scale", s.scale, s.require("scale"))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require("deploy"))
+	api.POST("/prune", s.prune, s.require("admin"))
 	return s
 }
 

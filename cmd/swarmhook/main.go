@@ -5,6 +5,7 @@
 // Usage:
 //
 //	swarmhook serve -config FILE [-log-format json|console] [-log-level info]
+//	swarmhook prune -config FILE [--dry-run]
 //
 // This file only wires packages together; every behaviour lives in the
 // package named for it.
@@ -12,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +33,7 @@ import (
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
 	"github.com/swarmhook/swarmhook/notify"
+	"github.com/swarmhook/swarmhook/prune"
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/server"
 	"github.com/swarmhook/swarmhook/source"
@@ -52,16 +55,111 @@ func main() {
 	}
 }
 
+const usage = "usage: swarmhook serve -config FILE | swarmhook prune -config FILE [--dry-run]"
+
 func run(args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: swarmhook serve -config FILE")
+		return errors.New(usage)
 	}
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "prune":
+		return pruneCmd(args[1:], os.Stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q; usage: swarmhook serve -config FILE", args[0])
+		return fmt.Errorf("unknown command %q; %s", args[0], usage)
 	}
+}
+
+// pruneCmd runs one prune (or with --dry-run prints its plan) and prints
+// the report as JSON.
+func pruneCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/swarmhook/config.yaml", "configuration file")
+	dryRun := fs.Bool("dry-run", false, "print what would be deleted and why the rest stays; delete nothing")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, "console", *logLevel)
+	if err != nil {
+		return err
+	}
+	docker, err := dockerClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer docker.Close()
+	logs, jobs, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer jobs.Close()
+	creds, err := credentials(cfg)
+	if err != nil {
+		return err
+	}
+	p := prune.New(cfg, prune.Deps{
+		Registry: registry.New(creds, cfg.Registry.Insecure, registry.WithLog(log)),
+		Swarm:    updater.NewInventory(docker),
+		Store:    jobs, Logs: logs, Log: log,
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var rep *prune.Report
+	if *dryRun {
+		rep, err = p.Plan(ctx)
+	} else {
+		rep, err = p.Run(ctx, job.TriggerManual, "cli")
+	}
+	if rep != nil {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(rep); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// credentials are the registry's from the config, or else from the
+// usual ~/.docker/config.json (credential helpers included).
+func credentials(cfg *config.Config) (registry.Credentials, error) {
+	return registry.DockerConfigCredentials(context.Background(),
+		registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+}
+
+func dockerClient(cfg *config.Config) (*client.Client, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if cfg.Docker.Host != "" {
+		opts = append(opts, client.WithHost(cfg.Docker.Host))
+	}
+	docker, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return docker, nil
+}
+
+// openStore opens the job logs and the job store under the data dir.
+func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
+	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
+	}
+	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return logs, jobs, nil
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -82,18 +180,13 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if cfg.Docker.Host != "" {
-		opts = append(opts, client.WithHost(cfg.Docker.Host))
-	}
-	docker, err := client.NewClientWithOpts(opts...)
+	docker, err := dockerClient(cfg)
 	if err != nil {
-		return fmt.Errorf("docker client: %w", err)
+		return err
 	}
 	defer docker.Close()
 
-	creds, err := registry.DockerConfigCredentials(context.Background(),
-		registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
+	creds, err := credentials(cfg)
 	if err != nil {
 		return err
 	}
@@ -101,19 +194,12 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
+	logs, jobs, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer jobs.Close()
-	reg := registry.New(creds, cfg.Registry.Insecure)
+	reg := registry.New(creds, cfg.Registry.Insecure, registry.WithLog(log))
 	swarm := updater.New(docker, creds.EngineAuth())
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
@@ -139,6 +225,10 @@ func serve(args []string, stderr io.Writer) error {
 	notifier.Start(context.WithoutCancel(ctx))
 	runner.Start(runCtx)
 	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
+	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: updater.NewInventory(docker), Store: jobs, Logs: logs, Log: log})
+	if cfg.Prune.Schedule != "" {
+		go pruner.Schedule(ctx, cfg.Prune.Schedule)
+	}
 	if err := runner.Resume(ctx); err != nil {
 		return err
 	}
@@ -148,7 +238,7 @@ func serve(args []string, stderr io.Writer) error {
 		Handler: server.New(server.Deps{
 			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-			Deliveries: jobs, Metrics: m.Handler(), DeliveryCounter: m,
+			Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
 			Ready: []server.Check{
 				{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
 				{Name: "registry", Probe: reg.Ping},
