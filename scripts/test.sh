@@ -12,7 +12,7 @@ bash scripts/infra.sh
 go test -count=1 -p 2 -timeout 20m "$@" ./...
 
 # Each webhook parser and the signature check are fuzzed for a bounded
-# time (FUZZTIME, default 10s each) when the fuzz script exists.
+# number of inputs (FUZZTIME, default 100000x each; see fuzz.sh).
 if [[ -f scripts/fuzz.sh && $# -eq 0 ]]; then
 	bash scripts/fuzz.sh
 fi
