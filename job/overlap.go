@@ -122,11 +122,8 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 // when done or at the first failure.
 func (r *Runner) buildInOrder(ctx context.Context, p *config.Project, bj *Job, dir string, stamp time.Time, steps chan<- imageStep, w io.Writer) {
 	defer close(steps)
-	if t := p.Build.Timeout.Duration; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("builds timed out after %s (projects[].build.timeout)", t))
-		defer cancel()
-	}
+	ctx, cancel := buildDeadline(ctx, p)
+	defer cancel()
 	for i, im := range bj.Images {
 		for _, kind := range []string{"build", "push", "tag"} {
 			st := imageStep{image: i, kind: kind, stage: Stage{Name: kind + " " + im.Name, Started: r.d.Now().UTC()}}
@@ -139,9 +136,7 @@ func (r *Runner) buildInOrder(ctx context.Context, p *config.Project, bj *Job, d
 			case "tag":
 				st.err = r.tagImage(ctx, bj, i, w)
 			}
-			if st.err != nil && context.Cause(ctx) != nil && ctx.Err() != nil {
-				st.err = fmt.Errorf("%w: %w", context.Cause(ctx), st.err)
-			}
+			st.err = withCause(ctx, st.err)
 			st.stage.Finished = r.d.Now().UTC()
 			st.stage.Millis = st.stage.Finished.Sub(st.stage.Started).Milliseconds()
 			steps <- st

@@ -112,11 +112,8 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 // running. With more than one build at a time each log line names its
 // image.
 func (r *Runner) buildImages(ctx context.Context, j *Job, p *config.Project, dir string, stamp time.Time, w io.Writer) error {
-	if t := p.Build.Timeout.Duration; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("builds timed out after %s (projects[].build.timeout)", t))
-		defer cancel()
-	}
+	ctx, cancel := buildDeadline(ctx, p)
+	defer cancel()
 	parallel := max(p.Build.Parallelism, 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
@@ -131,7 +128,21 @@ func (r *Runner) buildImages(ctx context.Context, j *Job, p *config.Project, dir
 			return r.buildImage(gctx, j, p, i, dir, stamp, iw)
 		})
 	}
-	err := g.Wait()
+	return withCause(ctx, g.Wait())
+}
+
+// buildDeadline bounds a job's builds by projects[].build.timeout.
+func buildDeadline(ctx context.Context, p *config.Project) (context.Context, context.CancelFunc) {
+	t := p.Build.Timeout.Duration
+	if t <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, t, fmt.Errorf("builds timed out after %s (projects[].build.timeout)", t))
+}
+
+// withCause puts why ctx ended (a build timeout, say) in front of err,
+// when err came after ctx ended.
+func withCause(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); err != nil && cause != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", cause, err)
 	}

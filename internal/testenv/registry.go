@@ -34,6 +34,18 @@ func StartAuthRegistry(t testing.TB, user, password string) string {
 	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startRegistry(t, "/usr/bin/docker-registry", fmt.Sprintf(`auth:
+  htpasswd: {realm: swarmhook-test, path: %s}
+`, htpasswd), http.StatusUnauthorized)
+}
+
+// startRegistry runs the registry binary bin on a free loopback port with
+// deletes enabled, storage under the test's temporary directory and the
+// extra YAML appended to its config, waits until GET /v2/ answers
+// readyStatus, stops it when the test ends, and returns its host:port.
+func startRegistry(t testing.TB, bin, extra string, readyStatus int) string {
+	t.Helper()
+	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	cfg := fmt.Sprintf(`version: 0.1
 log: {level: warn}
@@ -41,18 +53,16 @@ storage:
   filesystem: {rootdirectory: %s}
   delete: {enabled: true}
 http: {addr: %s}
-auth:
-  htpasswd: {realm: swarmhook-test, path: %s}
-`, filepath.Join(dir, "data"), addr, htpasswd)
+`, filepath.Join(dir, "data"), addr) + extra
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := &lockedBuffer{}
-	cmd := exec.Command("/usr/bin/docker-registry", "serve", cfgPath)
+	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start docker-registry: %v", err)
+		t.Fatalf("start %s: %v", bin, err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -60,13 +70,13 @@ auth:
 		cmd.Process.Kill()
 		<-done
 		if t.Failed() {
-			t.Logf("auth registry output:\n%s", TrimLines(out.String(), 40))
+			t.Logf("%s output:\n%s", bin, TrimLines(out.String(), 40))
 		}
 	})
 	Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		select {
 		case <-done:
-			t.Fatalf("docker-registry exited:\n%s", out.String())
+			t.Fatalf("%s exited:\n%s", bin, out.String())
 		default:
 		}
 		resp, err := http.Get("http://" + addr + "/v2/")
@@ -74,7 +84,7 @@ auth:
 			return false, err.Error()
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusUnauthorized, resp.Status
+		return resp.StatusCode == readyStatus, resp.Status
 	})
 	return addr
 }

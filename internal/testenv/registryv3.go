@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -52,45 +50,7 @@ func RegistryV3(t testing.TB) string {
 		}
 		t.Skip(msg)
 	}
-	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	conf := filepath.Join(dir, "config.yml")
-	body := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(v3Bin, "serve", conf)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start registry v3: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("registry v3 log:\n%s", TrimLines(logs.String(), 30))
-		}
-	})
-	Eventually(t, 20*time.Second, 100*time.Millisecond, func() (bool, string) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, fmt.Sprintf("GET /v2/ answered %d", resp.StatusCode)
-	})
-	return addr
+	return startRegistry(t, v3Bin, "", http.StatusOK)
 }
 
 // Seeder pushes tiny distinct images straight to a registry: no engine,
