@@ -79,15 +79,23 @@ func TestBurstOfTwentyPushesBuildsTwice(t *testing.T) {
 	if last.Status != "succeeded" || last.Commit != commits[19] {
 		t.Fatalf("last push: %s at %s, want succeeded at %s\n%s", last.Status, last.Commit, commits[19], log)
 	}
-	built := 0
-	for i, id := range ids {
+	// Every push is in a job, and each job counts the pushes it took:
+	// later pushes join the build that waits instead of queueing their own.
+	built, answered := 0, map[int64]int{}
+	for _, id := range ids {
+		answered[id]++
+	}
+	for id, pushes := range answered {
 		j := s.job(t, id)
 		switch j.Status {
 		case "succeeded", "failed":
 			built++
 		case "superseded":
 		default:
-			t.Errorf("push %d: job %d is %s", i, id, j.Status)
+			t.Errorf("job %d is %s", id, j.Status)
+		}
+		if j.Pushes != pushes {
+			t.Errorf("job %d counts %d pushes, %d pushes were answered with it", id, j.Pushes, pushes)
 		}
 	}
 	if built > 2 {

@@ -27,9 +27,9 @@ func TestQueueDepthCountsWaitingBuilds(t *testing.T) {
 		t.Errorf("depth %d with one build running, want 0", got)
 	}
 	submit("main", "c2")
-	submit("main", "c3") // supersedes c2: still one waiting on main
+	submit("main", "c3") // joins the build of c2: still one waiting on main
 	if got := r.QueueDepth(); got != 1 {
-		t.Errorf("depth %d, want 1 (c3 waits, c2 superseded)", got)
+		t.Errorf("depth %d, want 1 (one build waits, now at c3)", got)
 	}
 	submit("dev", "d1") // the only worker is busy
 	if got := r.QueueDepth(); got != 2 {

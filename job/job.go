@@ -16,8 +16,9 @@ const (
 	Running   Status = "running"
 	Succeeded Status = "succeeded"
 	Failed    Status = "failed"
-	// Superseded: a newer push to the same branch replaced it while it
-	// waited; SupersededBy names that job.
+	// Superseded: a newer build of the same branch replaced it while it
+	// waited (pushes usually join the waiting build instead; see
+	// Job.Pushes); SupersededBy names that job.
 	Superseded Status = "superseded"
 	// Interrupted: swarmhook stopped while it ran.
 	Interrupted Status = "interrupted"
@@ -82,6 +83,11 @@ type Job struct {
 	Reverted []updater.Result `json:"reverted,omitempty"`
 	// SupersededBy is the newer job that replaced this one in the queue.
 	SupersededBy int64 `json:"superseded_by,omitempty"`
+	// Pushes counts the pushes a build stands for: 1, plus one for each
+	// later push to its branch that joined it while it waited (it then
+	// builds the newest of them: Commit, Who, DeliveryID are the last
+	// push's). 0 on service actions.
+	Pushes int `json:"pushes,omitempty"`
 	// Service, Tag and Replicas are the arguments of service actions.
 	Service  string  `json:"service,omitempty"`
 	Tag      string  `json:"tag,omitempty"`
@@ -103,6 +109,9 @@ type Pruned struct {
 func (j *Job) describe() string {
 	switch j.Action {
 	case ActionBuild:
+		if j.Pushes > 1 {
+			return fmt.Sprintf("build %s at %s (the newest of %d pushes)", j.Branch, j.Commit, j.Pushes)
+		}
 		return fmt.Sprintf("build %s at %s", j.Branch, j.Commit)
 	case ActionDeploy:
 		return fmt.Sprintf("deploy tag %s", j.Tag)

@@ -24,9 +24,13 @@ import (
 type Store interface {
 	// Create stores a new job and sets its ID and per-project Number, and
 	// in the same transaction records what w names: the delivery that
-	// brought the job and the queued job it supersedes. Either all of it
-	// is stored or none.
+	// brought the job. Either all of it is stored or none.
 	Create(ctx context.Context, j *Job, w With) error
+	// Join records that a push joined queued build j: it saves j as
+	// given and, in the same transaction, remembers d (when set) as
+	// having started j. It fails if j is no longer queued. A redelivery
+	// (see Delivery.Since) writes nothing and returns *RedeliveryError.
+	Join(ctx context.Context, j *Job, d *Delivery) error
 	// Save replaces the stored record of an existing job.
 	Save(ctx context.Context, j *Job) error
 	// Unfinished returns the queued and running jobs, oldest first.
@@ -38,9 +42,6 @@ type With struct {
 	// Delivery, when set, is remembered as having started the job (and
 	// its Earlier jobs), so a redelivery starts nothing.
 	Delivery *Delivery
-	// Supersedes, when set, is a queued job the new one replaces; it is
-	// saved as given, with SupersededBy set to the new job's ID.
-	Supersedes *Job
 }
 
 // Delivery is the webhook delivery a job came from.
@@ -188,6 +189,10 @@ type lane struct {
 	submitting int
 	// queued: the lane is in Runner.ready.
 	queued bool
+	// recording is closed when the Submit recording a push into the lane
+	// is done; nil when none is. Pushes to one lane are recorded one at a
+	// time, so each finds the build the one before it queued and joins it.
+	recording chan struct{}
 }
 
 // Runner queues and runs jobs. It is safe for concurrent use.
@@ -339,7 +344,9 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 }
 
 // Submit records a queued job and hands it on. It returns at once with
-// the job's ID set.
+// the job the request is in: a new one, or, for a build of a branch whose
+// previous build still waits, that waiting build, which now builds the
+// newer commit (see submitBuild).
 func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if _, ok := r.cfg.Project(req.Project); !ok && req.Project != "" {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownProject, req.Project)
@@ -368,40 +375,56 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 		}
 		return j, r.enqueue(ctx, j.Clone())
 	}
-	return j, r.submitBuild(ctx, j, req.Delivery)
+	j.Pushes = 1
+	return r.submitBuild(ctx, j, req.Delivery)
 }
 
-// submitBuild records a build together with the supersession of the
-// build waiting in its lane, if any, in one write, then offers it to the
-// lane.
-func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) error {
+// submitBuild records a push to a branch. When a build of the branch
+// already waits in its lane, the push joins it: the waiting build takes
+// the newer commit and counts one more push (Job.Pushes), and the
+// delivery is recorded against it, in one write. Otherwise the push
+// becomes a new job. Either way it returns the job the push is in.
+//
+// Joining rather than queueing a new job that supersedes the waiting one
+// keeps a burst of pushes from writing a job per push: a branch pushed
+// to a thousand times while it builds has two jobs, not a thousand.
+func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) (*Job, error) {
 	key := laneKey(j)
 	// Take the waiting build out of the lane so no worker starts it while
-	// its supersession is being recorded.
+	// the push is being recorded into it.
 	r.mu.Lock()
 	l := r.lane(key)
 	l.submitting++
+	for l.recording != nil {
+		wait := l.recording
+		r.mu.Unlock()
+		<-wait
+		r.mu.Lock()
+	}
+	l.recording = make(chan struct{})
 	var old *Job
 	if len(l.waiting) > 0 {
 		old, l.waiting = l.waiting[0], l.waiting[1:]
 	}
 	r.mu.Unlock()
 
-	w := With{Delivery: d}
+	var err error
 	if old != nil {
-		w.Supersedes = old.Clone()
-		w.Supersedes.Status, w.Supersedes.Finished = Superseded, j.Created
+		j = joined(old, j)
+		err = r.d.Store.Join(ctx, j, d)
+	} else {
+		err = r.d.Store.Create(ctx, j, With{Delivery: d})
 	}
-	err := r.d.Store.Create(ctx, j, w)
 
 	r.mu.Lock()
-	l = r.lane(key)
 	l.submitting--
+	close(l.recording)
+	l.recording = nil
 	var losers []superseded
 	if err != nil {
 		// Nothing was written (an error, or a redelivery): the taken
-		// build goes back (or gives way to a newer one that arrived
-		// meanwhile).
+		// build goes back as it was (or gives way to a newer one that
+		// arrived meanwhile).
 		if old != nil {
 			losers = r.offer(key, l, old)
 		}
@@ -413,17 +436,25 @@ func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) error {
 	}
 	r.mu.Unlock()
 	if err == nil && old != nil {
-		r.d.Log.Info().Int64("job", old.ID).Int64("by", j.ID).Msg("queued build superseded by a newer push")
-		r.notify(w.Supersedes)
+		r.d.Log.Debug().Int64("job", j.ID).Int("pushes", j.Pushes).Str("commit", j.Commit).Msg("push joined the queued build of its branch")
 	}
 	if serr := r.recordSuperseded(ctx, losers); serr != nil {
 		// Still queued in the store: the next start supersedes it again.
 		r.d.Log.Error().Err(serr).Msg("superseded build not recorded")
 	}
 	if err != nil {
-		return fmt.Errorf("record job: %w", err)
+		return nil, fmt.Errorf("record job: %w", err)
 	}
-	return nil
+	return j, nil
+}
+
+// joined returns waiting build old with push j joined to it: the newer
+// commit and who pushed it, one more push.
+func joined(old, j *Job) *Job {
+	n := old.Clone()
+	n.Trigger, n.Ref, n.Commit, n.DeliveryID, n.Who = j.Trigger, j.Ref, j.Commit, j.DeliveryID, j.Who
+	n.Pushes = max(old.Pushes, 1) + 1
+	return n
 }
 
 // superseded is a queued build that gave way to a newer one.

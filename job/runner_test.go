@@ -29,7 +29,7 @@ type recorder struct {
 	jobs    map[int64]*Job
 	nextID  int64
 	gate    chan struct{} // when set, each build waits for a value
-	// createErr, when set, fails every Create.
+	// createErr, when set, fails every Create and Join.
 	createErr error
 	// pushErrs are returned by the next pushes, one each, before they
 	// succeed again.
@@ -127,7 +127,7 @@ func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (
 	return res, err
 }
 
-func (r *recorder) Create(_ context.Context, j *Job, w With) error {
+func (r *recorder) Create(_ context.Context, j *Job, _ With) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.createErr != nil {
@@ -136,10 +136,21 @@ func (r *recorder) Create(_ context.Context, j *Job, w With) error {
 	r.nextID++
 	j.ID, j.Number = r.nextID, r.nextID
 	r.jobs[j.ID] = j.Clone()
-	if old := w.Supersedes; old != nil {
-		old.SupersededBy = j.ID
-		r.jobs[old.ID] = old.Clone()
+	return nil
+}
+
+// Join fails like Create, and refuses a job that is not queued, as the
+// real store does.
+func (r *recorder) Join(_ context.Context, j *Job, _ *Delivery) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.createErr != nil {
+		return r.createErr
 	}
+	if old, ok := r.jobs[j.ID]; !ok || old.Status != Queued {
+		return fmt.Errorf("job %d is not queued", j.ID)
+	}
+	r.jobs[j.ID] = j.Clone()
 	return nil
 }
 

@@ -23,16 +23,19 @@ type memStore struct {
 	jobs map[int64]*job.Job
 }
 
-func (s *memStore) Create(_ context.Context, j *job.Job, w job.With) error {
+func (s *memStore) Create(_ context.Context, j *job.Job, _ job.With) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j.ID = int64(len(s.jobs) + 1)
 	j.Number = j.ID
 	s.jobs[j.ID] = j.Clone()
-	if old := w.Supersedes; old != nil {
-		old.SupersededBy = j.ID
-		s.jobs[old.ID] = old.Clone()
-	}
+	return nil
+}
+
+func (s *memStore) Join(_ context.Context, j *job.Job, _ *job.Delivery) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs[j.ID] = j.Clone()
 	return nil
 }
 

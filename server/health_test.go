@@ -103,23 +103,29 @@ func TestDeliveriesCountedByProviderAndOutcome(t *testing.T) {
 	badSig.Set("X-Hub-Signature-256", "sha256=00")
 	gitlab := http.Header{"X-Gitlab-Event": {"Push Hook"}, "X-Gitlab-Token": {"wrong"}}
 	tests := []struct {
-		name string
-		ds   []delivery
-		want map[string]int
+		name     string
+		ds       []delivery
+		want     map[string]int
+		coalesce bool
 	}{
-		{"accepted", []delivery{gh("push", push)}, map[string]int{"github accepted": 1}},
-		{"ping is ignored", []delivery{gh("ping", []byte(`{}`))}, map[string]int{"github ignored": 1}},
+		{"accepted", []delivery{gh("push", push)}, map[string]int{"github accepted": 1}, false},
+		{"ping is ignored", []delivery{gh("ping", []byte(`{}`))}, map[string]int{"github ignored": 1}, false},
 		{"redelivery", []delivery{
 			{project: "shop", header: signedGitHub("push", "d-1", push), body: push},
 			{project: "shop", header: signedGitHub("push", "d-1", push), body: push},
-		}, map[string]int{"github accepted": 1, "github redelivery": 1}},
-		{"bad signature", []delivery{{project: "shop", header: badSig, body: push}}, map[string]int{"github refused": 1}},
-		{"gitlab wrong token", []delivery{{project: "shop", header: gitlab, body: []byte(`{}`)}}, map[string]int{"gitlab refused": 1}},
-		{"unknown project", []delivery{{project: "nope", header: signedGitHub("push", "", push), body: push}}, map[string]int{"github refused": 1}},
+		}, map[string]int{"github accepted": 1, "github redelivery": 1}, false},
+		{"a push joining a waiting build", []delivery{
+			{project: "shop", header: signedGitHub("push", "d-1", push), body: push},
+			{project: "shop", header: signedGitHub("push", "d-2", push), body: push},
+		}, map[string]int{"github accepted": 1, "github coalesced": 1}, true},
+		{"bad signature", []delivery{{project: "shop", header: badSig, body: push}}, map[string]int{"github refused": 1}, false},
+		{"gitlab wrong token", []delivery{{project: "shop", header: gitlab, body: []byte(`{}`)}}, map[string]int{"gitlab refused": 1}, false},
+		{"unknown project", []delivery{{project: "nope", header: signedGitHub("push", "", push), body: push}}, map[string]int{"github refused": 1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
+			f.jobs.coalesce = tt.coalesce
 			counts := &deliveryCounts{}
 			f.srv.d.DeliveryCounter = counts
 			for _, d := range tt.ds {

@@ -35,9 +35,12 @@ type Deliveries interface {
 // started (every job, when it started several), or why it started none.
 // Errors are {"error": ...}, written by errorHandler.
 type hookAnswer struct {
-	Job     int64   `json:"job,omitempty"`
-	Jobs    []int64 `json:"jobs,omitempty"`
-	Ignored string  `json:"ignored,omitempty"`
+	Job  int64   `json:"job,omitempty"`
+	Jobs []int64 `json:"jobs,omitempty"`
+	// Coalesced: the push joined a build of its branch that was already
+	// waiting, which will build this push's commit (job.Job.Pushes).
+	Coalesced bool   `json:"coalesced,omitempty"`
+	Ignored   string `json:"ignored,omitempty"`
 }
 
 // hook takes a delivery: verify, drop repeats, queue, answer. It never
@@ -107,6 +110,7 @@ func (s *Server) hook(c echo.Context) error {
 		return c.JSON(http.StatusOK, hookAnswer{Ignored: strings.Join(reasons, "; ")})
 	}
 	ids := make([]int64, 0, len(builds))
+	coalesced := false
 	for i, push := range builds {
 		req := job.Request{
 			Project: p.Name, Trigger: job.TriggerPush, Ref: push.Ref, Branch: push.Name,
@@ -130,8 +134,13 @@ func (s *Server) hook(c echo.Context) error {
 			e.Str("project", p.Name).Str("ref", push.Ref).Int64("job", j.ID).Str("provider", d.Provider).Str("delivery", d.ID).Msg("push queued")
 		}
 		ids = append(ids, j.ID)
+		coalesced = coalesced || j.Pushes > 1
 	}
-	return c.JSON(http.StatusAccepted, answer(ids, strings.Join(reasons, "; ")))
+	a := answer(ids, strings.Join(reasons, "; "))
+	if a.Coalesced = coalesced; coalesced {
+		c.Set(ctxOutcome, deliveryCoalesced)
+	}
+	return c.JSON(http.StatusAccepted, a)
 }
 
 // redelivery answers a delivery whose jobs were started already.

@@ -57,6 +57,10 @@ type recordingJobs struct {
 	err  error
 	// deliveries hears of each request's Delivery, as a job store would.
 	deliveries *fakeDeliveries
+	// coalesce: a push to a branch that has a job joins it, as a push
+	// to a branch whose build waits does in job.Runner.
+	coalesce bool
+	branches map[string]*job.Job
 }
 
 func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, error) {
@@ -72,11 +76,22 @@ func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, erro
 		}
 	}
 	f.reqs = append(f.reqs, r)
-	id := int64(len(f.reqs))
-	if d := r.Delivery; d != nil && f.deliveries != nil {
-		f.deliveries.remember(d.Provider, d.ID, append(append([]int64(nil), d.Earlier...), id), d.At)
+	j := &job.Job{ID: int64(len(f.reqs)), Pushes: 1}
+	if f.coalesce {
+		if waiting, ok := f.branches[r.Branch]; ok {
+			waiting.Pushes++
+			j = waiting
+		} else {
+			if f.branches == nil {
+				f.branches = map[string]*job.Job{}
+			}
+			f.branches[r.Branch] = j
+		}
 	}
-	return &job.Job{ID: id}, nil
+	if d := r.Delivery; d != nil && f.deliveries != nil {
+		f.deliveries.remember(d.Provider, d.ID, append(append([]int64(nil), d.Earlier...), j.ID), d.At)
+	}
+	return j.Clone(), nil
 }
 
 func (f *recordingJobs) submitted() []job.Request {
@@ -274,6 +289,34 @@ func TestHookDeliveries(t *testing.T) {
 				t.Errorf("submitted (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestPushJoiningAWaitingBuildSaysCoalesced(t *testing.T) {
+	f := newFixture(t)
+	f.jobs.coalesce = true
+	tests := []struct {
+		ref, delivery string
+		want          map[string]any
+	}{
+		{ref: "refs/heads/main", delivery: "d-1", want: map[string]any{"job": 1.0}},
+		{ref: "refs/heads/main", delivery: "d-2", want: map[string]any{"job": 1.0, "coalesced": true}},
+		{ref: "refs/heads/feature/x", delivery: "d-3", want: map[string]any{"job": 3.0}},
+	}
+	for _, tt := range tests {
+		body := githubPush(tt.ref, commitA, "")
+		code, a := f.send(delivery{project: "shop", header: signedGitHub("push", tt.delivery, body), body: body})
+		if code != 202 {
+			t.Fatalf("%s: status %d %v, want 202", tt.delivery, code, a)
+		}
+		if diff := cmp.Diff(tt.want, a); diff != "" {
+			t.Errorf("%s: answer (-want +got):\n%s", tt.delivery, diff)
+		}
+	}
+	// The joining delivery is remembered with the job it joined.
+	body := githubPush("refs/heads/main", commitA, "")
+	if code, a := f.send(delivery{project: "shop", header: signedGitHub("push", "d-2", body), body: body}); code != 200 || a["job"] != 1.0 {
+		t.Errorf("redelivery of the joining push: %d %v, want 200 naming job 1", code, a)
 	}
 }
 

@@ -15,6 +15,7 @@ type DeliveryCounter interface {
 // Delivery outcomes, as counted.
 const (
 	deliveryAccepted   = "accepted"   // started at least one job
+	deliveryCoalesced  = "coalesced"  // joined builds that were waiting
 	deliveryIgnored    = "ignored"    // ping, not a push, or no branch matched
 	deliveryRedelivery = "redelivery" // a repeat of a delivery already taken
 	deliveryRefused    = "refused"    // bad signature, malformed, rate limited, unknown project

@@ -212,8 +212,7 @@ func millis(t time.Time) sql.NullInt64 {
 
 // Create stores a new job and sets its ID and its per-project build
 // number, Jenkins-style: 1, 2, 3... for each project, never reused even
-// after old jobs are trimmed. In the same transaction it saves
-// w.Supersedes, with SupersededBy set to the new ID, and remembers
+// after old jobs are trimmed. In the same transaction it remembers
 // w.Delivery. It returns once all of it has committed.
 func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 	var id, number int64
@@ -253,12 +252,6 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 		if err := saveServices(tx, &rec); err != nil {
 			return err
 		}
-		if old := w.Supersedes; old != nil {
-			old.SupersededBy = id
-			if err := save(tx, old); err != nil {
-				return fmt.Errorf("record job %d superseded: %w", old.ID, err)
-			}
-		}
 		if d := w.Delivery; d != nil {
 			if err := remember(tx, d, append(d.Earlier[:len(d.Earlier):len(d.Earlier)], id)); err != nil {
 				return err
@@ -273,6 +266,48 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 		return &job.RedeliveryError{Jobs: seen}
 	}
 	j.ID, j.Number = id, number
+	return nil
+}
+
+// Join saves queued build j, which a push joined, and remembers d as
+// having started it, in one transaction; a redelivery (d seen since
+// d.Since) writes nothing and returns *job.RedeliveryError. It fails with
+// ErrNotFound when j is no longer queued: a push must never join a build
+// that has started.
+func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
+	rec := j.Clone()
+	var seen []int64
+	err := s.w.do(ctx, func(tx *wtx) error {
+		seen = nil
+		if d != nil {
+			var err error
+			if seen, err = delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID); err != nil || seen != nil {
+				return err
+			}
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("join job %d: %w", rec.ID, err)
+		}
+		// Only data changes: status and the indexed columns stay.
+		res, err := tx.exec("UPDATE jobs SET data = ? WHERE id = ? AND status = ?", data, rec.ID, job.Queued)
+		if err != nil {
+			return fmt.Errorf("join job %d: %w", rec.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("join job %d: no queued job: %w", rec.ID, ErrNotFound)
+		}
+		if d != nil {
+			return remember(tx, d, append(d.Earlier[:len(d.Earlier):len(d.Earlier)], rec.ID))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if seen != nil {
+		return &job.RedeliveryError{Jobs: seen}
+	}
 	return nil
 }
 

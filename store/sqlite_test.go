@@ -129,38 +129,46 @@ func jobIDs(js []*job.Job) []int64 {
 	return ids
 }
 
-func TestCreateWritesSupersessionAndDeliveryTogether(t *testing.T) {
+func TestJoinWritesJobAndDeliveryTogether(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	old := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
-	if err := s.Create(ctx, old, job.With{}); err != nil {
+	window := at.Add(-24 * time.Hour)
+	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
+	if err := s.Create(ctx, waiting, job.With{Delivery: &job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: window}}); err != nil {
 		t.Fatal(err)
 	}
-	d := &job.Delivery{Provider: "github", ID: "shop/d2", At: at}
-
-	// A supersession that cannot be saved fails the whole write: no new
-	// job, no delivery record, and no ID used up.
-	ghost := &job.Job{ID: 999, Status: job.Superseded}
-	failed := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
-	if err := s.Create(ctx, failed, job.With{Supersedes: ghost, Delivery: d}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Create superseding a missing job: %v, want ErrNotFound", err)
-	}
-	if failed.ID != 0 {
-		t.Errorf("failed Create set ID %d", failed.ID)
-	}
-	if _, seen, _ := s.Delivery(ctx, "github", "shop/d2", at.Add(-time.Hour)); seen {
-		t.Error("the delivery of a failed Create was remembered")
-	}
-
-	sup := old.Clone()
-	sup.Status, sup.Finished = job.Superseded, at.Add(time.Second)
-	next := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at.Add(time.Second)}
-	if err := s.Create(ctx, next, job.With{Supersedes: sup, Delivery: d}); err != nil {
+	running := &job.Job{Project: "shop", Branch: "dev", Status: job.Running, Commit: "c9", Pushes: 1, Created: at}
+	if err := s.Create(ctx, running, job.With{}); err != nil {
 		t.Fatal(err)
 	}
-	if next.ID != old.ID+1 || next.Number != old.Number+1 {
-		t.Errorf("next job is %d #%d after %d #%d: a failed Create used up an ID or number", next.ID, next.Number, old.ID, old.Number)
+
+	// A push never joins a build that is not queued (or not there): the
+	// whole write fails, and its delivery is not remembered.
+	for _, target := range []*job.Job{{ID: 999, Status: job.Queued}, running} {
+		j := target.Clone()
+		j.Commit, j.Pushes = "c-late", 2
+		d := &job.Delivery{Provider: "github", ID: "shop/late", At: at, Since: window}
+		if err := s.Join(ctx, j, d); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Join into job %d (%s): %v, want ErrNotFound", j.ID, target.Status, err)
+		}
+		if _, seen, _ := s.Delivery(ctx, "github", "shop/late", window); seen {
+			t.Errorf("the delivery of a failed Join into job %d was remembered", j.ID)
+		}
+	}
+
+	joined := waiting.Clone()
+	joined.Commit, joined.Pushes = "c2", 2
+	d2 := &job.Delivery{Provider: "github", ID: "shop/d2", At: at.Add(time.Second), Since: window}
+	if err := s.Join(ctx, joined, d2); err != nil {
+		t.Fatal(err)
+	}
+	// The same delivery again joins nothing and names the job it joined.
+	again := joined.Clone()
+	again.Commit, again.Pushes = "c3", 3
+	var redelivery *job.RedeliveryError
+	if err := s.Join(ctx, again, d2); !errors.As(err, &redelivery) || len(redelivery.Jobs) != 1 || redelivery.Jobs[0] != waiting.ID {
+		t.Errorf("Join of a redelivery: %v, want a RedeliveryError naming job %d", err, waiting.ID)
 	}
 
 	s.Close()
@@ -169,15 +177,15 @@ func TestCreateWritesSupersessionAndDeliveryTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	got, err := s2.Get(ctx, old.ID)
-	if err != nil || got.Status != job.Superseded || got.SupersededBy != next.ID {
-		t.Errorf("old job after reopen: %+v %v, want superseded by %d", got, err, next.ID)
+	got, err := s2.Get(ctx, waiting.ID)
+	if err != nil || got.Status != job.Queued || got.Commit != "c2" || got.Pushes != 2 || got.Number != waiting.Number {
+		t.Errorf("joined job after reopen: %+v %v, want queued at c2 with 2 pushes", got, err)
 	}
-	if got, err := s2.Get(ctx, next.ID); err != nil || got.ID != next.ID || got.Number != next.Number || got.Status != job.Queued {
-		t.Errorf("new job after reopen: %+v %v", got, err)
+	if jobs, seen, err := s2.Delivery(ctx, "github", "shop/d2", window); !seen || err != nil || len(jobs) != 1 || jobs[0] != waiting.ID {
+		t.Errorf("joining delivery after reopen: %v %v %v, want [%d]", jobs, seen, err, waiting.ID)
 	}
-	if jobs, seen, err := s2.Delivery(ctx, "github", "shop/d2", at.Add(-time.Hour)); !seen || err != nil || len(jobs) != 1 || jobs[0] != next.ID {
-		t.Errorf("delivery after reopen: %v %v %v, want [%d]", jobs, seen, err, next.ID)
+	if unfinished, err := s2.Unfinished(ctx); err != nil || len(unfinished) != 2 {
+		t.Errorf("unfinished after joins: %v %v, want the waiting and the running job", jobIDs(unfinished), err)
 	}
 }
 

@@ -174,6 +174,8 @@ type Job struct {
 	Status string `json:"status"`
 	Commit string `json:"commit"`
 	Error  string `json:"error"`
+	// Pushes counts the pushes a build stands for (job.Job.Pushes).
+	Pushes int `json:"pushes"`
 	Images []struct {
 		Name      string `json:"name"`
 		Tag       string `json:"tag"`
