@@ -13,6 +13,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -22,13 +23,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/swarmhook/swarmhook/webhook"
@@ -41,10 +46,9 @@ func main() {
 	}
 }
 
-// delivery is one prepared request.
+// delivery is one prepared request: HTTP/1.1 headers and body, signed.
 type delivery struct {
-	body, sig []byte
-	id        string
+	request []byte
 }
 
 // result is one answer.
@@ -58,8 +62,9 @@ type result struct {
 func run() error {
 	base := flag.String("url", "http://127.0.0.1:8080", "swarmhook base URL")
 	project := flag.String("project", "bench", "project to deliver to")
-	n := flag.Int("n", 50000, "deliveries to send")
+	n := flag.Int("n", 50000, "deliveries to measure")
 	rate := flag.Float64("rate", 5000, "deliveries per second to schedule; 0 sends as fast as the workers can")
+	warmup := flag.Duration("warmup", 2*time.Second, "how long to send at the same rate before measuring (open loop only); checked for loss, reported apart")
 	workers := flag.Int("c", 64, "concurrent connections")
 	branches := flag.Int("branches", 8, "branches the pushes spread over")
 	serverPID := flag.Int("server-pid", 0, "swarmhook's process id, to report the CPU it used while deliveries were sent (Linux)")
@@ -69,55 +74,89 @@ func run() error {
 		return errors.New("set BENCH_SECRET and BENCH_TOKEN in the environment")
 	}
 
-	deliveries := prepare(*n, *branches, secret)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: *workers, MaxIdleConnsPerHost: *workers, MaxConnsPerHost: *workers},
-		Timeout: 30 * time.Second}
-	hookURL := *base + "/hooks/" + *project
+	u, err := url.Parse(*base)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("-url %q: want http://host:port", *base)
+	}
+	warm := 0
+	if *rate > 0 {
+		warm = int(warmup.Seconds() * *rate)
+	}
+	total := warm + *n
+	deliveries := prepare(u.Host, "/hooks/"+*project, total, *branches, secret)
+	client := &http.Client{Timeout: 30 * time.Second}
 
 	type task struct {
 		i     int
 		sched time.Time
 	}
-	tasks := make(chan task, *n)
-	results := make([]result, *n)
+	tasks := make(chan task, total)
+	results := make([]result, total)
+	// Every connection is open before the clock starts: the run measures
+	// answers, not TCP handshakes.
+	conns := make([]*conn, *workers)
+	for i := range conns {
+		conns[i] = &conn{addr: u.Host}
+		if err := conns[i].dial(); err != nil {
+			return err
+		}
+	}
 	var wg sync.WaitGroup
-	for range *workers {
+	for _, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.close()
 			for tk := range tasks {
 				start := tk.sched
 				if *rate == 0 {
 					start = time.Now()
 				}
-				results[tk.i] = send(client, hookURL, deliveries[tk.i], start)
+				results[tk.i] = c.send(deliveries[tk.i], start)
 			}
 		}()
 	}
-	cpu0, self0 := procCPU(*serverPID), procCPU(os.Getpid())
+	sched := func(i int) time.Duration { return time.Duration(float64(i) / *rate * float64(time.Second)) }
 	start := time.Now()
+	measured := start
+	cpu0, self0 := procCPU(*serverPID), procCPU(os.Getpid())
 	// Open loop: deliveries are due at fixed times whether or not earlier
 	// ones were answered, and latency counts from when each was due, so a
 	// slow answer cannot hide the ones queued behind it.
-	for i := 0; i < *n; {
-		due := *n
+	//
+	// Go's timers wake about a millisecond late on Linux (time.Sleep(200µs)
+	// takes 1.1 ms here), which would send most deliveries late and count
+	// the lateness as swarmhook's. So the dispatcher sleeps on an OS thread
+	// of its own with nanosleep(2), which wakes within tens of µs.
+	runtime.LockOSThread()
+	for i := 0; i < total; {
+		due := total
 		if *rate > 0 {
-			due = min(*n, int(time.Since(start).Seconds()**rate)+1)
+			due = min(total, int(time.Since(start).Seconds()**rate)+1)
 		}
 		for ; i < due; i++ {
-			sched := start
-			if *rate > 0 {
-				sched = start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))
+			if i == warm && warm > 0 {
+				// The measured run starts here, on the same schedule.
+				measured = start.Add(sched(i))
+				cpu0, self0 = procCPU(*serverPID), procCPU(os.Getpid())
 			}
-			tasks <- task{i, sched}
+			at := start
+			if *rate > 0 {
+				at = start.Add(sched(i))
+			}
+			tasks <- task{i, at}
 		}
-		if i < *n {
-			time.Sleep(time.Millisecond)
+		if i < total {
+			if wait := time.Until(start.Add(sched(i))); wait > 0 {
+				ts := syscall.NsecToTimespec(int64(wait))
+				syscall.Nanosleep(&ts, nil)
+			}
 		}
 	}
+	runtime.UnlockOSThread()
 	close(tasks)
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := time.Since(measured)
 	if *serverPID > 0 {
 		cpu := procCPU(*serverPID) - cpu0
 		fmt.Printf("swarmhook cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
@@ -126,13 +165,38 @@ func run() error {
 	self := procCPU(os.Getpid()) - self0
 	fmt.Printf("generator cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
 		self.Seconds(), self.Seconds()/elapsed.Seconds(), float64(self.Microseconds())/float64(*n))
+	if warm > 0 {
+		w := latencies(results[:warm])
+		fmt.Printf("warm-up (not measured): %d deliveries in %s, p50=%s p99=%s max=%s\n",
+			warm, *warmup, pct(w, 50), pct(w, 99), w[len(w)-1])
+	}
+	if f := os.Getenv("BENCH_LATENCIES"); f != "" {
+		// Every delivery's latency in µs, in send order, warm-up first:
+		// to see when the slow ones came.
+		var b bytes.Buffer
+		for _, r := range results {
+			fmt.Fprintln(&b, r.latency.Microseconds())
+		}
+		if err := os.WriteFile(f, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return report(client, *base, token, results, warm, elapsed, *rate, *workers, *branches)
+}
 
-	return report(client, *base, token, results, elapsed, *rate, *workers, *branches)
+// latencies returns the answers' latencies, sorted.
+func latencies(rs []result) []time.Duration {
+	out := make([]time.Duration, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.latency)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // prepare makes every delivery before the clock starts, so the generator
 // spends the run sending.
-func prepare(n, branches int, secret string) []delivery {
+func prepare(host, path string, n, branches int, secret string) []delivery {
 	out := make([]delivery, n)
 	for i := range out {
 		commit := make([]byte, 20)
@@ -144,41 +208,120 @@ func prepare(n, branches int, secret string) []delivery {
 			"pusher":      map[string]string{"name": "bench"},
 			"head_commit": map[string]string{"id": after, "message": "bench"},
 		})
-		out[i] = delivery{body: body, sig: []byte(webhook.Sign(secret, body)), id: fmt.Sprintf("bench-%d-%s", i, after[:8])}
+		out[i] = delivery{request: fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+			"X-GitHub-Event: push\r\nX-GitHub-Delivery: bench-%d-%s\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n%s",
+			path, host, i, after[:8], webhook.Sign(secret, body), len(body), body)}
 	}
 	return out
 }
 
-func send(client *http.Client, url string, d delivery, start time.Time) result {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))
-	if err != nil {
-		return result{err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", d.id)
-	req.Header.Set("X-Hub-Signature-256", string(d.sig))
-	resp, err := client.Do(req)
-	if err != nil {
-		return result{err: err, latency: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	var a struct{ Job int64 }
-	b, err := io.ReadAll(resp.Body)
-	lat := time.Since(start)
-	if err == nil {
-		json.Unmarshal(b, &a)
-	}
-	return result{status: resp.StatusCode, latency: lat, job: a.Job, err: err}
+// conn is one keep-alive connection to swarmhook, speaking just enough
+// HTTP/1.1 to send a prepared delivery and read its answer. net/http's
+// client costs about as much CPU per request as the handler it calls;
+// the generator stands in for Git hosts on other machines, so it should
+// take as little of the shared cores as it can.
+type conn struct {
+	addr string
+	c    net.Conn
+	r    *bufio.Reader
 }
 
-func report(client *http.Client, base, token string, results []result, elapsed time.Duration, rate float64, workers, branches int) error {
+func (c *conn) dial() error {
+	nc, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	c.c, c.r = nc, bufio.NewReaderSize(nc, 4096)
+	return nil
+}
+
+func (c *conn) close() {
+	if c.c != nil {
+		c.c.Close()
+	}
+}
+
+// send writes d's request and reads the answer, reconnecting once if
+// the connection was closed while idle.
+func (c *conn) send(d delivery, start time.Time) result {
+	for attempt := 0; ; attempt++ {
+		if c.c == nil {
+			if err := c.dial(); err != nil {
+				return result{err: err, latency: time.Since(start)}
+			}
+		}
+		status, body, err := c.roundTrip(d.request)
+		if err != nil {
+			c.c.Close()
+			c.c = nil
+			if attempt == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				continue
+			}
+			return result{err: err, latency: time.Since(start)}
+		}
+		lat := time.Since(start)
+		return result{status: status, latency: lat, job: jobID(body)}
+	}
+}
+
+func (c *conn) roundTrip(req []byte) (int, []byte, error) {
+	if _, err := c.c.Write(req); err != nil {
+		return 0, nil, err
+	}
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, err
+	}
+	// "HTTP/1.1 202 Accepted\r\n"
+	if len(line) < 12 {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	length := -1
+	for {
+		h, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		if k, v, ok := bytes.Cut(h, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
+				return 0, nil, fmt.Errorf("bad Content-Length %q", v)
+			}
+		}
+	}
+	if length < 0 {
+		return 0, nil, errors.New("answer without Content-Length")
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		return 0, nil, err
+	}
+	return status, body, nil
+}
+
+// jobID reads "job" from an answer, 0 when it names none.
+func jobID(body []byte) int64 {
+	var a struct{ Job int64 }
+	json.Unmarshal(body, &a)
+	return a.Job
+}
+
+// report prints what the measured deliveries (results[warm:]) got, and
+// checks that no delivery, warm-up included, was lost.
+func report(client *http.Client, base, token string, results []result, warm int, elapsed time.Duration, rate float64, workers, branches int) error {
 	statuses := map[int]int{}
 	var errs int
 	var firstErr error
 	var lat202 []time.Duration
 	var jobs []int64
-	for _, r := range results {
+	for i, r := range results {
 		if r.err != nil {
 			errs++
 			firstErr = cmpErr(firstErr, r.err)
@@ -186,19 +329,21 @@ func report(client *http.Client, base, token string, results []result, elapsed t
 		}
 		statuses[r.status]++
 		if r.status == http.StatusAccepted {
-			lat202 = append(lat202, r.latency)
 			jobs = append(jobs, r.job)
+			if i >= warm {
+				lat202 = append(lat202, r.latency)
+			}
 		}
 	}
-	n := len(results)
-	fmt.Printf("deliveries: %d in %.2fs = %.0f/s (scheduled %.0f/s, %d connections, %d branches)\n",
-		n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), rate, workers, branches)
+	n := len(results) - warm
+	fmt.Printf("deliveries: %d measured in %.2fs = %.0f/s (scheduled %.0f/s, %d connections, %d branches), after %d warm-up\n",
+		n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), rate, workers, branches, warm)
 	codes := make([]int, 0, len(statuses))
 	for c := range statuses {
 		codes = append(codes, c)
 	}
 	sort.Ints(codes)
-	fmt.Print("answers:")
+	fmt.Print("answers (warm-up included):")
 	for _, c := range codes {
 		fmt.Printf(" %d=%d", c, statuses[c])
 	}
@@ -212,17 +357,27 @@ func report(client *http.Client, base, token string, results []result, elapsed t
 			pct(lat202, 50), pct(lat202, 90), pct(lat202, 99), lat202[len(lat202)-1])
 	}
 
-	lost, err := missingJobs(client, base, token, jobs)
+	// No delivery lost: every 202 names a job the API returns, and each
+	// job counts exactly the pushes whose 202 named it (one that queued
+	// it and those that joined it while it waited).
+	answered := map[int64]int{}
+	for _, j := range jobs {
+		answered[j]++
+	}
+	pushes, missing, err := jobPushes(client, base, token, answered)
 	if err != nil {
 		return err
 	}
-	distinct := map[int64]bool{}
-	for _, j := range jobs {
-		distinct[j] = true
+	mismatched := 0
+	for id, n := range answered {
+		if p, ok := pushes[id]; ok && p != n {
+			mismatched++
+		}
 	}
-	fmt.Printf("jobs: %d answers 202, %d distinct job ids, %d of them missing from /api/jobs\n", len(jobs), len(distinct), lost)
-	if lost > 0 || len(distinct) != len(jobs) || slices.Contains(jobs, 0) {
-		return errors.New("deliveries lost: a 202 without its own job")
+	fmt.Printf("jobs: %d answers 202 in %d jobs (%d pushes joined a waiting build); %d jobs missing from /api/jobs, %d with a push count that differs from their 202s\n",
+		len(jobs), len(answered), len(jobs)-len(answered), missing, mismatched)
+	if missing > 0 || mismatched > 0 || answered[0] > 0 {
+		return errors.New("deliveries lost: a 202 whose push no job records")
 	}
 	return nil
 }
@@ -261,13 +416,14 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[max(0, min(len(sorted)-1, i-1))].Round(10 * time.Microsecond)
 }
 
-// missingJobs asks the API for every job a 202 named and counts those it
-// does not know.
-func missingJobs(client *http.Client, base, token string, jobs []int64) (int, error) {
+// jobPushes asks the API for every job a 202 named and returns each
+// one's push count, and how many it does not know.
+func jobPushes(client *http.Client, base, token string, jobs map[int64]int) (map[int64]int, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	ids := make(chan int64)
 	var mu sync.Mutex
+	pushes := map[int64]int{}
 	missing := 0
 	var firstErr error
 	var wg sync.WaitGroup
@@ -276,33 +432,52 @@ func missingJobs(client *http.Client, base, token string, jobs []int64) (int, er
 		go func() {
 			defer wg.Done()
 			for id := range ids {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/jobs/%d", base, id), nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := client.Do(req)
+				n, found, err := getPushes(ctx, client, base, token, id)
 				mu.Lock()
 				switch {
 				case err != nil:
 					firstErr = cmpErr(firstErr, err)
-				case resp.StatusCode == http.StatusNotFound:
+				case !found:
 					missing++
-				case resp.StatusCode != http.StatusOK:
-					firstErr = cmpErr(firstErr, fmt.Errorf("GET job %d: %s", id, resp.Status))
+				default:
+					pushes[id] = n
 				}
 				mu.Unlock()
-				if resp != nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
 			}
 		}()
 	}
-	for _, id := range jobs {
+	for id := range jobs {
 		ids <- id
 	}
 	close(ids)
 	wg.Wait()
 	if firstErr != nil {
-		return missing, fmt.Errorf("check jobs: %w", firstErr)
+		return nil, missing, fmt.Errorf("check jobs: %w", firstErr)
 	}
-	return missing, nil
+	return pushes, missing, nil
+}
+
+// getPushes reads one job's push count.
+func getPushes(ctx context.Context, client *http.Client, base, token string, id int64) (int, bool, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/jobs/%d", base, id), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return 0, false, nil
+	default:
+		return 0, false, fmt.Errorf("GET job %d: %s", id, resp.Status)
+	}
+	var j struct {
+		Pushes int `json:"pushes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+		return 0, false, fmt.Errorf("GET job %d: %w", id, err)
+	}
+	return j.Pushes, true, nil
 }

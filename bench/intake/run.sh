@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
-# Intake benchmark: starts swarmhook on loopback with one project whose
-# jobs fail at once (nothing listens where its repository should be), so the run measures
-# intake rather than builds, then runs the load generator as a second
-# process against it. Tunables: N, RATE, CONNS, BRANCHES.
+# Intake benchmark: starts swarmhook on loopback with one project, then
+# runs the load generator as a second process against it. Tunables: N,
+# RATE, CONNS, BRANCHES, WARMUP, JOBS; BUILD_TAGS=pprof with
+# PPROF_ADDR=127.0.0.1:6061 serves pprof from swarmhook while it runs.
 #
 #   bench/intake/run.sh
 #   N=20000 RATE=2000 bench/intake/run.sh
+#   JOBS=fail bench/intake/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 pid=""
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	if [ -n "${stall_pid:-}" ]; then kill "$stall_pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-go build -o "$work/swarmhook" ./cmd/swarmhook
+go build ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -o "$work/swarmhook" ./cmd/swarmhook
 go build -o "$work/loadgen" ./bench/intake
+# JOBS=stall (default): the repository server accepts and never answers,
+# like builds in progress: both workers stay busy for the whole run and
+# pushes join the builds waiting behind them, as in a real burst.
+# JOBS=fail: the repository URL is a closed port, every job fails in its
+# fetch within milliseconds and the next starts at once, so jobs churn
+# all run long beside intake (a worst case, not a real one).
+repo=http://127.0.0.1:9/no-such-repo.git
+if [ "${JOBS:-stall}" = stall ]; then
+	stall_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(128); time.sleep(3600)' "$stall_port" &
+	stall_pid=$!
+	repo=http://127.0.0.1:$stall_port/stalled.git
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Secrets travel in the environment: swarmhook expands ${VAR} in its
 # config, the generator reads them itself.
@@ -31,7 +46,7 @@ tokens: [{name: bench, token: "\${BENCH_TOKEN}", scopes: [read]}]
 registry: {host: "127.0.0.1:5000", insecure: true}
 projects:
   - name: bench
-    repo: http://127.0.0.1:9/no-such-repo.git
+    repo: $repo
     secret: "\${BENCH_SECRET}"
     images: [{name: bench/app}]
 YAML
@@ -42,8 +57,10 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 echo "swarmhook $(git rev-parse --short HEAD) on 127.0.0.1:$port, $(nproc) cores"
-"$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
-	-n "${N:-50000}" -rate "${RATE:-5000}" -c "${CONNS:-64}" -branches "${BRANCHES:-8}" -server-pid "$pid"
+# The generator allocates little once its deliveries are prepared; its
+# collector is off so that its pauses do not count as swarmhook latency.
+GOGC=off "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
+	-n "${N:-50000}" -rate "${RATE:-5000}" -warmup "${WARMUP:-2s}" -c "${CONNS:-16}" -branches "${BRANCHES:-8}" -server-pid "$pid"
 # CPU seconds swarmhook used over the run (and the job checks after it),
 # and how busy the shared machine was: other work on the same cores
 # shows here.
