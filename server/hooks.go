@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -168,10 +169,16 @@ func (s *Server) readBody(c echo.Context) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes declared, the limit is %d", errTooLarge, r.ContentLength, limit)
 	}
-	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// Declared and within the limit: one read into a buffer of the
+		// exact size (a bytes.Buffer would grow past it to read EOF).
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, fmt.Errorf("read delivery: %w", err)
+		}
+		return body, nil
 	}
+	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, limit)); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

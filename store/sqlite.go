@@ -281,7 +281,8 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 // ErrNotFound when j is no longer queued: a push must never join a build
 // that has started.
 func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
-	rec := j.Clone()
+	// j is only read, and only until Join returns: no copy is kept.
+	rec := j
 	var seen []int64
 	err := s.w.do(ctx, func(tx *wtx) error {
 		seen = nil

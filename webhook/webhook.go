@@ -168,29 +168,38 @@ func validDeliveryID(id string) error {
 
 // decodeJSON unmarshals body into v, saying what is wrong and where when
 // it cannot. strict refuses fields v does not have.
+// errTrailing is a body with more after its JSON value.
+var errTrailing = errors.New("unexpected data after the JSON value")
+
 func decodeJSON(what string, body []byte, v any, strict bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fmt.Errorf("%w: %s: body is empty", ErrMalformed, what)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	var err error
 	if strict {
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
-	}
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON value")
+		if err = dec.Decode(v); err == nil && dec.More() {
+			err = errTrailing
+		}
+	} else {
+		// Unmarshal checks the whole body, trailing data included,
+		// without a Decoder and its buffer: this runs on every delivery.
+		err = json.Unmarshal(body, v)
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &syntax) && syntax.Error() == "unexpected end of JSON input":
+		return fmt.Errorf("%w: %s is truncated JSON", ErrMalformed, what)
+	case errors.Is(err, errTrailing) || errors.As(err, &syntax) && strings.Contains(syntax.Error(), "after top-level value"):
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, what, errTrailing)
 	case errors.As(err, &syntax):
 		return fmt.Errorf("%w: %s is not valid JSON at byte %d: %v", ErrMalformed, what, syntax.Offset, syntax)
 	case errors.As(err, &typ):
 		return fmt.Errorf("%w: %s: field %q is a JSON %s, want %s", ErrMalformed, what, typ.Field, typ.Value, kindName(typ.Type))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: %s is truncated JSON", ErrMalformed, what)
 	default:
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
 	}
