@@ -30,6 +30,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/internal/gctune"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
 	"github.com/swarmhook/swarmhook/notify"
@@ -225,6 +226,11 @@ func serve(args []string, stderr io.Writer) error {
 	notifier.Start(context.WithoutCancel(ctx))
 	runner.Start(runCtx)
 	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
+	if os.Getenv("GOGC") == "" {
+		// An operator's GOGC stands; otherwise collect less often
+		// during bursts of deliveries.
+		go gctune.Run(ctx, gctune.Config{})
+	}
 	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: updater.NewInventory(docker), Store: jobs, Logs: logs, Log: log})
 	if cfg.Prune.Schedule != "" {
 		go pruner.Schedule(ctx, cfg.Prune.Schedule)
