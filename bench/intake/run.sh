@@ -59,7 +59,7 @@ done
 echo "swarmhook $(git rev-parse --short HEAD) on 127.0.0.1:$port, $(nproc) cores"
 # The generator allocates little once its deliveries are prepared; its
 # collector is off so that its pauses do not count as swarmhook latency.
-GOGC=off "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
+GOGC=off GOMEMLIMIT=off "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
 	-n "${N:-50000}" -rate "${RATE:-5000}" -warmup "${WARMUP:-2s}" -c "${CONNS:-16}" -branches "${BRANCHES:-8}" -server-pid "$pid"
 # CPU seconds swarmhook used over the run (and the job checks after it),
 # and how busy the shared machine was: other work on the same cores
