@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -225,25 +226,22 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 	var seen []int64
 	err := s.w.do(ctx, func(tx *wtx) error {
 		seen = nil
-		if d := w.Delivery; d != nil {
-			var err error
-			if seen, err = delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID); err != nil {
-				return err
-			}
-			if seen != nil {
-				return nil // a redelivery: write nothing
-			}
-		}
-		if err := tx.queryRow(`INSERT INTO build_numbers (project, last) VALUES (?, 1)
-			ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&number); err != nil {
-			return fmt.Errorf("create job: number: %w", err)
-		}
 		if s.nextID == 0 {
 			if err := tx.queryRow("SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'jobs'").Scan(&s.nextID); err != nil {
 				return fmt.Errorf("create job: next id: %w", err)
 			}
 		}
 		id = s.nextID
+		if d := w.Delivery; d != nil {
+			var err error
+			if seen, err = record(tx, d, id); err != nil || seen != nil {
+				return err // a redelivery writes nothing
+			}
+		}
+		if err := tx.queryRow(`INSERT INTO build_numbers (project, last) VALUES (?, 1)
+			ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&number); err != nil {
+			return fmt.Errorf("create job: number: %w", err)
+		}
 		rec := *j
 		rec.ID, rec.Number = id, number
 		data, err := json.Marshal(&rec)
@@ -255,15 +253,7 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 			return fmt.Errorf("create job: %w", err)
 		}
 		s.nextID++
-		if err := saveServices(tx, &rec); err != nil {
-			return err
-		}
-		if d := w.Delivery; d != nil {
-			if err := remember(tx, d, append(d.Earlier[:len(d.Earlier):len(d.Earlier)], id)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return saveServices(tx, &rec)
 	})
 	if err != nil {
 		return err
@@ -288,8 +278,8 @@ func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 		seen = nil
 		if d != nil {
 			var err error
-			if seen, err = delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID); err != nil || seen != nil {
-				return err
+			if seen, err = record(tx, d, rec.ID); err != nil || seen != nil {
+				return err // a redelivery writes nothing
 			}
 		}
 		data, err := json.Marshal(rec)
@@ -303,9 +293,6 @@ func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("join job %d: no queued job: %w", rec.ID, ErrNotFound)
-		}
-		if d != nil {
-			return remember(tx, d, append(d.Earlier[:len(d.Earlier):len(d.Earlier)], rec.ID))
 		}
 		return nil
 	})
@@ -460,14 +447,35 @@ func delivery(row *sql.Row, provider, id string) ([]int64, error) {
 	return jobs, nil
 }
 
-// remember records which jobs a delivery started.
-func remember(tx *wtx, d *job.Delivery, jobs []int64) error {
-	raw, _ := json.Marshal(jobs)
-	if _, err := tx.exec("INSERT OR REPLACE INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)",
-		d.Provider, d.ID, string(raw), d.At.UnixMilli()); err != nil {
-		return fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
+// recordDelivery inserts a delivery's record, or replaces one older
+// than the redelivery window (the last argument): a record inside the
+// window is left as it is, and the statement changes no row.
+const recordDelivery = `INSERT INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)
+	ON CONFLICT (provider, id) DO UPDATE SET jobs = excluded.jobs, received = excluded.received
+	WHERE deliveries.received < ?`
+
+// record remembers d as having started its Earlier jobs and id, in one
+// statement, unless d was seen at or after d.Since: then it writes
+// nothing and returns the jobs d started then.
+func record(tx *wtx, d *job.Delivery, id int64) ([]int64, error) {
+	raw := make([]byte, 0, 24)
+	raw = append(raw, '[')
+	for _, e := range d.Earlier {
+		raw = append(strconv.AppendInt(raw, e, 10), ',')
 	}
-	return nil
+	raw = append(strconv.AppendInt(raw, id, 10), ']')
+	res, err := tx.exec(recordDelivery, d.Provider, d.ID, string(raw), d.At.UnixMilli(), d.Since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil, nil
+	}
+	seen, err := delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID)
+	if err == nil && seen == nil {
+		err = fmt.Errorf("record delivery %s/%s: neither recorded nor found", d.Provider, d.ID)
+	}
+	return seen, err
 }
 
 // Trim deletes finished jobs that ended before cutoff, and deliveries

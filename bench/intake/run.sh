@@ -50,7 +50,7 @@ projects:
     secret: "\${BENCH_SECRET}"
     images: [{name: bench/app}]
 YAML
-"$work/swarmhook" serve -config "$work/config.yaml" -log-level warn 2>"$work/swarmhook.log" &
+"$work/swarmhook" serve -config "$work/config.yaml" -log-level "${LOG_LEVEL:-info}" 2>"$work/swarmhook.log" &
 pid=$!
 for _ in $(seq 100); do
 	curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
