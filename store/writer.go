@@ -40,10 +40,12 @@ type writer struct {
 	rolledBack func()
 }
 
-// write is one caller's part of a batch.
+// write is one caller's part of a batch, or, when between is set, work
+// on the connection between two transactions.
 type write struct {
-	fn  func(tx *wtx) error
-	err chan error
+	fn      func(tx *wtx) error
+	between func(conn *sql.Conn) error
+	err     chan error
 }
 
 // wtx runs statements inside the writer's current transaction. It is
@@ -79,6 +81,24 @@ func (w *writer) do(ctx context.Context, fn func(tx *wtx) error) error {
 	return <-op.err
 }
 
+// between runs fn on the write connection outside any transaction, after
+// the writes handed in before it have committed and before any handed in
+// after it: while fn runs, nothing else writes. ctx is checked before.
+func (w *writer) between(ctx context.Context, fn func(conn *sql.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	op := &write{between: fn, err: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	w.ops <- op
+	w.mu.RUnlock()
+	return <-op.err
+}
+
 // close commits every write handed in before it, then stops the writer.
 func (w *writer) close() {
 	w.mu.Lock()
@@ -97,15 +117,24 @@ func (w *writer) loop() {
 	defer close(w.done)
 	batch := make([]*write, 0, maxBatch)
 	for first := range w.ops {
+		if first.between != nil {
+			first.err <- first.between(w.conn)
+			continue
+		}
 		batch = append(batch[:0], first)
 		// Let the requests that are ready to write hand their writes in
 		// first: a fuller batch shares one commit among more callers.
 		runtime.Gosched()
+		var after *write
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case op, ok := <-w.ops:
 				if !ok {
+					break fill
+				}
+				if op.between != nil {
+					after = op // runs once this batch has committed
 					break fill
 				}
 				batch = append(batch, op)
@@ -114,6 +143,9 @@ func (w *writer) loop() {
 			}
 		}
 		w.commit(batch)
+		if after != nil {
+			after.err <- after.between(w.conn)
+		}
 	}
 }
 

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarmhook/swarmhook/job"
 )
 
 // insertMark is a write of one row into a table of the test's own.
@@ -185,4 +189,46 @@ func TestCloseFlushesWaitingWrites(t *testing.T) {
 	if got := marks(t, path); len(got) != n {
 		t.Errorf("%d of %d writes waiting at Close were stored", len(got), n)
 	}
+}
+
+func TestWALStartsOverUnderContinuousWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	const frames = 64
+	s, err := openSQLite(context.Background(), path, 5*time.Millisecond, frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Writers that never pause: a checkpoint beside them alone would
+	// never finish, and the WAL would hold every page written.
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const writers, each = 8, 500
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				j := &job.Job{Project: "shop", Branch: fmt.Sprintf("b%d", w), Status: job.Queued, Created: time.Now()}
+				d := &job.Delivery{Provider: "github", ID: fmt.Sprintf("shop/%d-%d", w, i), At: time.Now(), Since: time.Now().Add(-time.Hour)}
+				if err := s.Create(ctx, j, job.With{Delivery: d}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each commit writes pages for a job, its index entries and its
+	// delivery; a WAL that starts over holds a few checkpoints' worth,
+	// far less than all of them.
+	pages, written := st.Size()/4096, int64(writers*each)
+	if pages > written/4 {
+		t.Errorf("WAL is %d pages after %d jobs: it never started over", pages, written)
+	}
+	t.Logf("%d jobs, WAL %d pages", written, pages)
 }
