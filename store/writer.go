@@ -67,28 +67,22 @@ func newWriter(conn *sql.Conn, rolledBack func()) *writer {
 // handed in; once handed in, the write is waited for, so a caller never
 // returns while its fn may still run.
 func (w *writer) do(ctx context.Context, fn func(tx *wtx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	op := &write{fn: fn, err: make(chan error, 1)}
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return ErrClosed
-	}
-	w.ops <- op
-	w.mu.RUnlock()
-	return <-op.err
+	return w.send(ctx, &write{fn: fn})
 }
 
 // between runs fn on the write connection outside any transaction, after
 // the writes handed in before it have committed and before any handed in
 // after it: while fn runs, nothing else writes. ctx is checked before.
 func (w *writer) between(ctx context.Context, fn func(conn *sql.Conn) error) error {
+	return w.send(ctx, &write{between: fn})
+}
+
+// send hands op to the writer goroutine and waits for its result.
+func (w *writer) send(ctx context.Context, op *write) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	op := &write{between: fn, err: make(chan error, 1)}
+	op.err = make(chan error, 1)
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()

@@ -224,10 +224,13 @@ func TestWALStartsOverUnderContinuousWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Each commit writes pages for a job, its index entries and its
-	// delivery; a WAL that starts over holds a few checkpoints' worth,
-	// far less than all of them.
+	// delivery, about three per job: a WAL that never starts over holds
+	// them all (12,945 pages here without the writer's checkpoint). One
+	// that does holds what came between two restarts: 600 to 1,100
+	// pages, on a busy machine too. Less than one page per job says it
+	// started over, with room for a slow machine's fewer checkpoints.
 	pages, written := st.Size()/4096, int64(writers*each)
-	if pages > written/4 {
+	if pages >= written {
 		t.Errorf("WAL is %d pages after %d jobs: it never started over", pages, written)
 	}
 	t.Logf("%d jobs, WAL %d pages", written, pages)
