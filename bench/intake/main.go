@@ -67,6 +67,7 @@ func run() error {
 	rate := flag.Float64("rate", 5000, "deliveries per second to schedule; 0 sends as fast as the workers can")
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to send at the same rate before measuring (open loop only); checked for loss, reported apart")
 	workers := flag.Int("c", 64, "concurrent connections")
+	keepAlive := flag.Bool("keepalive", true, "reuse connections; false opens one per delivery, as most Git hosts do (the dial counts in its latency)")
 	branches := flag.Int("branches", 8, "branches the pushes spread over")
 	serverPID := flag.Int("server-pid", 0, "swarmhook's process id, to report the CPU it used while deliveries were sent (Linux)")
 	cpuProfile := flag.String("cpuprofile", "", "write the generator's own CPU profile here")
@@ -96,7 +97,7 @@ func run() error {
 		warm = int(warmup.Seconds() * *rate)
 	}
 	total := warm + *n
-	deliveries := prepare(u.Host, "/hooks/"+*project, total, *branches, secret)
+	deliveries := prepare(u.Host, "/hooks/"+*project, total, *branches, secret, *keepAlive)
 	client := &http.Client{Timeout: 30 * time.Second}
 
 	type task struct {
@@ -109,7 +110,7 @@ func run() error {
 	// answers, not TCP handshakes.
 	conns := make([]*conn, *workers)
 	for i := range conns {
-		conns[i] = &conn{addr: u.Host}
+		conns[i] = &conn{addr: u.Host, once: !*keepAlive}
 		if err := conns[i].dial(); err != nil {
 			return err
 		}
@@ -209,7 +210,11 @@ func latencies(rs []result) []time.Duration {
 
 // prepare makes every delivery before the clock starts, so the generator
 // spends the run sending.
-func prepare(host, path string, n, branches int, secret string) []delivery {
+func prepare(host, path string, n, branches int, secret string, keepAlive bool) []delivery {
+	connection := "keep-alive"
+	if !keepAlive {
+		connection = "close"
+	}
 	out := make([]delivery, n)
 	for i := range out {
 		commit := make([]byte, 20)
@@ -221,9 +226,9 @@ func prepare(host, path string, n, branches int, secret string) []delivery {
 			"pusher":      map[string]string{"name": "bench"},
 			"head_commit": map[string]string{"id": after, "message": "bench"},
 		})
-		out[i] = delivery{request: fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		out[i] = delivery{request: fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\nContent-Type: application/json\r\n"+
 			"X-GitHub-Event: push\r\nX-GitHub-Delivery: bench-%d-%s\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n%s",
-			path, host, i, after[:8], webhook.Sign(secret, body), len(body), body)}
+			path, host, connection, i, after[:8], webhook.Sign(secret, body), len(body), body)}
 	}
 	return out
 }
@@ -238,6 +243,7 @@ type conn struct {
 	c    net.Conn
 	r    *bufio.Reader
 	body []byte // the last answer's body, reused
+	once bool   // a connection per delivery
 }
 
 func (c *conn) dial() error {
@@ -274,7 +280,12 @@ func (c *conn) send(d delivery, start time.Time) result {
 			return result{err: err, latency: time.Since(start)}
 		}
 		lat := time.Since(start)
-		return result{status: status, latency: lat, job: jobID(body)}
+		r := result{status: status, latency: lat, job: jobID(body)}
+		if c.once {
+			c.close()
+			c.c = nil
+		}
+		return r
 	}
 }
 

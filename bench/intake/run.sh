@@ -60,7 +60,7 @@ echo "swarmhook $(git rev-parse --short HEAD) on 127.0.0.1:$port, $(nproc) cores
 # The generator allocates little once its deliveries are prepared; its
 # collector is off so that its pauses do not count as swarmhook latency.
 GOGC=off GOMEMLIMIT=off "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
-	-n "${N:-50000}" -rate "${RATE:-5000}" -warmup "${WARMUP:-2s}" -c "${CONNS:-16}" -branches "${BRANCHES:-8}" -server-pid "$pid" ${GEN_PROFILE:+-cpuprofile "$GEN_PROFILE"}
+	-n "${N:-50000}" -rate "${RATE:-5000}" -warmup "${WARMUP:-2s}" -c "${CONNS:-16}" -branches "${BRANCHES:-8}" -server-pid "$pid" -keepalive="${KEEPALIVE:-true}" ${GEN_PROFILE:+-cpuprofile "$GEN_PROFILE"}
 # CPU seconds swarmhook used over the run (and the job checks after it),
 # and how busy the shared machine was: other work on the same cores
 # shows here.
