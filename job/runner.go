@@ -175,17 +175,13 @@ type Request struct {
 }
 
 // lane holds the jobs of one project and branch: at most one running and,
-// for builds, at most one waiting. A newer build replaces the waiting one.
-//
-// Builds of one lane are recorded concurrently, so they can reach the lane
-// out of order; newest keeps an older one from replacing a newer one.
+// for builds, at most one waiting. A push joins the waiting build (see
+// submitBuild); a build queued otherwise (Resume) replaces it.
 type lane struct {
 	running bool
 	waiting []*Job
-	// newest is the highest job ID that has entered the lane.
-	newest int64
-	// submitting counts Submits between taking the waiting build and
-	// handing in their own; the lane (and newest) stays while any do.
+	// submitting counts Submits waiting to record a push or recording
+	// one; the lane stays while any do.
 	submitting int
 	// queued: the lane is in Runner.ready.
 	queued bool
@@ -296,8 +292,8 @@ func (r *Runner) worker(ctx context.Context) {
 		}
 		l.queued = false
 		if len(l.waiting) == 0 {
-			// A Submit took the waiting build to supersede it and
-			// queues the lane again when its own build is recorded.
+			// A Submit took the waiting build to join a push to it
+			// and queues the lane again once that is recorded.
 			r.mu.Unlock()
 			continue
 		}
@@ -423,8 +419,7 @@ func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) (*Job, er
 	var losers []superseded
 	if err != nil {
 		// Nothing was written (an error, or a redelivery): the taken
-		// build goes back as it was (or gives way to a newer one that
-		// arrived meanwhile).
+		// build goes back as it was.
 		if old != nil {
 			losers = r.offer(key, l, old)
 		}
@@ -473,15 +468,11 @@ func (r *Runner) lane(key string) *lane {
 	return l
 }
 
-// offer makes recorded build j the waiting build of its lane, unless a
-// newer one entered it already, and returns the build that gave way, to
-// be recorded as superseded. r.mu is held.
+// offer makes recorded build j the waiting build of its lane and returns
+// the build that gave way, if any, to be recorded as superseded. Pushes
+// to a lane are recorded one at a time and Resume offers oldest first, so
+// j is never older than what waits. r.mu is held.
 func (r *Runner) offer(key string, l *lane, j *Job) []superseded {
-	if j.ID < l.newest {
-		// Two pushes recorded side by side reached the lane out of order.
-		return []superseded{{j, l.newest}}
-	}
-	l.newest = j.ID
 	var out []superseded
 	for _, old := range l.waiting {
 		out = append(out, superseded{old, j.ID})

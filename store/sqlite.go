@@ -300,27 +300,26 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 // that has started.
 func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 	// j is only read, and only until Join returns: no copy is kept.
-	rec := j
 	var seen []int64
 	err := s.w.do(ctx, func(tx *wtx) error {
 		seen = nil
 		if d != nil {
 			var err error
-			if seen, err = record(tx, d, rec.ID); err != nil || seen != nil {
+			if seen, err = record(tx, d, j.ID); err != nil || seen != nil {
 				return err // a redelivery writes nothing
 			}
 		}
-		data, err := json.Marshal(rec)
+		data, err := json.Marshal(j)
 		if err != nil {
-			return fmt.Errorf("join job %d: %w", rec.ID, err)
+			return fmt.Errorf("join job %d: %w", j.ID, err)
 		}
 		// Only data changes: status and the indexed columns stay.
-		res, err := tx.exec("UPDATE jobs SET data = ? WHERE id = ? AND status = ?", data, rec.ID, job.Queued)
+		res, err := tx.exec("UPDATE jobs SET data = ? WHERE id = ? AND status = ?", data, j.ID, job.Queued)
 		if err != nil {
-			return fmt.Errorf("join job %d: %w", rec.ID, err)
+			return fmt.Errorf("join job %d: %w", j.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("join job %d: no queued job: %w", rec.ID, ErrNotFound)
+			return fmt.Errorf("join job %d: no queued job: %w", j.ID, ErrNotFound)
 		}
 		return nil
 	})

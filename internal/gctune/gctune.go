@@ -14,7 +14,6 @@ package gctune
 
 import (
 	"context"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -114,7 +113,6 @@ func Run(ctx context.Context, cfg Config) {
 			debug.SetGCPercent(percent)
 			if !c.busy {
 				debug.FreeOSMemory()
-				runtime.Gosched()
 			}
 		}
 	}
