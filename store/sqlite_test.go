@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,6 +121,57 @@ func TestDeliveries(t *testing.T) {
 	}
 	if _, ok, _ := s.Delivery(ctx, "github", "d1", at.Add(time.Second)); ok {
 		t.Error("a delivery older than the window counts as new")
+	}
+}
+
+// TestMigrationKeepsDeliveries opens a database written by the first
+// schema, whose deliveries table had a rowid: the move to a table keyed
+// by (provider, id) alone must keep every delivery, so a redelivery that
+// arrives across the upgrade still builds nothing.
+func TestMigrationKeepsDeliveries(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		migrations[0],
+		"PRAGMA user_version = 1",
+		fmt.Sprintf("INSERT INTO deliveries (provider, id, jobs, received) VALUES ('github', 'd1', '[3,4]', %d), ('gitea', 'd1', '[5]', %d)",
+			at.UnixMilli(), at.UnixMilli()),
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		provider string
+		want     []int64
+	}{{"github", []int64{3, 4}}, {"gitea", []int64{5}}} {
+		got, ok, err := s.Delivery(ctx, tc.provider, "d1", at.Add(-time.Hour))
+		if !ok || err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s/d1 after the upgrade = %v %v %v, want %v", tc.provider, got, ok, err, tc.want)
+		}
+	}
+	j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
+	err = s.Create(ctx, j, job.With{Delivery: &job.Delivery{Provider: "github", ID: "d1", At: at.Add(time.Minute), Since: at.Add(-time.Hour)}})
+	var re *job.RedeliveryError
+	if !errors.As(err, &re) || !slices.Equal(re.Jobs, []int64{3, 4}) {
+		t.Errorf("redelivery across the upgrade: %v, want the jobs it started before", err)
+	}
+	var version int
+	s.read.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != len(migrations) {
+		t.Errorf("schema version %d, want %d", version, len(migrations))
 	}
 }
 
