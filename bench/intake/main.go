@@ -67,6 +67,7 @@ func run() error {
 	rate := flag.Float64("rate", 5000, "deliveries per second to schedule; 0 sends as fast as the workers can")
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to send at the same rate before measuring (open loop only); checked for loss, reported apart")
 	workers := flag.Int("c", 64, "concurrent connections")
+	raw := flag.Bool("raw", true, "with -keepalive and a -rate, drive the connections with raw system calls on two OS threads (Linux), not a goroutine per connection")
 	keepAlive := flag.Bool("keepalive", true, "reuse connections; false opens one per delivery, as most Git hosts do (the dial counts in its latency)")
 	branches := flag.Int("branches", 8, "branches the pushes spread over")
 	serverPID := flag.Int("server-pid", 0, "swarmhook's process id, to report the CPU it used while deliveries were sent (Linux)")
@@ -100,76 +101,29 @@ func run() error {
 	deliveries := prepare(u.Host, "/hooks/"+*project, total, *branches, secret, *keepAlive)
 	client := &http.Client{Timeout: 30 * time.Second}
 
-	type task struct {
-		i     int
-		sched time.Time
-	}
-	tasks := make(chan task, total)
 	results := make([]result, total)
-	// Every connection is open before the clock starts: the run measures
-	// answers, not TCP handshakes.
-	conns := make([]*conn, *workers)
-	for i := range conns {
-		conns[i] = &conn{addr: u.Host, once: !*keepAlive}
-		if err := conns[i].dial(); err != nil {
-			return err
-		}
-	}
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.close()
-			for tk := range tasks {
-				start := tk.sched
-				if *rate == 0 {
-					start = time.Now()
-				}
-				results[tk.i] = c.send(deliveries[tk.i], start)
-			}
-		}()
-	}
 	sched := func(i int) time.Duration { return time.Duration(float64(i) / *rate * float64(time.Second)) }
-	start := time.Now()
-	measured := start
-	cpu0, self0 := procCPU(*serverPID), procCPU(os.Getpid())
-	// Open loop: deliveries are due at fixed times whether or not earlier
-	// ones were answered, and latency counts from when each was due, so a
-	// slow answer cannot hide the ones queued behind it.
-	//
-	// Go's timers wake about a millisecond late on Linux (time.Sleep(200µs)
-	// takes 1.1 ms here), which would send most deliveries late and count
-	// the lateness as swarmhook's. So the dispatcher sleeps on an OS thread
-	// of its own with nanosleep(2), which wakes within tens of µs.
-	runtime.LockOSThread()
-	for i := 0; i < total; {
-		due := total
-		if *rate > 0 {
-			due = min(total, int(time.Since(start).Seconds()**rate)+1)
-		}
-		for ; i < due; i++ {
-			if i == warm && warm > 0 {
-				// The measured run starts here, on the same schedule.
-				measured = start.Add(sched(i))
-				cpu0, self0 = procCPU(*serverPID), procCPU(os.Getpid())
-			}
-			at := start
-			if *rate > 0 {
-				at = start.Add(sched(i))
-			}
-			tasks <- task{i, at}
-		}
-		if i < total {
-			if wait := time.Until(start.Add(sched(i))); wait > 0 {
-				ts := syscall.NsecToTimespec(int64(wait))
-				syscall.Nanosleep(&ts, nil)
-			}
-		}
+	var start, measured time.Time
+	var cpu0, self0 time.Duration
+	begin := func() time.Time {
+		start = time.Now()
+		measured = start
+		cpu0, self0 = procCPU(*serverPID), procCPU(os.Getpid())
+		return start
 	}
-	runtime.UnlockOSThread()
-	close(tasks)
-	wg.Wait()
+	measure := func() {
+		// The measured run starts here, on the same schedule.
+		measured = start.Add(sched(warm))
+		cpu0, self0 = procCPU(*serverPID), procCPU(os.Getpid())
+	}
+	if *raw && *keepAlive && *rate > 0 {
+		err = sendRaw(u.Host, *workers, deliveries, results, sched, warm, begin, measure)
+	} else {
+		err = sendConns(u.Host, *workers, deliveries, results, *rate, sched, warm, !*keepAlive, begin, measure)
+	}
+	if err != nil {
+		return err
+	}
 	elapsed := time.Since(measured)
 	if *serverPID > 0 {
 		cpu := procCPU(*serverPID) - cpu0
@@ -196,6 +150,78 @@ func run() error {
 		}
 	}
 	return report(client, *base, token, results, warm, elapsed, *rate, *workers, *branches)
+}
+
+// sendConns sends deliveries[i] at sched(i) (all at once with no rate)
+// over conns connections, each a goroutine fed by a channel, and fills
+// results; once opens a connection per delivery. begin and measure are
+// as for sendRaw.
+func sendConns(addr string, conns int, deliveries []delivery, results []result, rate float64, sched func(int) time.Duration, warm int, once bool, begin func() time.Time, measure func()) error {
+	type task struct {
+		i     int
+		sched time.Time
+	}
+	total := len(deliveries)
+	tasks := make(chan task, total)
+	// Every connection is open before the clock starts: the run measures
+	// answers, not TCP handshakes.
+	cs := make([]*conn, conns)
+	for i := range cs {
+		cs[i] = &conn{addr: addr, once: once}
+		if err := cs[i].dial(); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.close()
+			for tk := range tasks {
+				start := tk.sched
+				if rate == 0 {
+					start = time.Now()
+				}
+				results[tk.i] = c.send(deliveries[tk.i], start)
+			}
+		}()
+	}
+	start := begin()
+	// Open loop: deliveries are due at fixed times whether or not earlier
+	// ones were answered, and latency counts from when each was due, so a
+	// slow answer cannot hide the ones queued behind it.
+	//
+	// Go's timers wake about a millisecond late on Linux (time.Sleep(200µs)
+	// takes 1.1 ms here), which would send most deliveries late and count
+	// the lateness as swarmhook's. So the dispatcher sleeps on an OS thread
+	// of its own with nanosleep(2), which wakes within tens of µs.
+	runtime.LockOSThread()
+	for i := 0; i < total; {
+		due := total
+		if rate > 0 {
+			due = min(total, int(time.Since(start).Seconds()*rate)+1)
+		}
+		for ; i < due; i++ {
+			if i == warm && warm > 0 {
+				measure()
+			}
+			at := start
+			if rate > 0 {
+				at = start.Add(sched(i))
+			}
+			tasks <- task{i, at}
+		}
+		if i < total {
+			if wait := time.Until(start.Add(sched(i))); wait > 0 {
+				sleep(wait)
+			}
+		}
+	}
+	runtime.UnlockOSThread()
+	close(tasks)
+	wg.Wait()
+	return nil
 }
 
 // latencies returns the answers' latencies, sorted.
@@ -332,6 +358,41 @@ func (c *conn) roundTrip(req []byte) (int, []byte, error) {
 		return 0, nil, err
 	}
 	return status, body, nil
+}
+
+// parseAnswer reads one HTTP/1.1 answer from the front of b: its status,
+// body and size in b; size 0 while the answer is incomplete.
+func parseAnswer(b []byte) (status int, body []byte, size int, err error) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		return 0, nil, 0, nil
+	}
+	head := b[:end]
+	// "HTTP/1.1 202 Accepted"
+	if len(head) < 12 {
+		return 0, nil, 0, fmt.Errorf("bad status line %q", head)
+	}
+	if status, err = strconv.Atoi(string(head[9:12])); err != nil {
+		return 0, nil, 0, fmt.Errorf("bad status line %q", head)
+	}
+	length := -1
+	for rest := head; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
+				return 0, nil, 0, fmt.Errorf("bad Content-Length %q", v)
+			}
+		}
+	}
+	if length < 0 {
+		return 0, nil, 0, errors.New("answer without Content-Length")
+	}
+	size = end + 4 + length
+	if len(b) < size {
+		return 0, nil, 0, nil
+	}
+	return status, b[end+4 : size], size, nil
 }
 
 // jobID reads "job" from an answer, 0 when it names none. The answer is

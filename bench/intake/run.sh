@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Intake benchmark: starts swarmhook on loopback with one project, then
 # runs the load generator as a second process against it. Tunables: N,
-# RATE, CONNS, BRANCHES, WARMUP, JOBS; BUILD_TAGS=pprof with
-# PPROF_ADDR=127.0.0.1:6061 serves pprof from swarmhook while it runs.
+# RATE, CONNS, BRANCHES, WARMUP, JOBS, KEEPALIVE, RAW; SH_PROCS and
+# GEN_PROCS set GOMAXPROCS for swarmhook and the generator; SWARMHOOK=path
+# runs that build; BUILD_TAGS=pprof with PPROF_ADDR=127.0.0.1:6061 serves
+# pprof from swarmhook while it runs.
 #
 #   bench/intake/run.sh
 #   N=20000 RATE=2000 bench/intake/run.sh
@@ -18,7 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -o "$work/swarmhook" ./cmd/swarmhook
+# SWARMHOOK=path runs that binary instead of building this tree: to
+# compare two builds on the same machine, one run after the other.
+if [ -n "${SWARMHOOK:-}" ]; then
+	cp "$SWARMHOOK" "$work/swarmhook"
+else
+	go build ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -o "$work/swarmhook" ./cmd/swarmhook
+fi
 go build -o "$work/loadgen" ./bench/intake
 # JOBS=stall (default): the repository server accepts and never answers,
 # like builds in progress: both workers stay busy for the whole run and
@@ -50,7 +58,7 @@ projects:
     secret: "\${BENCH_SECRET}"
     images: [{name: bench/app}]
 YAML
-"$work/swarmhook" serve -config "$work/config.yaml" -log-level "${LOG_LEVEL:-info}" 2>"$work/swarmhook.log" &
+env ${SH_PROCS:+GOMAXPROCS=$SH_PROCS} "$work/swarmhook" serve -config "$work/config.yaml" -log-level "${LOG_LEVEL:-info}" 2>"$work/swarmhook.log" &
 pid=$!
 for _ in $(seq 100); do
 	curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -59,8 +67,8 @@ done
 echo "swarmhook $(git rev-parse --short HEAD) on 127.0.0.1:$port, $(nproc) cores"
 # The generator allocates little once its deliveries are prepared; its
 # collector is off so that its pauses do not count as swarmhook latency.
-GOGC=off GOMEMLIMIT=off "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
-	-n "${N:-50000}" -rate "${RATE:-5000}" -warmup "${WARMUP:-2s}" -c "${CONNS:-16}" -branches "${BRANCHES:-8}" -server-pid "$pid" -keepalive="${KEEPALIVE:-true}" ${GEN_PROFILE:+-cpuprofile "$GEN_PROFILE"}
+env ${GEN_PROCS:+GOMAXPROCS=$GEN_PROCS} GOGC=off GOMEMLIMIT=off "$work/loadgen" -url "http://127.0.0.1:$port" -project bench \
+	-n "${N:-50000}" -rate "${RATE:-5000}" -warmup "${WARMUP:-2s}" -c "${CONNS:-16}" -branches "${BRANCHES:-8}" -server-pid "$pid" -keepalive="${KEEPALIVE:-true}" -raw="${RAW:-true}" ${GEN_PROFILE:+-cpuprofile "$GEN_PROFILE"}
 # CPU seconds swarmhook used over the run (and the job checks after it),
 # and how busy the shared machine was: other work on the same cores
 # shows here.
