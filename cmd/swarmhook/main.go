@@ -31,6 +31,7 @@ import (
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/internal/gctune"
+	"github.com/swarmhook/swarmhook/internal/logbuf"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
 	"github.com/swarmhook/swarmhook/notify"
@@ -48,6 +49,13 @@ const shutdownGrace = 30 * time.Second
 // notifyDrain is how long queued notifications get after the jobs have
 // stopped: enough for the final statuses, short enough for a restart.
 const notifyDrain = 5 * time.Second
+
+// logDelay is how long an info line may wait to be written with others;
+// logBatch how many bytes wait at most.
+const (
+	logDelay = 100 * time.Millisecond
+	logBatch = 64 << 10
+)
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
@@ -176,7 +184,15 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	logOut := stderr
+	if *logFormat == "json" {
+		// Info lines (one per request) go out in batches; warnings and
+		// errors at once.
+		lw := logbuf.New(stderr, logDelay, logBatch)
+		defer lw.Close()
+		logOut = lw
+	}
+	log, err := newLogger(logOut, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
