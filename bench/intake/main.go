@@ -148,6 +148,9 @@ func run() error {
 		if err := os.WriteFile(f, b.Bytes(), 0o644); err != nil {
 			return err
 		}
+		// Delivery i was due at this time plus i/rate: to line slow
+		// ones up with swarmhook's log.
+		fmt.Printf("schedule started at %s (%d µs since the epoch)\n", start.Format(time.RFC3339Nano), start.UnixMicro())
 	}
 	return report(client, *base, token, results, warm, elapsed, *rate, *workers, *branches)
 }
