@@ -116,6 +116,7 @@ func run() error {
 		measured = start.Add(sched(warm))
 		cpu0, self0 = procCPU(*serverPID), procCPU(os.Getpid())
 	}
+	stalls := watchStalls()
 	if *raw && *keepAlive && *rate > 0 {
 		err = sendRaw(u.Host, *workers, deliveries, results, sched, warm, begin, measure)
 	} else {
@@ -125,6 +126,21 @@ func run() error {
 		return err
 	}
 	elapsed := time.Since(measured)
+	if st := stalls(); len(st) > 0 {
+		// The whole machine stood still (another process, sleeping 1 ms
+		// at a time, sees the same gaps at the same moments): deliveries
+		// due then wait for it, whatever swarmhook does.
+		fmt.Printf("machine stalls while sending (a thread sleeping 5 ms woke over 25 ms late): %d:", len(st))
+		for _, x := range st {
+			fmt.Printf(" %s", x.late.Round(time.Millisecond))
+			if x.at.Before(measured) {
+				fmt.Print(" (warm-up)")
+			}
+		}
+		fmt.Println()
+	} else {
+		fmt.Println("machine stalls while sending: none")
+	}
 	if *serverPID > 0 {
 		cpu := procCPU(*serverPID) - cpu0
 		fmt.Printf("swarmhook cpu while sending: %.1fs = %.2f cores, %.0f µs per delivery\n",
@@ -225,6 +241,49 @@ func sendConns(addr string, conns int, deliveries []delivery, results []result, 
 	close(tasks)
 	wg.Wait()
 	return nil
+}
+
+// stall is a moment the machine stood still: when, and for how long.
+type stall struct {
+	at   time.Time
+	late time.Duration
+}
+
+// watchStalls starts a thread that sleeps 5 ms at a time and notes each
+// wake-up more than 25 ms late: moments when the whole machine stood
+// still. On the virtual machines these benchmarks run on, a busy guest
+// now and then freezes for about 100 ms, every thread of every process
+// at once. The returned func stops the watch and returns the stalls.
+func watchStalls() func() []stall {
+	var mu sync.Mutex
+	var stalls []stall
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			t := time.Now()
+			sleep(5 * time.Millisecond)
+			if late := time.Since(t) - 5*time.Millisecond; late > 25*time.Millisecond {
+				mu.Lock()
+				stalls = append(stalls, stall{at: t, late: late})
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []stall {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return stalls
+	}
 }
 
 // latencies returns the answers' latencies, sorted.
