@@ -92,10 +92,15 @@ func sendRaw(addr string, conns int, deliveries []delivery, results []result, sc
 			measure()
 		}
 		var c *rawConn
-		for c == nil {
+		for waited := time.Now(); c == nil; {
 			select {
 			case c = <-free:
 			default:
+				if time.Since(waited) > 30*time.Second {
+					stop.Store(true)
+					<-answered
+					return fmt.Errorf("delivery %d: no connection free for 30 s (swarmhook closed them, or stopped answering)", i)
+				}
 				sleep(20 * time.Microsecond)
 			}
 		}
