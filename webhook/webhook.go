@@ -166,11 +166,11 @@ func validDeliveryID(id string) error {
 	return nil
 }
 
-// decodeJSON unmarshals body into v, saying what is wrong and where when
-// it cannot. strict refuses fields v does not have.
 // errTrailing is a body with more after its JSON value.
 var errTrailing = errors.New("unexpected data after the JSON value")
 
+// decodeJSON unmarshals body into v, saying what is wrong and where when
+// it cannot. strict refuses fields v does not have.
 func decodeJSON(what string, body []byte, v any, strict bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fmt.Errorf("%w: %s: body is empty", ErrMalformed, what)

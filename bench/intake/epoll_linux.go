@@ -36,9 +36,9 @@ type rawConn struct {
 //
 // begin is called once the connections are open and returns the time
 // the schedule starts from; measure is called as deliveries[warm], the
-// first measured one, is due. A delivery due while every connection waits for an answer is
-// sent as soon as one is free, its latency still counted from when it
-// was due.
+// first measured one, is due. A delivery due while every connection
+// waits for an answer is sent as soon as one is free, its latency still
+// counted from when it was due.
 func sendRaw(addr string, conns int, deliveries []delivery, results []result, sched func(int) time.Duration, warm int, begin func() time.Time, measure func()) error {
 	ta, err := net.ResolveTCPAddr("tcp4", addr)
 	if err != nil {

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -329,8 +328,7 @@ func prepare(host, path string, n, branches int, secret string, keepAlive bool) 
 type conn struct {
 	addr string
 	c    net.Conn
-	r    *bufio.Reader
-	body []byte // the last answer's body, reused
+	buf  []byte // the last answer, reused
 	once bool   // a connection per delivery
 }
 
@@ -339,7 +337,7 @@ func (c *conn) dial() error {
 	if err != nil {
 		return err
 	}
-	c.c, c.r = nc, bufio.NewReaderSize(nc, 4096)
+	c.c = nc
 	return nil
 }
 
@@ -381,45 +379,23 @@ func (c *conn) roundTrip(req []byte) (int, []byte, error) {
 	if _, err := c.c.Write(req); err != nil {
 		return 0, nil, err
 	}
-	line, err := c.r.ReadSlice('\n')
-	if err != nil {
-		return 0, nil, err
-	}
-	// "HTTP/1.1 202 Accepted\r\n"
-	if len(line) < 12 {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
-	}
-	length := -1
+	c.buf = c.buf[:0]
 	for {
-		h, err := c.r.ReadSlice('\n')
+		if len(c.buf) == cap(c.buf) {
+			c.buf = slices.Grow(c.buf, 4096)
+		}
+		n, err := c.c.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		if status, body, size, perr := parseAnswer(c.buf); perr != nil || size > 0 {
+			return status, body, perr
+		}
 		if err != nil {
+			if err == io.EOF && len(c.buf) > 0 {
+				err = io.ErrUnexpectedEOF // cut off inside an answer
+			}
 			return 0, nil, err
 		}
-		h = bytes.TrimRight(h, "\r\n")
-		if len(h) == 0 {
-			break
-		}
-		if k, v, ok := bytes.Cut(h, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
-			if length, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
-				return 0, nil, fmt.Errorf("bad Content-Length %q", v)
-			}
-		}
 	}
-	if length < 0 {
-		return 0, nil, errors.New("answer without Content-Length")
-	}
-	if cap(c.body) < length {
-		c.body = make([]byte, length)
-	}
-	body := c.body[:length]
-	if _, err := io.ReadFull(c.r, body); err != nil {
-		return 0, nil, err
-	}
-	return status, body, nil
 }
 
 // parseAnswer reads one HTTP/1.1 answer from the front of b: its status,
