@@ -179,6 +179,12 @@ func TestListJobs(t *testing.T) {
 }
 
 func TestFollowLogStreamsUntilJobEnds(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { testFollowLog(t, tr) })
+	}
+}
+
+func testFollowLog(t *testing.T, transport string) {
 	s, _, st, logs := newTestServer(t)
 	ctx := context.Background()
 	j := &job.Job{Project: "shop", Status: job.Running}
@@ -186,11 +192,19 @@ func TestFollowLogStreamsUntilJobEnds(t *testing.T) {
 	w, _ := logs.Create(j.ID)
 	io.WriteString(w, "line one\n")
 
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/jobs/1/log?follow=1", nil)
+	var url string
+	if transport == "fast" {
+		url = serveFast(t, s)
+	} else {
+		srv := httptest.NewServer(s)
+		defer srv.Close()
+		url = srv.URL
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/jobs/1/log?follow=1", nil)
 	req.Header.Set("Authorization", "Bearer reader-token-0123456789")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

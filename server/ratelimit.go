@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +22,10 @@ const (
 	// an address).
 	maxTrackedAddrs = 10000
 )
+
+// retryAfter is the Retry-After header of a refusal for too many
+// failures: when the next try is allowed.
+var retryAfter = strconv.Itoa(int(failureRefill.Seconds()))
 
 // failureLimiter counts failed signature checks per remote address and
 // refuses an address that has used up its budget. It is safe for

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -255,22 +254,18 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	httpServer := &http.Server{
-		Addr: cfg.Listen,
-		Handler: server.New(server.Deps{
-			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-			Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
-			Ready: []server.Check{
-				{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
-				{Name: "registry", Probe: reg.Ping},
-				{Name: "store", Probe: jobs.Writable},
-			},
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	httpServer := server.New(server.Deps{
+		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
+		Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+		Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+		Ready: []server.Check{
+			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+			{Name: "registry", Probe: reg.Ping},
+			{Name: "store", Probe: jobs.Writable},
+		},
+	}).HTTP()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.ListenAndServe() }()
+	go func() { serveErr <- httpServer.ListenAndServe(cfg.Listen) }()
 	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
 
 	select {
