@@ -54,39 +54,28 @@ var (
 )
 
 // errorHandler writes every error as {"error": "..."} with its status.
+// Internal errors are logged in full and shown to the caller in brief.
 func errorHandler(log zerolog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		code, msg := errorAnswer(log, err, c.Path())
+		code := status(err)
+		msg := err.Error()
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			if s, ok := he.Message.(string); ok {
+				msg = s
+			}
+		}
+		if code == http.StatusInternalServerError {
+			log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
+			msg = "internal error"
+		}
 		if c.Request().Method == http.MethodHead {
 			c.NoContent(code)
 			return
 		}
-		c.JSON(code, errorBody{msg})
+		c.JSON(code, map[string]string{"error": msg})
 	}
-}
-
-// errorBody is the JSON an error is answered with.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// errorAnswer is the status and message err is answered with, on route.
-// Internal errors are logged in full and shown to the caller in brief.
-func errorAnswer(log zerolog.Logger, err error, route string) (int, string) {
-	code := status(err)
-	msg := err.Error()
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		if s, ok := he.Message.(string); ok {
-			msg = s
-		}
-	}
-	if code == http.StatusInternalServerError {
-		log.Error().Err(err).Str("path", route).Msg("request failed")
-		msg = "internal error"
-	}
-	return code, msg
 }

@@ -123,19 +123,17 @@ func TestDeliveriesCountedByProviderAndOutcome(t *testing.T) {
 		{"unknown project", []delivery{{project: "nope", header: signedGitHub("push", "", push), body: push}}, map[string]int{"github refused": 1}, false},
 	}
 	for _, tt := range tests {
-		for _, tr := range transports {
-			t.Run(tt.name+"/"+tr, func(t *testing.T) {
-				f := newFixtureOn(t, tr)
-				f.jobs.coalesce = tt.coalesce
-				counts := &deliveryCounts{}
-				f.srv.d.DeliveryCounter = counts
-				for _, d := range tt.ds {
-					f.send(d)
-				}
-				if diff := cmp.Diff(tt.want, counts.m); diff != "" {
-					t.Errorf("counts (-want +got):\n%s", diff)
-				}
-			})
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.jobs.coalesce = tt.coalesce
+			counts := &deliveryCounts{}
+			f.srv.d.DeliveryCounter = counts
+			for _, d := range tt.ds {
+				f.send(d)
+			}
+			if diff := cmp.Diff(tt.want, counts.m); diff != "" {
+				t.Errorf("counts (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -44,61 +44,38 @@ type hookAnswer struct {
 	Ignored   string `json:"ignored,omitempty"`
 }
 
-// inbound is one webhook delivery as an HTTP server took it in: the
-// same for echo's route and the fast one (fast.go).
-type inbound struct {
-	project string
-	header  webhook.Header
-	remote  string // the sender's address, without the port
-	// body reads the delivery's body within limit, or refuses it with
-	// errTooLarge. What it returns need only last until takeDelivery
-	// returns.
-	body func(limit int64) ([]byte, error)
-}
-
-// hookResult is what a delivery gets back, and what it counts as.
-type hookResult struct {
-	code   int
-	answer hookAnswer
-	// provider is the Git host once the delivery was parsed, "" before.
-	provider string
-	// outcome is set when the status alone does not tell it (see
-	// deliveryOutcome).
-	outcome string
-}
-
-// takeDelivery takes a delivery: verify, drop repeats, queue, answer. It
-// never waits for a job. An error is the answer too (see errorAnswer);
-// the result still says which host sent what was refused, when known.
-func (s *Server) takeDelivery(ctx context.Context, in inbound) (hookResult, error) {
-	p, ok := s.d.Config.Project(in.project)
+// hook takes a delivery: verify, drop repeats, queue, answer. It never
+// waits for a job.
+func (s *Server) hook(c echo.Context) error {
+	ctx := c.Request().Context()
+	p, ok := s.d.Config.Project(c.Param("project"))
 	if !ok {
-		return hookResult{}, fmt.Errorf("%w: %q", job.ErrUnknownProject, in.project)
+		return fmt.Errorf("%w: %q", job.ErrUnknownProject, c.Param("project"))
 	}
-	if !s.failures.allow(in.remote) {
-		return hookResult{}, fmt.Errorf("%w: too many failed signature checks from %s", errRateLimited, in.remote)
+	remote := remoteHost(c.Request())
+	if !s.failures.allow(remote) {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(failureRefill.Seconds())))
+		return fmt.Errorf("%w: too many failed signature checks from %s", errRateLimited, remote)
 	}
-	body, err := in.body(s.d.Config.Webhook.MaxBodyBytes)
+	body, err := s.readBody(c)
 	if err != nil {
-		return hookResult{}, err
+		return err
 	}
 	now := s.d.Now()
-	d, err := webhook.Parse(in.header, body, webhook.Policy{Secret: p.Secret, AllowUnsigned: p.AllowUnsigned, Now: now})
+	d, err := webhook.Parse(c.Request().Header, body, webhook.Policy{Secret: p.Secret, AllowUnsigned: p.AllowUnsigned, Now: now})
 	if err != nil {
 		if errors.Is(err, webhook.ErrSignature) || errors.Is(err, webhook.ErrUnsigned) {
-			s.failures.fail(in.remote)
+			s.failures.fail(remote)
 		}
-		s.d.Log.Warn().Str("project", p.Name).Str("remote", in.remote).Err(err).Msg("webhook refused")
-		return hookResult{}, err
+		s.d.Log.Warn().Str("project", p.Name).Str("remote", remote).Err(err).Msg("webhook refused")
+		return err
 	}
-	res := hookResult{code: http.StatusOK, provider: d.Provider}
+	c.Set(ctxProvider, d.Provider)
 	switch d.Kind {
 	case webhook.KindPing:
-		res.answer.Ignored = "ping"
-		return res, nil
+		return c.JSON(http.StatusOK, hookAnswer{Ignored: "ping"})
 	case webhook.KindIgnored:
-		res.answer.Ignored = fmt.Sprintf("%s event %q is not a push", d.Provider, d.Event)
-		return res, nil
+		return c.JSON(http.StatusOK, hookAnswer{Ignored: fmt.Sprintf("%s event %q is not a push", d.Provider, d.Event)})
 	}
 
 	var builds []webhook.Push
@@ -123,16 +100,15 @@ func (s *Server) takeDelivery(ctx context.Context, in inbound) (hookResult, erro
 		if len(builds) != 1 {
 			jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, since)
 			if err != nil {
-				return res, err
+				return err
 			}
 			if seen && len(jobs) > 0 {
-				return s.redelivery(p.Name, &d, jobs), nil
+				return s.redelivery(c, p.Name, &d, jobs)
 			}
 		}
 	}
 	if len(builds) == 0 {
-		res.answer.Ignored = strings.Join(reasons, "; ")
-		return res, nil
+		return c.JSON(http.StatusOK, hookAnswer{Ignored: strings.Join(reasons, "; ")})
 	}
 	ids := make([]int64, 0, len(builds))
 	coalesced := false
@@ -149,11 +125,11 @@ func (s *Server) takeDelivery(ctx context.Context, in inbound) (hookResult, erro
 		j, err := s.d.Jobs.Submit(ctx, req)
 		var again *job.RedeliveryError
 		if errors.As(err, &again) && len(again.Jobs) > 0 {
-			return s.redelivery(p.Name, &d, again.Jobs), nil
+			return s.redelivery(c, p.Name, &d, again.Jobs)
 		}
 		if err != nil {
 			// Not remembered: a retry should start what this one could not.
-			return res, fmt.Errorf("queue %s: %w", push.Ref, err)
+			return fmt.Errorf("queue %s: %w", push.Ref, err)
 		}
 		if e := s.d.Log.Info(); e.Enabled() {
 			e.Str("project", p.Name).Str("ref", push.Ref).Int64("job", j.ID).Str("provider", d.Provider).Str("delivery", d.ID).Msg("push queued")
@@ -161,37 +137,18 @@ func (s *Server) takeDelivery(ctx context.Context, in inbound) (hookResult, erro
 		ids = append(ids, j.ID)
 		coalesced = coalesced || j.Pushes > 1
 	}
-	res.code, res.answer = http.StatusAccepted, answer(ids, strings.Join(reasons, "; "))
-	if res.answer.Coalesced = coalesced; coalesced {
-		res.outcome = deliveryCoalesced
+	a := answer(ids, strings.Join(reasons, "; "))
+	if a.Coalesced = coalesced; coalesced {
+		c.Set(ctxOutcome, deliveryCoalesced)
 	}
-	return res, nil
-}
-
-// hook is echo's route for deliveries (ServeHTTP); the listener serve
-// uses takes them on the fast route instead.
-func (s *Server) hook(c echo.Context) error {
-	r := c.Request()
-	res, err := s.takeDelivery(r.Context(), inbound{
-		project: c.Param("project"), header: r.Header, remote: remoteHost(r),
-		body: func(limit int64) ([]byte, error) { return readBody(c, limit) },
-	})
-	c.Set(ctxProvider, res.provider)
-	c.Set(ctxOutcome, res.outcome)
-	if err != nil {
-		if errors.Is(err, errRateLimited) {
-			c.Response().Header().Set("Retry-After", retryAfter)
-		}
-		return err
-	}
-	return c.JSON(res.code, res.answer)
+	return c.JSON(http.StatusAccepted, a)
 }
 
 // redelivery answers a delivery whose jobs were started already.
-func (s *Server) redelivery(project string, d *webhook.Delivery, jobs []int64) hookResult {
+func (s *Server) redelivery(c echo.Context, project string, d *webhook.Delivery, jobs []int64) error {
+	c.Set(ctxOutcome, deliveryRedelivery)
 	s.d.Log.Info().Str("project", project).Str("provider", d.Provider).Str("delivery", d.ID).Int64("job", jobs[0]).Msg("redelivery ignored")
-	return hookResult{code: http.StatusOK, provider: d.Provider, outcome: deliveryRedelivery,
-		answer: answer(jobs, "redelivery of "+d.ID+": its jobs were started already")}
+	return c.JSON(http.StatusOK, answer(jobs, "redelivery of "+d.ID+": its jobs were started already"))
 }
 
 // answer names the first job, and all of them when there are several.
@@ -206,7 +163,8 @@ func answer(ids []int64, ignored string) hookAnswer {
 // readBody reads a delivery up to the configured limit. A declared
 // length over the limit is refused before a byte is read; an undeclared
 // one is cut off at the limit.
-func readBody(c echo.Context, limit int64) ([]byte, error) {
+func (s *Server) readBody(c echo.Context) ([]byte, error) {
+	limit := s.d.Config.Webhook.MaxBodyBytes
 	r := c.Request()
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes declared, the limit is %d", errTooLarge, r.ContentLength, limit)

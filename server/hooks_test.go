@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -156,50 +155,6 @@ type fixture struct {
 	jobs  *recordingJobs
 	log   *syncBuffer
 	clock time.Time
-	// url is where the fast route listens, client the client that
-	// sends there; "" sends through ServeHTTP.
-	url    string
-	client *http.Client
-}
-
-// transports are the two ways a delivery reaches takeDelivery: echo's
-// route (ServeHTTP) and the fast route swarmhook serve listens with
-// (Server.HTTP).
-var transports = []string{"echo", "fast"}
-
-// newFixtureOn is newFixture whose deliveries go through transport.
-func newFixtureOn(t *testing.T, transport string) *fixture {
-	t.Helper()
-	f := newFixture(t)
-	if transport == "fast" {
-		f.url = serveFast(t, f.srv)
-		f.client = &http.Client{Transport: &http.Transport{}}
-		// Before the server's shutdown: it waits for open connections.
-		t.Cleanup(f.client.CloseIdleConnections)
-	}
-	return f
-}
-
-// serveFast serves s on a loopback port as swarmhook serve does, until
-// the test ends, and returns its base URL.
-func serveFast(t *testing.T, s *Server) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := s.HTTP()
-	done := make(chan error, 1)
-	go func() { done <- h.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := h.Shutdown(context.Background()); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve after Shutdown: %v, want nil", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -228,12 +183,7 @@ type delivery struct {
 	remote  string
 }
 
-// send delivers d and returns the status and the decoded answer. On the
-// fast route the remote address is the loopback's, whatever d.remote.
 func (f *fixture) send(d delivery) (int, map[string]any) {
-	if f.url != "" {
-		return f.sendFast(d)
-	}
 	req := httptest.NewRequest(http.MethodPost, "/hooks/"+d.project, bytes.NewReader(d.body))
 	req.Header = d.header.Clone()
 	if d.remote != "" {
@@ -244,24 +194,6 @@ func (f *fixture) send(d delivery) (int, map[string]any) {
 	var out map[string]any
 	json.Unmarshal(rec.Body.Bytes(), &out)
 	return rec.Code, out
-}
-
-func (f *fixture) sendFast(d delivery) (int, map[string]any) {
-	req, err := http.NewRequest(http.MethodPost, f.url+"/hooks/"+d.project, bytes.NewReader(d.body))
-	if err != nil {
-		return 0, map[string]any{"error": err.Error()}
-	}
-	for k, v := range d.header {
-		req.Header[k] = v
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return 0, map[string]any{"error": err.Error()}
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
 }
 
 func githubPush(ref, after, message string) []byte {
@@ -337,28 +269,26 @@ func TestHookDeliveries(t *testing.T) {
 		{name: "body over the limit", d: gh("push", bytes.Repeat([]byte(" "), 4097)), want: 413, errHas: "4097 bytes declared, the limit is 4096"},
 	}
 	for _, tt := range tests {
-		for _, tr := range transports {
-			t.Run(tt.name+"/"+tr, func(t *testing.T) {
-				f := newFixtureOn(t, tr)
-				code, body := f.send(tt.d)
-				if code != tt.want {
-					t.Fatalf("status %d %v, want %d", code, body, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			code, body := f.send(tt.d)
+			if code != tt.want {
+				t.Fatalf("status %d %v, want %d", code, body, tt.want)
+			}
+			if tt.wantBody != nil {
+				if diff := cmp.Diff(tt.wantBody, body); diff != "" {
+					t.Errorf("answer (-want +got):\n%s", diff)
 				}
-				if tt.wantBody != nil {
-					if diff := cmp.Diff(tt.wantBody, body); diff != "" {
-						t.Errorf("answer (-want +got):\n%s", diff)
-					}
+			}
+			if tt.errHas != "" {
+				if msg, _ := body["error"].(string); !strings.Contains(msg, tt.errHas) {
+					t.Errorf("error %q does not say %q", msg, tt.errHas)
 				}
-				if tt.errHas != "" {
-					if msg, _ := body["error"].(string); !strings.Contains(msg, tt.errHas) {
-						t.Errorf("error %q does not say %q", msg, tt.errHas)
-					}
-				}
-				if diff := cmp.Diff(tt.reqs, f.jobs.submitted()); diff != "" {
-					t.Errorf("submitted (-want +got):\n%s", diff)
-				}
-			})
-		}
+			}
+			if diff := cmp.Diff(tt.reqs, f.jobs.submitted()); diff != "" {
+				t.Errorf("submitted (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -406,62 +336,54 @@ func TestHookQueueFullIsRetryable(t *testing.T) {
 }
 
 func TestRedeliveryBuildsNothing(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
-			f := newFixtureOn(t, tr)
-			body := githubPush("refs/heads/main", commitA, "")
-			first := delivery{project: "shop", header: signedGitHub("push", "d-1", body), body: body}
-			if code, a := f.send(first); code != 202 || a["job"] != 1.0 {
-				t.Fatalf("first delivery: %d %v", code, a)
-			}
-			f.clock = f.clock.Add(23 * time.Hour)
-			code, a := f.send(first)
-			if code != 200 || a["job"] != 1.0 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of d-1") {
-				t.Errorf("redelivery: %d %v, want 200 naming job 1", code, a)
-			}
-			// The same id to another project is another delivery.
-			other := delivery{project: "plain", header: first.header, body: body}
-			if code, a := f.send(other); code != 202 || a["job"] != 2.0 {
-				t.Errorf("same id, other project: %d %v, want a new job", code, a)
-			}
-			if n := len(f.jobs.submitted()); n != 2 {
-				t.Errorf("%d jobs submitted, want 2", n)
-			}
-			// A day after the first it is a new delivery again.
-			f.clock = f.clock.Add(2 * time.Hour)
-			if code, a := f.send(first); code != 202 || a["job"] != 3.0 {
-				t.Errorf("after 25h: %d %v, want a new job", code, a)
-			}
-		})
+	f := newFixture(t)
+	body := githubPush("refs/heads/main", commitA, "")
+	first := delivery{project: "shop", header: signedGitHub("push", "d-1", body), body: body}
+	if code, a := f.send(first); code != 202 || a["job"] != 1.0 {
+		t.Fatalf("first delivery: %d %v", code, a)
+	}
+	f.clock = f.clock.Add(23 * time.Hour)
+	code, a := f.send(first)
+	if code != 200 || a["job"] != 1.0 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of d-1") {
+		t.Errorf("redelivery: %d %v, want 200 naming job 1", code, a)
+	}
+	// The same id to another project is another delivery.
+	other := delivery{project: "plain", header: first.header, body: body}
+	if code, a := f.send(other); code != 202 || a["job"] != 2.0 {
+		t.Errorf("same id, other project: %d %v, want a new job", code, a)
+	}
+	if n := len(f.jobs.submitted()); n != 2 {
+		t.Errorf("%d jobs submitted, want 2", n)
+	}
+	// A day after the first it is a new delivery again.
+	f.clock = f.clock.Add(2 * time.Hour)
+	if code, a := f.send(first); code != 202 || a["job"] != 3.0 {
+		t.Errorf("after 25h: %d %v, want a new job", code, a)
 	}
 }
 
 func TestConcurrentRedeliveriesBuildOnce(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
-			f := newFixtureOn(t, tr)
-			body := githubPush("refs/heads/main", commitA, "")
-			d := delivery{project: "shop", header: signedGitHub("push", "race-1", body), body: body}
-			var wg sync.WaitGroup
-			codes := make(chan int, 20)
-			for range 20 {
-				wg.Add(1)
-				go func() { defer wg.Done(); code, _ := f.send(d); codes <- code }()
-			}
-			wg.Wait()
-			close(codes)
-			accepted := 0
-			for c := range codes {
-				if c == http.StatusAccepted {
-					accepted++
-				} else if c != http.StatusOK {
-					t.Errorf("status %d", c)
-				}
-			}
-			if n := len(f.jobs.submitted()); n != 1 || accepted != 1 {
-				t.Errorf("%d jobs, %d answers 202; want exactly one", n, accepted)
-			}
-		})
+	f := newFixture(t)
+	body := githubPush("refs/heads/main", commitA, "")
+	d := delivery{project: "shop", header: signedGitHub("push", "race-1", body), body: body}
+	var wg sync.WaitGroup
+	codes := make(chan int, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); code, _ := f.send(d); codes <- code }()
+	}
+	wg.Wait()
+	close(codes)
+	accepted := 0
+	for c := range codes {
+		if c == http.StatusAccepted {
+			accepted++
+		} else if c != http.StatusOK {
+			t.Errorf("status %d", c)
+		}
+	}
+	if n := len(f.jobs.submitted()); n != 1 || accepted != 1 {
+		t.Errorf("%d jobs, %d answers 202; want exactly one", n, accepted)
 	}
 }
 

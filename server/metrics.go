@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/swarmhook/swarmhook/webhook"
 )
 
 // DeliveryCounter counts webhook deliveries by Git host and outcome. It
@@ -42,7 +40,7 @@ var providerHeaders = []struct{ header, provider string }{
 	{"X-Event-Key", "bitbucket"},
 }
 
-func providerHint(h webhook.Header) string {
+func providerHint(h http.Header) string {
 	for _, p := range providerHeaders {
 		if h.Get(p.header) != "" {
 			return p.provider
@@ -56,38 +54,31 @@ func providerHint(h webhook.Header) string {
 func (s *Server) countDelivery(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
-		code := c.Response().Status
-		if err != nil {
-			code = status(err)
+		if s.d.DeliveryCounter == nil {
+			return err
 		}
 		provider, _ := c.Get(ctxProvider).(string)
+		if provider == "" {
+			provider = providerHint(c.Request().Header)
+		}
 		outcome, _ := c.Get(ctxOutcome).(string)
-		s.count(provider, c.Request().Header, outcome, code)
+		if outcome == "" {
+			code := c.Response().Status
+			if err != nil {
+				code = status(err)
+			}
+			switch {
+			case code == http.StatusAccepted:
+				outcome = deliveryAccepted
+			case code < 300:
+				outcome = deliveryIgnored
+			case code < 500:
+				outcome = deliveryRefused
+			default:
+				outcome = deliveryError
+			}
+		}
+		s.d.DeliveryCounter.Delivery(provider, outcome)
 		return err
 	}
-}
-
-// count counts one delivery answered code. provider and outcome are
-// what takeDelivery said, "" when it could not tell: then the headers
-// and the status do.
-func (s *Server) count(provider string, h webhook.Header, outcome string, code int) {
-	if s.d.DeliveryCounter == nil {
-		return
-	}
-	if provider == "" {
-		provider = providerHint(h)
-	}
-	if outcome == "" {
-		switch {
-		case code == http.StatusAccepted:
-			outcome = deliveryAccepted
-		case code < 300:
-			outcome = deliveryIgnored
-		case code < 500:
-			outcome = deliveryRefused
-		default:
-			outcome = deliveryError
-		}
-	}
-	s.d.DeliveryCounter.Delivery(provider, outcome)
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,10 +21,6 @@ const (
 	// an address).
 	maxTrackedAddrs = 10000
 )
-
-// retryAfter is the Retry-After header of a refusal for too many
-// failures: when the next try is allowed.
-var retryAfter = strconv.Itoa(int(failureRefill.Seconds()))
 
 // failureLimiter counts failed signature checks per remote address and
 // refuses an address that has used up its budget. It is safe for

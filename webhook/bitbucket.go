@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"net/http"
 )
 
 // bitbucketPush holds the fields of Bitbucket Cloud's repo:push payload
@@ -44,7 +45,7 @@ type bitbucketRef struct {
 // parseBitbucket reads Bitbucket Cloud deliveries: X-Event-Key,
 // X-Request-UUID, X-Hub-Signature ("sha256=" hex HMAC-SHA256 of the
 // body). A repo:push gives one Push per changed ref.
-func parseBitbucket(h Header, body []byte, pol Policy) (Delivery, error) {
+func parseBitbucket(h http.Header, body []byte, pol Policy) (Delivery, error) {
 	if err := pol.verify(func() error { return hexHMAC(body, pol.Secret, "sha256=", h.Get("X-Hub-Signature")) }); err != nil {
 		return Delivery{}, err
 	}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"net/http"
 )
 
 // genericPush is swarmhook's own trigger format, for scripts and other
@@ -23,7 +24,7 @@ type genericPush struct {
 // HMAC-SHA256 of the body), an optional X-Delivery-ID, an optional
 // X-Event (push, the default, or ping), and a JSON body naming exactly
 // one of ref, branch or tag, and the commit.
-func parseGeneric(h Header, body []byte, pol Policy) (Delivery, error) {
+func parseGeneric(h http.Header, body []byte, pol Policy) (Delivery, error) {
 	if err := pol.verify(func() error { return hexHMAC(body, pol.Secret, "sha256=", h.Get("X-Signature-256")) }); err != nil {
 		return Delivery{}, err
 	}

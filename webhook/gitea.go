@@ -1,5 +1,9 @@
 package webhook
 
+import (
+	"net/http"
+)
+
 // giteaFlavor names the headers of one of the Gitea family of hosts,
 // which share Gogs's payload format and sign it the same way: the hex
 // HMAC-SHA256 of the body, without a prefix.
@@ -33,7 +37,7 @@ type giteaPush struct {
 }
 
 // parseGitea reads Gitea, Forgejo and Gogs deliveries.
-func parseGitea(f giteaFlavor, h Header, body []byte, pol Policy) (Delivery, error) {
+func parseGitea(f giteaFlavor, h http.Header, body []byte, pol Policy) (Delivery, error) {
 	if err := pol.verify(func() error { return hexHMAC(body, pol.Secret, "", h.Get(f.signature)) }); err != nil {
 		return Delivery{}, err
 	}

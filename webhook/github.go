@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"mime"
+	"net/http"
 	"net/url"
 )
 
@@ -23,7 +24,7 @@ type githubPush struct {
 
 // parseGitHub reads GitHub and GitHub Enterprise deliveries: X-GitHub-Event,
 // X-GitHub-Delivery, X-Hub-Signature-256, and a JSON or form-encoded body.
-func parseGitHub(h Header, body []byte, pol Policy) (Delivery, error) {
+func parseGitHub(h http.Header, body []byte, pol Policy) (Delivery, error) {
 	if err := pol.verify(func() error { return hexHMAC(body, pol.Secret, "sha256=", h.Get("X-Hub-Signature-256")) }); err != nil {
 		return Delivery{}, err
 	}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -25,7 +26,7 @@ type gitlabPush struct {
 // Push Hook, System Hook), checked by X-Gitlab-Token, or by the Standard
 // Webhooks webhook-signature header when the project's secret is a
 // signing token (whsec_...).
-func parseGitLab(h Header, body []byte, pol Policy) (Delivery, error) {
+func parseGitLab(h http.Header, body []byte, pol Policy) (Delivery, error) {
 	if err := pol.verify(func() error {
 		if strings.HasPrefix(pol.Secret, signingTokenPrefix) {
 			return standardWebhook(h, body, pol.Secret, pol.Now)
@@ -70,7 +71,7 @@ func parseGitLab(h Header, body []byte, pol Policy) (Delivery, error) {
 // gitlabDeliveryID prefers Idempotency-Key, which GitLab keeps across
 // retries of one delivery, over X-Gitlab-Event-UUID, which older GitLab
 // versions send alone.
-func gitlabDeliveryID(h Header) string {
+func gitlabDeliveryID(h http.Header) string {
 	for _, k := range []string{"Idempotency-Key", "webhook-id", "X-Gitlab-Event-UUID"} {
 		if v := h.Get(k); v != "" {
 			return v

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +70,7 @@ func validToken(secret, got string) bool {
 // it for a hook with a signing token: webhook-signature holds one or more
 // space-separated "v1,<base64 HMAC-SHA256>" of "<webhook-id>.<webhook-
 // timestamp>.<body>", keyed with the base64-decoded part of whsec_<key>.
-func standardWebhook(h Header, body []byte, secret string, now time.Time) error {
+func standardWebhook(h http.Header, body []byte, secret string, now time.Time) error {
 	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
 	if sigs == "" {
 		return fmt.Errorf("%w: no webhook-signature header", ErrSignature)

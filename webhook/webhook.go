@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -107,18 +108,10 @@ func (p Policy) verify(check func() error) error {
 	return check()
 }
 
-// Header is what Parse reads of a delivery's request headers: the first
-// value of a header, "" when absent, whatever the case of the name.
-// http.Header is one.
-type Header interface {
-	Get(name string) string
-}
-
 // Parse verifies and decodes a delivery. The provider is told by the
 // headers; a request with none of the known event headers is read in the
 // generic format. The signature is checked before the body is decoded.
-// Nothing returned refers to body's memory: the caller may reuse it.
-func Parse(h Header, body []byte, p Policy) (Delivery, error) {
+func Parse(h http.Header, body []byte, p Policy) (Delivery, error) {
 	var d Delivery
 	var err error
 	switch {

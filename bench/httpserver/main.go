@@ -1,5 +1,5 @@
 // Command httpserver is a bare HTTP server for the intake benchmark's
-// "Why fasthttp" comparison: it reads each request's body and answers a
+// "Why fasthttp was tried" comparison: it reads each request's body and answers a
 // fixed 202 with net/http, fasthttp, or fasthttp through its net/http
 // adaptor, so that the intake generator (bench/intake) can measure what
 // each server alone costs per request. See bench/README.md, Intake.

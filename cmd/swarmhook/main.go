@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -254,18 +255,22 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	httpServer := server.New(server.Deps{
-		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-		Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-		Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
-		Ready: []server.Check{
-			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
-			{Name: "registry", Probe: reg.Ping},
-			{Name: "store", Probe: jobs.Writable},
-		},
-	}).HTTP()
+	httpServer := &http.Server{
+		Addr: cfg.Listen,
+		Handler: server.New(server.Deps{
+			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
+			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+			Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+			Ready: []server.Check{
+				{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+				{Name: "registry", Probe: reg.Ping},
+				{Name: "store", Probe: jobs.Writable},
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.ListenAndServe(cfg.Listen) }()
+	go func() { serveErr <- httpServer.ListenAndServe() }()
 	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
 
 	select {
