@@ -154,7 +154,13 @@ func readRaw(epfd int, byFD map[int]*rawConn, results []result, start time.Time,
 			if size == 0 && err == nil {
 				continue // the rest of the answer is on its way
 			}
+			if err != nil {
+				// Out of step with the server: the connection is not
+				// used again.
+				syscall.EpollCtl(epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+			}
 			if i < 0 {
+				c.buf = c.buf[:copy(c.buf, c.buf[size:])]
 				continue // an answer nobody asked for
 			}
 			results[i] = result{status: status, latency: now - sched(int(i)), job: jobID(body), err: err}

@@ -58,9 +58,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.timer.Reset(w.delay)
 	}
 	w.buf = append(w.buf, p...)
-	err := w.err
-	w.err = nil
-	return len(p), err
+	return len(p), w.takeErr()
 }
 
 // WriteLevel is zerolog's entry: a warning or worse is written at once,
@@ -73,9 +71,7 @@ func (w *Writer) WriteLevel(l zerolog.Level, p []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
 	w.flushLocked()
-	err := w.err
-	w.err = nil
-	return len(p), err
+	return len(p), w.takeErr()
 }
 
 // Flush writes what waits.
@@ -83,9 +79,7 @@ func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.flushLocked()
-	err := w.err
-	w.err = nil
-	return err
+	return w.takeErr()
 }
 
 // Close writes what waits; later writes go straight to the underlying
@@ -95,6 +89,11 @@ func (w *Writer) Close() error {
 	defer w.mu.Unlock()
 	w.flushLocked()
 	w.closed = true
+	return w.takeErr()
+}
+
+// takeErr returns the last failed write's error once, and forgets it.
+func (w *Writer) takeErr() error {
 	err := w.err
 	w.err = nil
 	return err
