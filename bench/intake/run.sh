@@ -73,3 +73,8 @@ env ${GEN_PROCS:+GOMAXPROCS=$GEN_PROCS} GOGC=off GOMEMLIMIT=off "$work/loadgen" 
 # and how busy the shared machine was: other work on the same cores
 # shows here.
 echo "swarmhook cpu: $(ps -o times= -p "$pid")s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Bytes swarmhook had written to disk by then (the WAL's frames, once a
+# checkpoint syncs them, and the database's pages).
+if [ -r "/proc/$pid/io" ]; then
+	echo "swarmhook disk writes: $(awk '/^write_bytes/ {printf "%.1f MiB", $2/1048576}' "/proc/$pid/io")"
+fi
