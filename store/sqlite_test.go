@@ -281,3 +281,50 @@ func TestCreateOfARedeliveryWritesNothing(t *testing.T) {
 		t.Errorf("%d jobs stored, want 2 (the first, and the one after the window)", len(all))
 	}
 }
+
+// A store an earlier swarmhook wrote, in WAL mode with SQLite's default
+// 4 KiB pages, is rebuilt with pageSize pages on open and keeps its jobs.
+func TestOpenRebuildsWithSmallerPages(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.SetMaxOpenConns(1)
+	queries := append(slices.Clone(migrations),
+		fmt.Sprintf("PRAGMA user_version = %d", len(migrations)),
+		`INSERT INTO jobs (id, project, number, status, branch, created, data)
+			VALUES (1, 'shop', 1, 'queued', 'main', 0, '{"id":1,"project":"shop","number":1,"status":"queued","branch":"main"}')`,
+		"INSERT INTO build_numbers (project, last) VALUES ('shop', 1)")
+	for _, q := range queries {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var size int
+	if err := old.QueryRow("PRAGMA page_size").Scan(&size); err != nil || size == pageSize {
+		t.Fatalf("the old store's page size is %d (%v); the test needs another than %d", size, err, pageSize)
+	}
+	old.Close()
+
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mode string
+	if err := s.read.QueryRow("PRAGMA page_size").Scan(&size); err != nil || size != pageSize {
+		t.Errorf("page size after open = %d (%v), want %d", size, err, pageSize)
+	}
+	if err := s.read.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode after open = %q (%v), want wal", mode, err)
+	}
+	if j, err := s.Get(ctx, 1); err != nil || j.Project != "shop" || j.Number != 1 {
+		t.Errorf("job 1 after the rebuild: %+v, %v", j, err)
+	}
+	j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: time.Now()}
+	if err := s.Create(ctx, j, job.With{}); err != nil || j.ID != 2 || j.Number != 2 {
+		t.Errorf("a new job after the rebuild: id %d number %d, %v; want 2 and 2", j.ID, j.Number, err)
+	}
+}
