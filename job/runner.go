@@ -27,9 +27,11 @@ type Store interface {
 	// brought the job. Either all of it is stored or none.
 	Create(ctx context.Context, j *Job, w With) error
 	// Join records that a push joined queued build j: it saves j as
-	// given and, in the same transaction, remembers d (when set) as
-	// having started j. It fails if j is no longer queued. A redelivery
-	// (see Delivery.Since) writes nothing and returns *RedeliveryError.
+	// given and remembers d (when set) as having started j, both or
+	// neither, durably before it returns. It fails if j is no longer
+	// queued. A redelivery (see Delivery.Since) writes nothing and
+	// returns *RedeliveryError. The caller keeps j from starting, and
+	// other copies of d from being recorded, until Join returns.
 	Join(ctx context.Context, j *Job, d *Delivery) error
 	// Save replaces the stored record of an existing job.
 	Save(ctx context.Context, j *Job) error

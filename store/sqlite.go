@@ -94,14 +94,21 @@ type SQLite struct {
 	w     *writer
 	// Reads on every request, prepared once (per read connection).
 	getJob, findDelivery *sql.Stmt
+	// joins holds the pushes that joined a waiting build until the
+	// writer folds them in; folder asks it to every foldEvery.
+	joins                  *joinLog
+	stopFolder, folderDone chan struct{}
+	// recent spares Join and Delivery a read for deliveries never seen.
+	recent *recent
+	// queued are the IDs of the queued jobs, so that Join can refuse a
+	// job that is not without reading it.
+	queuedMu sync.Mutex
+	queued   map[int64]bool
 	// ckpt is the checkpointer's connection; see checkpoint.
 	ckpt               *sql.DB
 	stopCkpt, ckptDone chan struct{}
-	// ckptEvery and restartFrames are checkpointEvery and restartFrames,
-	// smaller in tests.
-	ckptEvery     time.Duration
-	restartFrames int
-	closeOnce     sync.Once
+	tune               tuning
+	closeOnce          sync.Once
 	// nextID is the ID the next job gets, known once read on the writer
 	// goroutine and dropped (0) whenever a transaction rolls back. Only
 	// the writer goroutine touches it.
@@ -111,10 +118,18 @@ type SQLite struct {
 // OpenSQLite opens (creating if needed) the database at path and brings
 // its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	return openSQLite(ctx, path, checkpointEvery, restartFrames)
+	return openSQLite(ctx, path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: foldEvery})
 }
 
-func openSQLite(ctx context.Context, path string, ckptEvery time.Duration, restartFrames int) (*SQLite, error) {
+// tuning is when the store does its background work: the constants
+// named after its fields, other values in tests.
+type tuning struct {
+	ckptEvery     time.Duration
+	restartFrames int
+	foldEvery     time.Duration
+}
+
+func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) {
 	if err := usePageSize(ctx, path, pageSize); err != nil {
 		return nil, err
 	}
@@ -128,7 +143,7 @@ func openSQLite(ctx context.Context, path string, ckptEvery time.Duration, resta
 	// One write connection, owned by the writer: SQLite has one writer
 	// anyway, and this keeps "database is locked" out of the picture.
 	write.SetMaxOpenConns(1)
-	s := &SQLite{write: write, ckptEvery: ckptEvery, restartFrames: restartFrames}
+	s := &SQLite{write: write, tune: tune}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err
@@ -147,16 +162,45 @@ func openSQLite(ctx context.Context, path string, ckptEvery time.Duration, resta
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
 	s.read = read
-	if s.getJob, err = read.PrepareContext(ctx, "SELECT data FROM jobs WHERE id = ?"); err == nil {
+	if s.getJob, err = read.PrepareContext(ctx, "SELECT status, data FROM jobs WHERE id = ?"); err == nil {
 		s.findDelivery, err = read.PrepareContext(ctx, findDelivery)
+	}
+	if err == nil {
+		s.joins, err = openJoinLog(path + "-joins")
 	}
 	if err != nil {
 		conn.Close()
 		read.Close()
 		write.Close()
-		return nil, fmt.Errorf("open store %s: prepare reads: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s.w = newWriter(conn, func() { s.nextID = 0 })
+	s.w = newWriter(conn, writerHooks{
+		begin: s.fold,
+		// A join log file left behind is folded again at the next open,
+		// which changes nothing: so a failure to delete one is ignored.
+		committed:  func() { s.joins.committed() },
+		rolledBack: func() { s.nextID = 0 },
+	})
+	// Pushes a stopped process left in the join log go in before
+	// anything else is written.
+	if s.joins.pending() {
+		if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
+			s.w.close()
+			conn.Close()
+			read.Close()
+			write.Close()
+			return nil, fmt.Errorf("open store %s: fold join log: %w", path, err)
+		}
+	}
+	if err := s.remember(ctx); err != nil {
+		s.w.close()
+		conn.Close()
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.stopFolder, s.folderDone = make(chan struct{}), make(chan struct{})
+	go s.folder()
 	ckpt, err := sql.Open("sqlite", "file:"+path+pragmas+readCache)
 	if err != nil {
 		s.Close()
@@ -167,6 +211,57 @@ func openSQLite(ctx context.Context, path string, ckptEvery time.Duration, resta
 	s.stopCkpt, s.ckptDone = make(chan struct{}), make(chan struct{})
 	go s.checkpoint()
 	return s, nil
+}
+
+// remember reads which jobs are queued and which deliveries arrived in
+// the last recentFor, for Join and Delivery.
+func (s *SQLite) remember(ctx context.Context) error {
+	s.recent = newRecent(time.Now())
+	rows, err := s.read.QueryContext(ctx, "SELECT provider, id, received FROM deliveries WHERE received >= ?", s.recent.from)
+	if err != nil {
+		return fmt.Errorf("read recent deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var provider, id string
+		var at int64
+		if err := rows.Scan(&provider, &id, &at); err != nil {
+			return fmt.Errorf("read recent deliveries: %w", err)
+		}
+		s.recent.add(provider, id, at)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read recent deliveries: %w", err)
+	}
+	s.queued = map[int64]bool{}
+	ids, err := s.read.QueryContext(ctx, "SELECT id FROM jobs WHERE status = ?", job.Queued)
+	if err != nil {
+		return fmt.Errorf("read queued jobs: %w", err)
+	}
+	defer ids.Close()
+	for ids.Next() {
+		var id int64
+		if err := ids.Scan(&id); err != nil {
+			return fmt.Errorf("read queued jobs: %w", err)
+		}
+		s.queued[id] = true
+	}
+	if err := ids.Err(); err != nil {
+		return fmt.Errorf("read queued jobs: %w", err)
+	}
+	return nil
+}
+
+// setQueued notes whether job id is queued, once a write of it has
+// committed.
+func (s *SQLite) setQueued(id int64, status job.Status) {
+	s.queuedMu.Lock()
+	defer s.queuedMu.Unlock()
+	if status == job.Queued {
+		s.queued[id] = true
+	} else {
+		delete(s.queued, id)
+	}
 }
 
 // pageSize is the database's page size, the unit SQLite writes to the
@@ -210,7 +305,7 @@ func usePageSize(ctx context.Context, path string, size int) error {
 const checkpointEvery = 250 * time.Millisecond
 
 // restartFrames is the WAL length, in pages, from which a checkpoint is
-// finished by the writer itself (see checkpoint): 4,096 pages, 16 MiB.
+// finished by the writer itself (see checkpoint): 4,096 pages, 4 MiB.
 const restartFrames = 4096
 
 // checkpoint copies committed pages from the WAL into the database file
@@ -227,7 +322,7 @@ const restartFrames = 4096
 // next write starts the WAL over from its first page.
 func (s *SQLite) checkpoint() {
 	defer close(s.ckptDone)
-	tick := time.NewTicker(s.ckptEvery)
+	tick := time.NewTicker(s.tune.ckptEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -237,7 +332,7 @@ func (s *SQLite) checkpoint() {
 			// A failed checkpoint is retried at the next tick; the WAL
 			// only grows meanwhile.
 			var busy, frames, copied int
-			if err := s.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil || frames < s.restartFrames {
+			if err := s.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil || frames < s.tune.restartFrames {
 				continue
 			}
 			s.w.between(context.Background(), func(conn *sql.Conn) error {
@@ -248,19 +343,30 @@ func (s *SQLite) checkpoint() {
 	}
 }
 
-// Close commits the writes already handed in and closes the database.
+// Close commits the writes already handed in, folds the join log, and
+// closes the database.
 func (s *SQLite) Close() error {
-	var ckptErr error
+	var ckptErr, foldErr error
+	s.closeOnce.Do(func() {
+		close(s.stopFolder)
+		if s.stopCkpt != nil {
+			close(s.stopCkpt)
+		}
+	})
+	<-s.folderDone
 	if s.ckpt != nil {
-		s.closeOnce.Do(func() { close(s.stopCkpt) })
 		<-s.ckptDone
 		ckptErr = s.ckpt.Close()
 	}
+	if s.joins.pending() {
+		foldErr = s.w.do(context.Background(), func(*wtx) error { return nil })
+	}
 	s.w.close()
+	foldErr = errors.Join(foldErr, s.joins.close())
 	s.w.conn.Close()
 	s.getJob.Close()
 	s.findDelivery.Close()
-	return errors.Join(ckptErr, s.read.Close(), s.write.Close())
+	return errors.Join(ckptErr, foldErr, s.read.Close(), s.write.Close())
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -315,7 +421,7 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 		id = s.nextID
 		if d := w.Delivery; d != nil {
 			var err error
-			if seen, err = record(tx, d, id); err != nil || seen != nil {
+			if seen, err = s.record(tx, d, id); err != nil || seen != nil {
 				return err // a redelivery writes nothing
 			}
 		}
@@ -343,52 +449,140 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 		return &job.RedeliveryError{Jobs: seen}
 	}
 	j.ID, j.Number = id, number
+	s.setQueued(id, j.Status)
 	return nil
 }
 
 // Join saves queued build j, which a push joined, and remembers d as
-// having started it, in one transaction; a redelivery (d seen since
-// d.Since) writes nothing and returns *job.RedeliveryError. It fails with
-// ErrNotFound when j is no longer queued: a push must never join a build
-// that has started.
+// having started it; a redelivery (d seen since d.Since) writes nothing
+// and returns *job.RedeliveryError. It fails with ErrNotFound when j is
+// not queued: a push must never join a build that has started.
+//
+// Both are appended to the join log (see joinLog) rather than committed:
+// Join returns once they are in the log's file, and reads of the store
+// see them from then on. The caller keeps j from starting while Join
+// runs, and hands in one copy of a delivery at a time (the runner and
+// the hook handler do both), so checking d before the append suffices.
 func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
-	// j is only read, and only until Join returns: no copy is kept.
-	var seen []int64
-	err := s.w.do(ctx, func(tx *wtx) error {
-		seen = nil
-		if d != nil {
-			var err error
-			if seen, err = record(tx, d, j.ID); err != nil || seen != nil {
-				return err // a redelivery writes nothing
-			}
-		}
-		data, err := json.Marshal(j)
-		if err != nil {
-			return fmt.Errorf("join job %d: %w", j.ID, err)
-		}
-		// Only data changes: status and the indexed columns stay.
-		res, err := tx.exec("UPDATE jobs SET data = ? WHERE id = ? AND status = ?", data, j.ID, job.Queued)
-		if err != nil {
-			return fmt.Errorf("join job %d: %w", j.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("join job %d: no queued job: %w", j.ID, ErrNotFound)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if seen != nil {
-		return &job.RedeliveryError{Jobs: seen}
+	data, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("join job %d: %w", j.ID, err)
+	}
+	r := &joined{job: j.ID, data: data}
+	var since time.Time
+	if d != nil {
+		r.provider, r.id, r.at, since = d.Provider, d.ID, d.At.UnixMilli(), d.Since
+		r.jobs = append(append(make([]int64, 0, len(d.Earlier)+1), d.Earlier...), j.ID)
+	}
+	for {
+		// The log first, then the database: a fold moves a push from
+		// one to the other only once it has committed.
+		seen, commits := s.joins.delivery(r.provider, r.id, since)
+		if seen == nil && d != nil && s.recent.maybeSeen(r.provider, r.id, since) {
+			if seen, err = delivery(s.findDelivery.QueryRowContext(ctx, r.provider, r.id, since.UnixMilli()), r.provider, r.id); err != nil {
+				return fmt.Errorf("join job %d: %w", j.ID, err)
+			}
+		}
+		if seen == nil {
+			s.queuedMu.Lock()
+			queued := s.queued[j.ID]
+			s.queuedMu.Unlock()
+			if !queued {
+				return fmt.Errorf("join job %d: no queued job: %w", j.ID, ErrNotFound)
+			}
+			if d != nil {
+				// Before the append, so it is there before a fold can
+				// take the push out of the log; should the append fail,
+				// a later check reads the database for nothing.
+				s.recent.add(r.provider, r.id, r.at)
+			}
+			seen, err = s.joins.append(r, since, commits)
+			if errors.Is(err, errFolded) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("join job %d: %w", j.ID, err)
+			}
+		}
+		if seen != nil {
+			return &job.RedeliveryError{Jobs: seen}
+		}
+		return nil
+	}
+}
+
+// foldDelivery records a delivery from the join log, over an older record
+// of it: the log's is newer.
+const foldDelivery = `INSERT INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)
+	ON CONFLICT (provider, id) DO UPDATE SET jobs = excluded.jobs, received = excluded.received`
+
+// fold writes the pushes waiting in the join log, first in every write
+// transaction: so every other write sees them in the database. Only the
+// newest record of each job is written, and only while the job is still
+// queued (a job that started was saved whole, with its pushes, since).
+func (s *SQLite) fold(tx *wtx) error {
+	recs, err := s.joins.take()
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	newest := make(map[int64]*joined, 8)
+	for _, r := range recs {
+		newest[r.job] = r
+		if r.provider == "" {
+			continue
+		}
+		if _, err := tx.exec(foldDelivery, r.provider, r.id, encodeJobs(r.jobs), r.at); err != nil {
+			return fmt.Errorf("fold join log: delivery %s/%s: %w", r.provider, r.id, err)
+		}
+	}
+	for _, r := range recs {
+		if newest[r.job] != r {
+			continue
+		}
+		if _, err := tx.exec("UPDATE jobs SET data = ? WHERE id = ? AND status = ?", r.data, r.job, job.Queued); err != nil {
+			return fmt.Errorf("fold join log: job %d: %w", r.job, err)
+		}
 	}
 	return nil
+}
+
+// folder folds the join log every foldEvery, or sooner when it fills,
+// and once an hour has recent forget what is past the redelivery
+// window, until Close.
+func (s *SQLite) folder() {
+	defer close(s.folderDone)
+	tick := time.NewTicker(s.tune.foldEvery)
+	defer tick.Stop()
+	forgot := time.Now()
+	for {
+		select {
+		case <-s.stopFolder:
+			return
+		case now := <-tick.C:
+			if now.Sub(forgot) >= time.Hour {
+				s.recent.forget(now)
+				forgot = now
+			}
+		case <-s.joins.kick:
+		}
+		if s.joins.pending() {
+			// A failed fold is tried again by the next write.
+			s.w.do(context.Background(), func(*wtx) error { return nil })
+		}
+	}
 }
 
 // Save replaces the stored record of an existing job.
 func (s *SQLite) Save(ctx context.Context, j *job.Job) error {
 	rec := j.Clone() // the caller may change j once Save returns
-	return s.w.do(ctx, func(tx *wtx) error { return save(tx, rec) })
+	if err := s.w.do(ctx, func(tx *wtx) error { return save(tx, rec) }); err != nil {
+		return err
+	}
+	s.setQueued(rec.ID, rec.Status)
+	return nil
 }
 
 func save(tx *wtx, j *job.Job) error {
@@ -418,14 +612,16 @@ func saveServices(tx *wtx, j *job.Job) error {
 
 // Get returns job id.
 func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
+	var status string
 	var data []byte
-	err := s.getJob.QueryRowContext(ctx, id).Scan(&data)
+	err := s.getJob.QueryRowContext(ctx, id).Scan(&status, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read job %d: %w", id, err)
 	}
+	data = s.newest(id, job.Status(status), data)
 	var j job.Job
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("decode job %d: %w", id, err)
@@ -466,7 +662,7 @@ func (s *SQLite) List(ctx context.Context, f Filter) ([]*job.Job, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	q := "SELECT data FROM jobs"
+	q := "SELECT id, status, data FROM jobs"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -482,10 +678,13 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 	defer rows.Close()
 	var out []*job.Job
 	for rows.Next() {
+		var id int64
+		var status string
 		var data []byte
-		if err := rows.Scan(&data); err != nil {
+		if err := rows.Scan(&id, &status, &data); err != nil {
 			return nil, fmt.Errorf("list jobs: %w", err)
 		}
+		data = s.newest(id, job.Status(status), data)
 		j := &job.Job{}
 		if err := json.Unmarshal(data, j); err != nil {
 			return nil, fmt.Errorf("decode job: %w", err)
@@ -498,7 +697,20 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 // Unfinished returns every job still queued or running, oldest first: at
 // start-up these are what a previous process left behind.
 func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
-	return s.query(ctx, "SELECT data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
+	return s.query(ctx, "SELECT id, status, data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
+}
+
+// newest returns the record of job id as it stands: data, read from the
+// database with status, or what a push that joined it wrote to the join
+// log since.
+func (s *SQLite) newest(id int64, status job.Status, data []byte) []byte {
+	if status != job.Queued {
+		return data
+	}
+	if joined := s.joins.job(id); joined != nil {
+		return joined
+	}
+	return data
 }
 
 // findDelivery reads the jobs of a delivery seen at or after a time.
@@ -506,6 +718,14 @@ const findDelivery = "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? 
 
 // Delivery returns the jobs a delivery started, if it was seen after since.
 func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
+	// The log first: a fold moves a delivery to the database only once
+	// it has committed.
+	if jobs, _ := s.joins.delivery(provider, id, since); jobs != nil {
+		return jobs, true, nil
+	}
+	if !s.recent.maybeSeen(provider, id, since) {
+		return nil, false, nil
+	}
 	jobs, err := delivery(s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()), provider, id)
 	return jobs, jobs != nil, err
 }
@@ -520,11 +740,29 @@ func delivery(row *sql.Row, provider, id string) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
 	}
+	return decodeJobs(raw, provider, id)
+}
+
+// decodeJobs decodes the jobs column of a delivery's record.
+func decodeJobs(raw, provider, id string) ([]int64, error) {
 	jobs := []int64{}
 	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
 		return nil, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
 	}
 	return jobs, nil
+}
+
+// encodeJobs encodes jobs for a delivery's record: [1,2,3].
+func encodeJobs(jobs []int64) string {
+	raw := make([]byte, 0, 24)
+	raw = append(raw, '[')
+	for i, j := range jobs {
+		if i > 0 {
+			raw = append(raw, ',')
+		}
+		raw = strconv.AppendInt(raw, j, 10)
+	}
+	return string(append(raw, ']'))
 }
 
 // recordDelivery inserts a delivery's record, or replaces one older
@@ -537,18 +775,16 @@ const recordDelivery = `INSERT INTO deliveries (provider, id, jobs, received) VA
 // record remembers d as having started its Earlier jobs and id, in one
 // statement, unless d was seen at or after d.Since: then it writes
 // nothing and returns the jobs d started then.
-func record(tx *wtx, d *job.Delivery, id int64) ([]int64, error) {
-	raw := make([]byte, 0, 24)
-	raw = append(raw, '[')
-	for _, e := range d.Earlier {
-		raw = append(strconv.AppendInt(raw, e, 10), ',')
-	}
-	raw = append(strconv.AppendInt(raw, id, 10), ']')
-	res, err := tx.exec(recordDelivery, d.Provider, d.ID, string(raw), d.At.UnixMilli(), d.Since.UnixMilli())
+func (s *SQLite) record(tx *wtx, d *job.Delivery, id int64) ([]int64, error) {
+	raw := encodeJobs(append(append(make([]int64, 0, len(d.Earlier)+1), d.Earlier...), id))
+	res, err := tx.exec(recordDelivery, d.Provider, d.ID, raw, d.At.UnixMilli(), d.Since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
+		// Added before the commit: if it rolls back, a later check
+		// reads the database for nothing, no harm done.
+		s.recent.add(d.Provider, d.ID, d.At.UnixMilli())
 		return nil, nil
 	}
 	seen, err := delivery(tx.queryRow(findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID)

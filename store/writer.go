@@ -35,8 +35,19 @@ type writer struct {
 	closed bool
 	done   chan struct{}
 
-	// rolledBack is called on the writer goroutine after a transaction
-	// was rolled back, so state cached alongside it can be dropped.
+	hooks writerHooks
+}
+
+// writerHooks let the store keep state alongside the writer's
+// transactions. Each is optional and runs on the writer goroutine.
+type writerHooks struct {
+	// begin runs first in every transaction: writes of its own that must
+	// come before the batch's. Its error fails the batch.
+	begin func(tx *wtx) error
+	// committed runs once a transaction has committed.
+	committed func()
+	// rolledBack runs after a transaction was rolled back, so state
+	// cached alongside it can be dropped.
 	rolledBack func()
 }
 
@@ -52,9 +63,9 @@ type write struct {
 // only valid on the writer goroutine during the write's fn.
 type wtx struct{ w *writer }
 
-func newWriter(conn *sql.Conn, rolledBack func()) *writer {
+func newWriter(conn *sql.Conn, hooks writerHooks) *writer {
 	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{}, ops: make(chan *write, 4*maxBatch),
-		done: make(chan struct{}), rolledBack: rolledBack}
+		done: make(chan struct{}), hooks: hooks}
 	go w.loop()
 	return w
 }
@@ -164,6 +175,12 @@ func (w *writer) run(batch []*write) error {
 	if _, err := tx.exec("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin write: %w", err)
 	}
+	if w.hooks.begin != nil {
+		if err := w.hooks.begin(tx); err != nil {
+			w.rollback()
+			return err
+		}
+	}
 	for _, op := range batch {
 		if err := op.fn(tx); err != nil {
 			w.rollback()
@@ -174,14 +191,17 @@ func (w *writer) run(batch []*write) error {
 		w.rollback()
 		return fmt.Errorf("commit: %w", err)
 	}
+	if w.hooks.committed != nil {
+		w.hooks.committed()
+	}
 	return nil
 }
 
 func (w *writer) rollback() {
 	// An error here means SQLite already rolled back on its own.
 	(&wtx{w}).exec("ROLLBACK")
-	if w.rolledBack != nil {
-		w.rolledBack()
+	if w.hooks.rolledBack != nil {
+		w.hooks.rolledBack()
 	}
 }
 

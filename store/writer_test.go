@@ -194,7 +194,7 @@ func TestCloseFlushesWaitingWrites(t *testing.T) {
 func TestWALStartsOverUnderContinuousWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "swarmhook.db")
 	const frames = 64
-	s, err := openSQLite(context.Background(), path, 5*time.Millisecond, frames)
+	s, err := openSQLite(context.Background(), path, tuning{ckptEvery: 5 * time.Millisecond, restartFrames: frames, foldEvery: foldEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,9 +227,10 @@ func TestWALStartsOverUnderContinuousWrites(t *testing.T) {
 	// delivery, about three per job: a WAL that never starts over holds
 	// them all (12,945 pages here without the writer's checkpoint). One
 	// that does holds what came between two restarts: 600 to 1,100
-	// pages, on a busy machine too. Less than one page per job says it
-	// started over, with room for a slow machine's fewer checkpoints.
-	pages, written := st.Size()/4096, int64(writers*each)
+	// pages, on a busy machine too (683 at 1 KiB pages). Less than one
+	// page per job says it started over, with room for a slow
+	// machine's fewer checkpoints.
+	pages, written := st.Size()/(pageSize+24), int64(writers*each)
 	if pages >= written {
 		t.Errorf("WAL is %d pages after %d jobs: it never started over", pages, written)
 	}

@@ -1,0 +1,375 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// foldEvery is how long a push that joined a waiting build stays in the
+// join log before the writer folds it into the database; foldAt is how
+// many waiting pushes make it fold sooner.
+const (
+	foldEvery = 100 * time.Millisecond
+	foldAt    = 512
+)
+
+// joinLog keeps the pushes that joined a waiting build (SQLite.Join)
+// until the writer folds them into the database.
+//
+// A push that joins a build changes a few hundred bytes: the build's
+// newest commit and push count, and its delivery id. Committed one SQLite
+// transaction each, those writes were most of the intake path's cost
+// under a burst (bench/README.md, Intake). Instead each is appended to a
+// file with one write(2) before the push is answered, so it survives the
+// process dying exactly as a commit in synchronous=NORMAL WAL mode does,
+// and is kept in memory, where reads of the store see it. At the start of
+// its next transaction (within foldEvery) the writer applies every
+// waiting push in one go; once that commits, they leave memory and their
+// file is deleted. On open, the files a stopped process left are folded
+// the same way before anything else is written.
+//
+// Appends go to the newest of numbered files; each fold moves appends on
+// to a new file, so a file is deleted only when all of it is committed.
+type joinLog struct {
+	base string // files are base + "." + number
+
+	mu      sync.Mutex
+	f       *os.File
+	num     uint64
+	old     []string  // files whose records are all in recs
+	recs    []*joined // appended and not yet committed, oldest first
+	byDel   map[string]*joined
+	byJob   map[int64]*joined
+	commits uint64 // folds committed: see append
+	buf     []byte
+
+	// folding is how many of recs the writer's open transaction applied,
+	// and foldFiles which files they fill. Writer goroutine only.
+	folding   int
+	foldFiles []string
+
+	kick chan struct{} // foldAt reached
+}
+
+// joined is one push that joined a waiting build: the build's record as
+// it now stands, and the delivery that brought the push.
+type joined struct {
+	job  int64
+	data []byte // the job's JSON
+	// provider and id name the delivery, empty without one; jobs are
+	// the jobs it started (its Earlier ones, then job), at its arrival
+	// in Unix milliseconds.
+	provider, id string
+	jobs         []int64
+	at           int64
+}
+
+func deliveryKey(provider, id string) string { return provider + "\x00" + id }
+
+// openJoinLog reads what earlier processes left in base's files, as the
+// pushes to fold first, and opens a new file for appends.
+func openJoinLog(base string) (*joinLog, error) {
+	l := &joinLog{base: base, byDel: map[string]*joined{}, byJob: map[int64]*joined{}, kick: make(chan struct{}, 1)}
+	names, err := filepath.Glob(base + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("list join logs: %w", err)
+	}
+	type numbered struct {
+		name string
+		num  uint64
+	}
+	var files []numbered
+	for _, name := range names {
+		n, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
+		if err != nil {
+			continue // not one of ours
+		}
+		files = append(files, numbered{name, n})
+	}
+	sort.Slice(files, func(i, k int) bool { return files[i].num < files[k].num })
+	for _, f := range files {
+		data, err := os.ReadFile(f.name)
+		if err != nil {
+			return nil, fmt.Errorf("read join log: %w", err)
+		}
+		l.num = f.num
+		// A record cut short is the one being written when the process
+		// died: its push was never answered, so it is dropped.
+		recs := decodeJoins(data)
+		if len(recs) == 0 {
+			// Nothing to fold: a process killed before its first join.
+			if err := os.Remove(f.name); err != nil {
+				return nil, fmt.Errorf("remove empty join log: %w", err)
+			}
+			continue
+		}
+		for _, r := range recs {
+			l.add(r)
+		}
+		l.old = append(l.old, f.name)
+	}
+	if err := l.rotate(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// rotate moves appends on to a new file. l.mu is held, or l is not shared
+// yet.
+func (l *joinLog) rotate() error {
+	f, err := os.OpenFile(fmt.Sprintf("%s.%d", l.base, l.num+1), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open join log: %w", err)
+	}
+	if l.f != nil {
+		l.old = append(l.old, l.f.Name())
+		l.f.Close()
+	}
+	l.f, l.num = f, l.num+1
+	return nil
+}
+
+// add keeps r in memory as the newest push. l.mu is held.
+func (l *joinLog) add(r *joined) {
+	l.recs = append(l.recs, r)
+	l.byJob[r.job] = r
+	if r.provider != "" {
+		l.byDel[deliveryKey(r.provider, r.id)] = r
+	}
+}
+
+// delivery returns the jobs a waiting push's delivery started, if it
+// arrived at or after since, and how many folds had committed when it
+// looked.
+func (l *joinLog) delivery(provider, id string, since time.Time) ([]int64, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.byDel[deliveryKey(provider, id)]; ok && r.at >= since.UnixMilli() {
+		return append([]int64(nil), r.jobs...), l.commits
+	}
+	return nil, l.commits
+}
+
+// job returns the newest record of job id a waiting push wrote, or nil.
+func (l *joinLog) job(id int64) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.byJob[id]; ok {
+		return r.data
+	}
+	return nil
+}
+
+// errFolded means a fold committed since the caller looked up the
+// delivery in the database, so it must look again.
+var errFolded = errors.New("store: join log folded meanwhile")
+
+// append writes r to the log and keeps it, unless its delivery is waiting
+// already (then it returns that delivery's jobs) or a fold committed
+// after commits (errFolded: what the caller read from the database may
+// miss that fold's deliveries).
+func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.provider != "" {
+		if w, ok := l.byDel[deliveryKey(r.provider, r.id)]; ok && w.at >= since.UnixMilli() {
+			return append([]int64(nil), w.jobs...), nil
+		}
+		if l.commits != commits {
+			return nil, errFolded
+		}
+	}
+	l.buf = encodeJoin(l.buf[:0], r)
+	if _, err := l.f.Write(l.buf); err != nil {
+		// A short write leaves a cut record at the end, which the next
+		// open drops; appends after it would be dropped with it, so
+		// they go to a new file.
+		if rerr := l.rotate(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return nil, fmt.Errorf("append to join log: %w", err)
+	}
+	l.add(r)
+	if len(l.recs) == foldAt {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil, nil
+}
+
+// take returns the pushes to fold in the writer's transaction and moves
+// appends on to a new file. Writer goroutine only.
+func (l *joinLog) take() ([]*joined, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.recs) == 0 {
+		l.folding = 0
+		return nil, nil
+	}
+	if err := l.rotate(); err != nil {
+		return nil, err
+	}
+	l.folding = len(l.recs)
+	l.foldFiles = append(l.foldFiles[:0], l.old...)
+	return l.recs[:l.folding:l.folding], nil
+}
+
+// committed drops the pushes the committed transaction folded, and their
+// files. Writer goroutine only.
+func (l *joinLog) committed() error {
+	if l.folding == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	for _, r := range l.recs[:l.folding] {
+		if l.byJob[r.job] == r {
+			delete(l.byJob, r.job)
+		}
+		if r.provider != "" {
+			if k := deliveryKey(r.provider, r.id); l.byDel[k] == r {
+				delete(l.byDel, k)
+			}
+		}
+	}
+	l.recs = append(l.recs[:0], l.recs[l.folding:]...)
+	l.old = l.old[len(l.foldFiles):]
+	l.commits++
+	l.mu.Unlock()
+	l.folding = 0
+	var errs []error
+	for _, name := range l.foldFiles {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pending reports whether pushes wait to be folded.
+func (l *joinLog) pending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recs) > 0
+}
+
+// close closes the file appends go to, and deletes it if nothing waits
+// in it.
+func (l *joinLog) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.f.Close()
+	if len(l.recs) == 0 {
+		err = errors.Join(err, os.Remove(l.f.Name()))
+	}
+	return err
+}
+
+// A record is its payload's length and CRC-32C, four bytes each, little
+// endian, then the payload: uvarints job, len(provider), provider,
+// len(id), id, at (zigzag varint), len(jobs), each job, and the job's
+// JSON to the end.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeJoin(b []byte, r *joined) []byte {
+	start := len(b)
+	b = append(b, make([]byte, 8)...)
+	b = binary.AppendUvarint(b, uint64(r.job))
+	b = binary.AppendUvarint(b, uint64(len(r.provider)))
+	b = append(b, r.provider...)
+	b = binary.AppendUvarint(b, uint64(len(r.id)))
+	b = append(b, r.id...)
+	b = binary.AppendVarint(b, r.at)
+	b = binary.AppendUvarint(b, uint64(len(r.jobs)))
+	for _, j := range r.jobs {
+		b = binary.AppendUvarint(b, uint64(j))
+	}
+	b = append(b, r.data...)
+	payload := b[start+8:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b
+}
+
+// decodeJoins returns the whole records at the start of b, stopping at
+// the first one that is cut short or damaged.
+func decodeJoins(b []byte) []*joined {
+	var out []*joined
+	for len(b) >= 8 {
+		n := binary.LittleEndian.Uint32(b[0:])
+		if uint64(n) > uint64(len(b)-8) {
+			break
+		}
+		payload := b[8 : 8+n]
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+			break
+		}
+		r, ok := decodeJoin(payload)
+		if !ok {
+			break
+		}
+		out = append(out, r)
+		b = b[8+n:]
+	}
+	return out
+}
+
+func decodeJoin(p []byte) (*joined, bool) {
+	var r joined
+	next := func() (uint64, bool) {
+		v, n := binary.Uvarint(p)
+		if n <= 0 {
+			return 0, false
+		}
+		p = p[n:]
+		return v, true
+	}
+	str := func() (string, bool) {
+		n, ok := next()
+		if !ok || n > uint64(len(p)) {
+			return "", false
+		}
+		s := string(p[:n])
+		p = p[n:]
+		return s, true
+	}
+	id, ok := next()
+	if !ok {
+		return nil, false
+	}
+	r.job = int64(id)
+	if r.provider, ok = str(); !ok {
+		return nil, false
+	}
+	if r.id, ok = str(); !ok {
+		return nil, false
+	}
+	at, n := binary.Varint(p)
+	if n <= 0 {
+		return nil, false
+	}
+	r.at, p = at, p[n:]
+	count, ok := next()
+	if !ok || count > uint64(len(p)) {
+		return nil, false
+	}
+	for range count {
+		j, ok := next()
+		if !ok {
+			return nil, false
+		}
+		r.jobs = append(r.jobs, int64(j))
+	}
+	r.data = append([]byte(nil), p...)
+	return &r, true
+}

@@ -1,0 +1,273 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmhook/swarmhook/job"
+)
+
+// openSlowFold opens a store whose join log is folded only by other
+// writes and Close, so a test sees pushes while they wait in it.
+func openSlowFold(t *testing.T, path string) *SQLite {
+	t.Helper()
+	s, err := openSQLite(context.Background(), path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestJoinRecordsRoundTrip(t *testing.T) {
+	recs := []*joined{
+		{job: 7, data: []byte(`{"id":7,"commit":"c2"}`), provider: "github", id: "shop/d1", jobs: []int64{3, 7}, at: 1_790_000_000_000},
+		{job: 1 << 40, data: []byte(`{}`)},
+		{job: 9, data: []byte(`{"id":9}`), provider: "gitlab", id: "x", jobs: []int64{9}, at: -5},
+	}
+	var log []byte
+	for _, r := range recs {
+		log = encodeJoin(log, r)
+	}
+	if got := decodeJoins(log); !reflect.DeepEqual(got, recs) {
+		t.Fatalf("decoded %+v, want %+v", got, recs)
+	}
+	whole := len(encodeJoin(nil, recs[0])) + len(encodeJoin(nil, recs[1]))
+	damaged := bytes.Clone(log)
+	damaged[whole+12] ^= 1
+	for _, tc := range []struct {
+		name string
+		log  []byte
+		want int
+	}{
+		{"cut in the last record's payload", log[:len(log)-3], 2},
+		{"cut in the last record's header", log[:whole+5], 2},
+		{"last record damaged", damaged, 2},
+		{"empty", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decodeJoins(tc.log)
+			if len(got) != tc.want || (tc.want > 0 && !reflect.DeepEqual(got, recs[:tc.want])) {
+				t.Errorf("decoded %d records %+v, want the first %d", len(got), got, tc.want)
+			}
+		})
+	}
+}
+
+func TestJoinAppendRetriesAfterAFold(t *testing.T) {
+	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	since := time.UnixMilli(0)
+	first := &joined{job: 1, data: []byte(`{}`), provider: "github", id: "d1", jobs: []int64{1}, at: 10}
+	_, commits := l.delivery("github", "d1", since)
+	if _, err := l.append(first, since, commits); err != nil {
+		t.Fatal(err)
+	}
+	// The same delivery while the first waits: its jobs, nothing appended.
+	again := &joined{job: 1, data: []byte(`{}`), provider: "github", id: "d1", jobs: []int64{1}, at: 11}
+	if seen, err := l.append(again, since, commits); err != nil || !reflect.DeepEqual(seen, []int64{1}) {
+		t.Errorf("append of a waiting delivery: %v %v, want its jobs [1]", seen, err)
+	}
+	// A fold commits after a caller looked the delivery up in the
+	// database: what it read may miss the fold, so it must look again.
+	_, commits = l.delivery("github", "d2", since)
+	if _, err := l.take(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.committed(); err != nil {
+		t.Fatal(err)
+	}
+	d2 := &joined{job: 1, data: []byte(`{}`), provider: "github", id: "d2", jobs: []int64{1}, at: 12}
+	if _, err := l.append(d2, since, commits); !errors.Is(err, errFolded) {
+		t.Errorf("append after a fold the caller did not see: %v, want errFolded", err)
+	}
+	if l.pending() {
+		t.Error("pushes still wait after their fold committed")
+	}
+}
+
+func TestJoinedPushesAreReadBeforeTheyAreFolded(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	s := openSlowFold(t, path)
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	window := at.Add(-24 * time.Hour)
+	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
+	if err := s.Create(ctx, waiting, job.With{}); err != nil {
+		t.Fatal(err)
+	}
+	joined := waiting.Clone()
+	joined.Commit, joined.Pushes = "c2", 2
+	if err := s.Join(ctx, joined, &job.Delivery{Provider: "github", ID: "shop/d2", At: at, Since: window}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.joins.pending() {
+		t.Fatal("the push was folded at once; this test needs it waiting")
+	}
+	if got, err := s.Get(ctx, waiting.ID); err != nil || got.Commit != "c2" || got.Pushes != 2 {
+		t.Errorf("Get of a joined build: %+v %v, want c2 with 2 pushes", got, err)
+	}
+	if list, err := s.List(ctx, Filter{Project: "shop"}); err != nil || len(list) != 1 || list[0].Commit != "c2" {
+		t.Errorf("List with a joined build: %+v %v, want it at c2", list, err)
+	}
+	if jobs, seen, err := s.Delivery(ctx, "github", "shop/d2", window); !seen || err != nil || !reflect.DeepEqual(jobs, []int64{waiting.ID}) {
+		t.Errorf("Delivery of a waiting push: %v %v %v, want [%d]", jobs, seen, err, waiting.ID)
+	}
+
+	// Any write folds what waits first, so it sees it: starting the
+	// build saves it whole, and nothing left in the log overwrites that.
+	started := joined.Clone()
+	started.Status = job.Running
+	if err := s.Save(ctx, started); err != nil {
+		t.Fatal(err)
+	}
+	if s.joins.pending() {
+		t.Error("a push still waits after the next write")
+	}
+	if got, err := s.Get(ctx, waiting.ID); err != nil || got.Status != job.Running || got.Commit != "c2" {
+		t.Errorf("started build: %+v %v, want running at c2", got, err)
+	}
+	var n int
+	if err := s.read.QueryRow("SELECT COUNT(*) FROM deliveries WHERE id = 'shop/d2'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("folded delivery rows: %d %v, want 1", n, err)
+	}
+	late := started.Clone()
+	late.Commit, late.Pushes = "c3", 3
+	if err := s.Join(ctx, late, &job.Delivery{Provider: "github", ID: "shop/d3", At: at, Since: window}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Join into a build that started: %v, want ErrNotFound", err)
+	}
+}
+
+// copyStore copies the store's files as a process killed now would leave
+// them, to dst; then appends tail to the newest join log file.
+func copyStore(t *testing.T, src, dst string, tail []byte) {
+	t.Helper()
+	names, err := filepath.Glob(src + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	for _, name := range names {
+		if strings.HasSuffix(name, "-shm") {
+			continue // shared memory, rebuilt from the WAL at open
+		}
+		in, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := dst + name[len(src):]
+		out, err := os.Create(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			t.Fatal(err)
+		}
+		in.Close()
+		out.Close()
+		if strings.Contains(to, "-joins.") && to > newest {
+			newest = to
+		}
+	}
+	if newest == "" {
+		t.Fatal("no join log to copy")
+	}
+	f, err := os.OpenFile(newest, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(tail); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJoinedPushesSurviveAKill(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "swarmhook.db")
+	s := openSlowFold(t, path)
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	window := at.Add(-24 * time.Hour)
+	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
+	if err := s.Create(ctx, waiting, job.With{Delivery: &job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: window}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, commit := range []string{"c2", "c3"} {
+		j := waiting.Clone()
+		j.Commit, j.Pushes = commit, i+2
+		if err := s.Join(ctx, j, &job.Delivery{Provider: "github", ID: "shop/" + commit, At: at, Since: window}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Killed while writing a fourth push: its record is cut short, and
+	// its delivery was never answered.
+	cut := encodeJoin(nil, &joined{job: waiting.ID, data: []byte(`{"commit":"c4"}`), provider: "github", id: "shop/c4", jobs: []int64{waiting.ID}, at: at.UnixMilli()})
+	copyPath := filepath.Join(t.TempDir(), "swarmhook.db")
+	copyStore(t, path, copyPath, cut[:len(cut)-4])
+
+	s2, err := OpenSQLite(ctx, copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.joins.pending() {
+		t.Error("pushes a killed process left still wait after open")
+	}
+	if left, _ := filepath.Glob(copyPath + "-joins.*"); len(left) != 1 {
+		t.Errorf("join log files after open: %v, want only the new one", left)
+	}
+	got, err := s2.Get(ctx, waiting.ID)
+	if err != nil || got.Commit != "c3" || got.Pushes != 3 || got.Status != job.Queued {
+		t.Errorf("joined build after a kill: %+v %v, want queued at c3 with 3 pushes", got, err)
+	}
+	for _, id := range []string{"shop/d1", "shop/c2", "shop/c3"} {
+		if _, seen, err := s2.Delivery(ctx, "github", id, window); !seen || err != nil {
+			t.Errorf("delivery %s after a kill: seen %v %v, want seen", id, seen, err)
+		}
+	}
+	if _, seen, err := s2.Delivery(ctx, "github", "shop/c4", window); seen || err != nil {
+		t.Errorf("delivery cut short by the kill: seen %v %v, want unseen", seen, err)
+	}
+	// Redeliveries after the restart are still caught, by a read now.
+	j := got.Clone()
+	j.Commit, j.Pushes = "c9", 4
+	var again *job.RedeliveryError
+	if err := s2.Join(ctx, j, &job.Delivery{Provider: "github", ID: "shop/c2", At: at.Add(time.Minute), Since: window}); !errors.As(err, &again) || !reflect.DeepEqual(again.Jobs, []int64{waiting.ID}) {
+		t.Errorf("redelivery after a restart: %v, want a RedeliveryError naming job %d", err, waiting.ID)
+	}
+}
+
+func TestEmptyJoinLogsAreRemovedAtOpen(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "db-joins")
+	// Left by processes killed before they joined anything, or while
+	// writing their first record.
+	cut := encodeJoin(nil, &joined{job: 1, data: []byte(`{}`)})
+	for name, content := range map[string][]byte{base + ".1": nil, base + ".2": cut[:5]} {
+		if err := os.WriteFile(name, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := openJoinLog(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	if l.pending() {
+		t.Error("records read from logs that hold none")
+	}
+	if left, _ := filepath.Glob(base + ".*"); len(left) != 1 || left[0] != base+".3" {
+		t.Errorf("join log files after open: %v, want only %s.3, the new one", left, base)
+	}
+}
