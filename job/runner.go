@@ -56,9 +56,10 @@ type Delivery struct {
 	// At is when it arrived.
 	At time.Time
 	// Since: a record of the same delivery received at or after Since
-	// makes this a redelivery, and Create then writes nothing and
-	// returns a *RedeliveryError. Checked in the write itself, so two
-	// copies racing each other start one job.
+	// makes this a redelivery, and Create or Join then writes nothing
+	// and returns a *RedeliveryError. Create checks in the write itself;
+	// Join just before it, so callers hand in one copy of a delivery at
+	// a time (the hook handler holds a lock per delivery id).
 	Since time.Time
 }
 

@@ -89,7 +89,8 @@ func (s *Server) hook(c echo.Context) error {
 	}
 
 	// One delivery id is handled by one request at a time, so a retry
-	// racing the original cannot slip past the check.
+	// racing the original cannot slip past the check (the store's Join
+	// counts on it: see job.Delivery.Since).
 	key := p.Name + "/" + d.ID
 	remember := d.ID != "" && s.d.Deliveries != nil
 	since := now.Add(-redeliveryWindow)

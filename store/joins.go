@@ -34,26 +34,35 @@ const (
 // and is kept in memory, where reads of the store see it. At the start of
 // its next transaction (within foldEvery) the writer applies every
 // waiting push in one go; once that commits, they leave memory and their
-// file is deleted. On open, the files a stopped process left are folded
-// the same way before anything else is written.
+// files are deleted. On open, the records a stopped process left are
+// folded the same way before anything else is written.
 //
-// Appends go to the newest of numbered files; each fold moves appends on
-// to a new file, so a file is deleted only when all of it is committed.
+// Every record carries a sequence number, and each fold stores the last
+// it applied in the database, in the same transaction: a record is
+// folded once, even when its file outlives the fold (a failed unlink, a
+// file still being appended to), so an old record never overwrites what
+// came after it.
+//
+// Appends go to the newest of numbered files; a fold moves appends on to
+// a new file, so older files hold only records it folds.
 type joinLog struct {
 	base string // files are base + "." + number
 
 	mu      sync.Mutex
-	f       *os.File
-	num     uint64
-	old     []string  // files whose records are all in recs
-	recs    []*joined // appended and not yet committed, oldest first
+	f       *os.File // appends go here; nil after a failed write or Close
+	size    int64    // bytes in f
+	num     uint64   // f's number
+	seq     uint64   // the last record's sequence number
+	old     []string // files before f, oldest first
+	recs    []*joined
 	byDel   map[string]*joined
 	byJob   map[int64]*joined
 	commits uint64 // folds committed: see append
+	closed  bool
 	buf     []byte
 
-	// folding is how many of recs the writer's open transaction applied,
-	// and foldFiles which files they fill. Writer goroutine only.
+	// folding is how many of recs the writer's open transaction applies,
+	// and foldFiles the files it empties. Writer goroutine only.
 	folding   int
 	foldFiles []string
 
@@ -63,6 +72,7 @@ type joinLog struct {
 // joined is one push that joined a waiting build: the build's record as
 // it now stands, and the delivery that brought the push.
 type joined struct {
+	seq  uint64
 	job  int64
 	data []byte // the job's JSON
 	// provider and id name the delivery, empty without one; jobs are
@@ -75,10 +85,14 @@ type joined struct {
 
 func deliveryKey(provider, id string) string { return provider + "\x00" + id }
 
-// openJoinLog reads what earlier processes left in base's files, as the
-// pushes to fold first, and opens a new file for appends.
-func openJoinLog(base string) (*joinLog, error) {
-	l := &joinLog{base: base, byDel: map[string]*joined{}, byJob: map[int64]*joined{}, kick: make(chan struct{}, 1)}
+// errJoinLogClosed is what an append after close gets.
+var errJoinLogClosed = errors.New("store: join log closed")
+
+// openJoinLog reads the records earlier processes left in base's files
+// after folded, the last one the database holds, as the pushes to fold
+// first, and deletes the files that hold none.
+func openJoinLog(base string, folded uint64) (*joinLog, error) {
+	l := &joinLog{base: base, seq: folded, byDel: map[string]*joined{}, byJob: map[int64]*joined{}, kick: make(chan struct{}, 1)}
 	names, err := filepath.Glob(base + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("list join logs: %w", err)
@@ -104,16 +118,18 @@ func openJoinLog(base string) (*joinLog, error) {
 		l.num = f.num
 		// A record cut short is the one being written when the process
 		// died: its push was never answered, so it is dropped.
-		recs := decodeJoins(data)
-		if len(recs) == 0 {
-			// Nothing to fold: a process killed before its first join.
-			if err := os.Remove(f.name); err != nil {
-				return nil, fmt.Errorf("remove empty join log: %w", err)
+		kept := false
+		for _, r := range decodeJoins(data) {
+			l.seq = max(l.seq, r.seq)
+			if r.seq > folded {
+				l.add(r)
+				kept = true
 			}
-			continue
 		}
-		for _, r := range recs {
-			l.add(r)
+		if !kept {
+			// All in the database already, or nothing whole.
+			os.Remove(f.name)
+			continue
 		}
 		l.old = append(l.old, f.name)
 	}
@@ -134,7 +150,7 @@ func (l *joinLog) rotate() error {
 		l.old = append(l.old, l.f.Name())
 		l.f.Close()
 	}
-	l.f, l.num = f, l.num+1
+	l.f, l.size, l.num = f, 0, l.num+1
 	return nil
 }
 
@@ -159,6 +175,18 @@ func (l *joinLog) delivery(provider, id string, since time.Time) ([]int64, uint6
 	return nil, l.commits
 }
 
+// jobs returns the newest record each waiting push wrote of its job, by
+// job ID.
+func (l *joinLog) jobs() map[int64][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[int64][]byte, len(l.byJob))
+	for id, r := range l.byJob {
+		out[id] = r.data
+	}
+	return out
+}
+
 // job returns the newest record of job id a waiting push wrote, or nil.
 func (l *joinLog) job(id int64) []byte {
 	l.mu.Lock()
@@ -173,13 +201,16 @@ func (l *joinLog) job(id int64) []byte {
 // delivery in the database, so it must look again.
 var errFolded = errors.New("store: join log folded meanwhile")
 
-// append writes r to the log and keeps it, unless its delivery is waiting
-// already (then it returns that delivery's jobs) or a fold committed
-// after commits (errFolded: what the caller read from the database may
-// miss that fold's deliveries).
+// append numbers r, writes it to the log and keeps it, unless its
+// delivery is waiting already (then it returns that delivery's jobs) or
+// a fold committed after commits (errFolded: what the caller read from
+// the database may miss that fold's deliveries).
 func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errJoinLogClosed
+	}
 	if r.provider != "" {
 		if w, ok := l.byDel[deliveryKey(r.provider, r.id)]; ok && w.at >= since.UnixMilli() {
 			return append([]int64(nil), w.jobs...), nil
@@ -188,16 +219,27 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 			return nil, errFolded
 		}
 	}
+	if l.f == nil {
+		if err := l.rotate(); err != nil {
+			return nil, fmt.Errorf("append to join log: %w", err)
+		}
+	}
+	r.seq = l.seq + 1
 	l.buf = encodeJoin(l.buf[:0], r)
-	if _, err := l.f.Write(l.buf); err != nil {
-		// A short write leaves a cut record at the end, which the next
-		// open drops; appends after it would be dropped with it, so
-		// they go to a new file.
-		if rerr := l.rotate(); rerr != nil {
-			err = errors.Join(err, rerr)
+	if n, err := l.f.Write(l.buf); err != nil {
+		// Nothing may follow a record cut short: the next open stops
+		// there. Cut it off, or failing that leave the file.
+		if n > 0 {
+			if terr := l.f.Truncate(l.size); terr != nil {
+				l.old = append(l.old, l.f.Name())
+				l.f.Close()
+				l.f = nil
+			}
 		}
 		return nil, fmt.Errorf("append to join log: %w", err)
 	}
+	l.size += int64(len(l.buf))
+	l.seq = r.seq
 	l.add(r)
 	if len(l.recs) == foldAt {
 		select {
@@ -210,26 +252,28 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 
 // take returns the pushes to fold in the writer's transaction and moves
 // appends on to a new file. Writer goroutine only.
-func (l *joinLog) take() ([]*joined, error) {
+func (l *joinLog) take() []*joined {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.recs) == 0 {
-		l.folding = 0
-		return nil, nil
-	}
-	if err := l.rotate(); err != nil {
-		return nil, err
-	}
-	l.folding = len(l.recs)
-	l.foldFiles = append(l.foldFiles[:0], l.old...)
-	return l.recs[:l.folding:l.folding], nil
-}
-
-// committed drops the pushes the committed transaction folded, and their
-// files. Writer goroutine only.
-func (l *joinLog) committed() error {
+	l.folding, l.foldFiles = len(l.recs), l.foldFiles[:0]
 	if l.folding == 0 {
 		return nil
+	}
+	if l.f != nil && l.size > 0 {
+		// Should no new file open, the fold goes on: the file it leaves
+		// is deleted by a later one, and its folded records are skipped
+		// by their sequence numbers meanwhile.
+		l.rotate()
+	}
+	l.foldFiles = append(l.foldFiles, l.old...)
+	return l.recs[:l.folding:l.folding]
+}
+
+// committed drops the pushes the committed transaction folded, and the
+// files that held them. Writer goroutine only.
+func (l *joinLog) committed() {
+	if l.folding == 0 {
+		return
 	}
 	l.mu.Lock()
 	for _, r := range l.recs[:l.folding] {
@@ -247,13 +291,11 @@ func (l *joinLog) committed() error {
 	l.commits++
 	l.mu.Unlock()
 	l.folding = 0
-	var errs []error
 	for _, name := range l.foldFiles {
-		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		// One left behind holds only folded records: the next open
+		// skips them and deletes it.
+		os.Remove(name)
 	}
-	return errors.Join(errs...)
 }
 
 // pending reports whether pushes wait to be folded.
@@ -263,20 +305,27 @@ func (l *joinLog) pending() bool {
 	return len(l.recs) > 0
 }
 
-// close closes the file appends go to, and deletes it if nothing waits
-// in it.
+// close stops appends, and deletes the files if nothing in them waits.
 func (l *joinLog) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
+	if l.f == nil {
+		return nil
+	}
 	err := l.f.Close()
 	if len(l.recs) == 0 {
-		err = errors.Join(err, os.Remove(l.f.Name()))
+		for _, name := range append(l.old, l.f.Name()) {
+			err = errors.Join(err, os.Remove(name))
+		}
+		l.old = nil
 	}
+	l.f = nil
 	return err
 }
 
 // A record is its payload's length and CRC-32C, four bytes each, little
-// endian, then the payload: uvarints job, len(provider), provider,
+// endian, then the payload: uvarints seq, job, len(provider), provider,
 // len(id), id, at (zigzag varint), len(jobs), each job, and the job's
 // JSON to the end.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -284,6 +333,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func encodeJoin(b []byte, r *joined) []byte {
 	start := len(b)
 	b = append(b, make([]byte, 8)...)
+	b = binary.AppendUvarint(b, r.seq)
 	b = binary.AppendUvarint(b, uint64(r.job))
 	b = binary.AppendUvarint(b, uint64(len(r.provider)))
 	b = append(b, r.provider...)
@@ -342,6 +392,10 @@ func decodeJoin(p []byte) (*joined, bool) {
 		s := string(p[:n])
 		p = p[n:]
 		return s, true
+	}
+	var ok bool
+	if r.seq, ok = next(); !ok {
+		return nil, false
 	}
 	id, ok := next()
 	if !ok {

@@ -29,9 +29,9 @@ func openSlowFold(t *testing.T, path string) *SQLite {
 
 func TestJoinRecordsRoundTrip(t *testing.T) {
 	recs := []*joined{
-		{job: 7, data: []byte(`{"id":7,"commit":"c2"}`), provider: "github", id: "shop/d1", jobs: []int64{3, 7}, at: 1_790_000_000_000},
-		{job: 1 << 40, data: []byte(`{}`)},
-		{job: 9, data: []byte(`{"id":9}`), provider: "gitlab", id: "x", jobs: []int64{9}, at: -5},
+		{seq: 1, job: 7, data: []byte(`{"id":7,"commit":"c2"}`), provider: "github", id: "shop/d1", jobs: []int64{3, 7}, at: 1_790_000_000_000},
+		{seq: 2, job: 1 << 40, data: []byte(`{}`)},
+		{seq: 1 << 50, job: 9, data: []byte(`{"id":9}`), provider: "gitlab", id: "x", jobs: []int64{9}, at: -5},
 	}
 	var log []byte
 	for _, r := range recs {
@@ -63,11 +63,10 @@ func TestJoinRecordsRoundTrip(t *testing.T) {
 }
 
 func TestJoinAppendRetriesAfterAFold(t *testing.T) {
-	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"))
+	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.close()
 	since := time.UnixMilli(0)
 	first := &joined{job: 1, data: []byte(`{}`), provider: "github", id: "d1", jobs: []int64{1}, at: 10}
 	_, commits := l.delivery("github", "d1", since)
@@ -82,18 +81,18 @@ func TestJoinAppendRetriesAfterAFold(t *testing.T) {
 	// A fold commits after a caller looked the delivery up in the
 	// database: what it read may miss the fold, so it must look again.
 	_, commits = l.delivery("github", "d2", since)
-	if _, err := l.take(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.committed(); err != nil {
-		t.Fatal(err)
-	}
+	l.take()
+	l.committed()
 	d2 := &joined{job: 1, data: []byte(`{}`), provider: "github", id: "d2", jobs: []int64{1}, at: 12}
 	if _, err := l.append(d2, since, commits); !errors.Is(err, errFolded) {
 		t.Errorf("append after a fold the caller did not see: %v, want errFolded", err)
 	}
 	if l.pending() {
 		t.Error("pushes still wait after their fold committed")
+	}
+	l.close()
+	if _, err := l.append(d2, since, l.commits); !errors.Is(err, errJoinLogClosed) {
+		t.Errorf("append after close: %v, want errJoinLogClosed", err)
 	}
 }
 
@@ -259,7 +258,7 @@ func TestEmptyJoinLogsAreRemovedAtOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := openJoinLog(base)
+	l, err := openJoinLog(base, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,5 +268,64 @@ func TestEmptyJoinLogsAreRemovedAtOpen(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(base + ".*"); len(left) != 1 || left[0] != base+".3" {
 		t.Errorf("join log files after open: %v, want only %s.3, the new one", left, base)
+	}
+}
+
+func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	s := openSlowFold(t, path)
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	window := at.Add(-24 * time.Hour)
+	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
+	if err := s.Create(ctx, waiting, job.With{}); err != nil {
+		t.Fatal(err)
+	}
+	fold := func() {
+		t.Helper()
+		if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join := func(commit string, pushes int) {
+		t.Helper()
+		j := waiting.Clone()
+		j.Commit, j.Pushes = commit, pushes
+		if err := s.Join(ctx, j, &job.Delivery{Provider: "github", ID: "shop/" + commit, At: at, Since: window}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join("c2", 2)
+	files, _ := filepath.Glob(path + "-joins.*")
+	saved := map[string][]byte{}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[name] = data
+	}
+	fold()
+	// The fold's files could not be deleted, say: they come back.
+	for name, data := range saved {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join("c3", 3)
+	fold()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openSlowFold(t, path)
+	if got, err := s2.Get(ctx, waiting.ID); err != nil || got.Commit != "c3" || got.Pushes != 3 {
+		t.Errorf("build after reopening beside a folded log: %+v %v, want c3 with 3 pushes, not the older c2", got, err)
+	}
+	if s2.joins.pending() {
+		t.Error("records folded before were read again")
+	}
+	if left, _ := filepath.Glob(path + "-joins.*"); len(left) != 1 {
+		t.Errorf("join log files after open: %v, want only the new one", left)
 	}
 }

@@ -35,8 +35,8 @@ func TestRecentDeliveries(t *testing.T) {
 	// answers "maybe" from then on.
 	later := now.Add(recentFor + time.Hour)
 	r.forget(later)
-	if len(r.at) != 0 {
-		t.Errorf("%d deliveries remembered past recentFor", len(r.at))
+	if n := len(r.cur) + len(r.old); n != 0 {
+		t.Errorf("%d deliveries remembered past recentFor", n)
 	}
 	if !r.maybeSeen("github", "shop/d1", now.Add(-time.Minute)) {
 		t.Error("a delivery forgotten is reported certainly unseen")
@@ -46,23 +46,36 @@ func TestRecentDeliveries(t *testing.T) {
 	}
 }
 
-func TestRecentForgetsAllWhenFull(t *testing.T) {
+func TestRecentForgetsTheOlderHalfWhenFull(t *testing.T) {
 	r := newRecent(time.Now())
 	at := time.Now().UnixMilli()
-	for i := range recentMax {
-		r.at[uint64(i)] = at
-	}
 	since := time.Now().Add(-time.Hour)
-	if r.maybeSeen("github", "new", since) {
-		t.Fatal("an unseen delivery is reported maybe seen before the cap")
+	fill := func() {
+		for i := len(r.cur); i < recentMax/2; i++ {
+			r.cur[uint64(i)<<1|1] = at // not a real delivery's, all but surely
+		}
 	}
-	r.add("github", "one-more", at)
-	if len(r.at) != 1 {
-		t.Errorf("%d remembered after the cap was passed, want only the newest", len(r.at))
+	r.add("github", "first", at)
+	fill()
+	r.add("github", "second", at) // the newer generation was full
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{{"first", true}, {"second", true}, {"never", false}} {
+		if got := r.maybeSeen("github", tc.id, since); got != tc.want {
+			t.Errorf("after one generation filled: maybeSeen(%s) = %v, want %v", tc.id, got, tc.want)
+		}
 	}
-	// What it forgot may have been any delivery since: it must not
-	// answer "certainly unseen" for them.
-	if !r.maybeSeen("github", "new", since) {
-		t.Error("after forgetting all, an earlier delivery is reported certainly unseen")
+	fill()
+	r.add("github", "third", at) // and again: "first" is forgotten
+	if len(r.cur)+len(r.old) > recentMax/2+1 {
+		t.Errorf("%d remembered, want at most %d", len(r.cur)+len(r.old), recentMax/2+1)
+	}
+	// What it forgot may have been any delivery from before the newer
+	// half began: it must not answer "certainly unseen" for them.
+	for _, id := range []string{"first", "second", "third", "never"} {
+		if !r.maybeSeen("github", id, since) {
+			t.Errorf("after forgetting the first generation, maybeSeen(%s) since an hour ago = false, want maybe", id)
+		}
 	}
 }

@@ -67,6 +67,12 @@ var migrations = []string{
 		SELECT provider, id, jobs, received FROM deliveries;
 	DROP TABLE deliveries;
 	ALTER TABLE deliveries_by_id RENAME TO deliveries;`,
+	// The last join log record folded in (see joinLog).
+	`CREATE TABLE join_log (
+		id     INTEGER PRIMARY KEY CHECK (id = 1),
+		folded INTEGER NOT NULL
+	);
+	INSERT INTO join_log (id, folded) VALUES (1, 0);`,
 }
 
 // readCache bounds the page cache of each read connection (and the
@@ -83,8 +89,9 @@ const readConns = 4
 // SQLite is the job store. It is safe for concurrent use.
 //
 // Every write goes through one writer goroutine that owns the one write
-// connection and commits concurrent writes together (see writer); reads
-// use a pool of read-only connections. The database runs in WAL mode
+// connection and commits concurrent writes together (see writer), but
+// for Join's, which are appended to the join log and folded in by the
+// writer (see joinLog); reads use a pool of read-only connections. The database runs in WAL mode
 // with synchronous=NORMAL: a committed write survives the process
 // crashing or being killed; only a power loss or OS crash can lose the
 // last commits.
@@ -165,8 +172,12 @@ func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) 
 	if s.getJob, err = read.PrepareContext(ctx, "SELECT status, data FROM jobs WHERE id = ?"); err == nil {
 		s.findDelivery, err = read.PrepareContext(ctx, findDelivery)
 	}
+	var folded uint64
 	if err == nil {
-		s.joins, err = openJoinLog(path + "-joins")
+		err = conn.QueryRowContext(ctx, "SELECT folded FROM join_log").Scan(&folded)
+	}
+	if err == nil {
+		s.joins, err = openJoinLog(path+"-joins", folded)
 	}
 	if err != nil {
 		conn.Close()
@@ -175,25 +186,22 @@ func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) 
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.w = newWriter(conn, writerHooks{
-		begin: s.fold,
-		// A join log file left behind is folded again at the next open,
-		// which changes nothing: so a failure to delete one is ignored.
-		committed:  func() { s.joins.committed() },
+		begin:      s.fold,
+		committed:  s.joins.committed,
 		rolledBack: func() { s.nextID = 0 },
 	})
 	// Pushes a stopped process left in the join log go in before
-	// anything else is written.
+	// anything else is written; then what Join and Delivery keep in
+	// memory is read.
 	if s.joins.pending() {
-		if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
-			s.w.close()
-			conn.Close()
-			read.Close()
-			write.Close()
-			return nil, fmt.Errorf("open store %s: fold join log: %w", path, err)
-		}
+		err = s.w.do(ctx, func(*wtx) error { return nil })
 	}
-	if err := s.remember(ctx); err != nil {
+	if err == nil {
+		err = s.remember(ctx)
+	}
+	if err != nil {
 		s.w.close()
+		s.joins.close()
 		conn.Close()
 		read.Close()
 		write.Close()
@@ -252,16 +260,17 @@ func (s *SQLite) remember(ctx context.Context) error {
 	return nil
 }
 
-// setQueued notes whether job id is queued, once a write of it has
-// committed.
-func (s *SQLite) setQueued(id int64, status job.Status) {
+// setQueued notes whether job id is queued, and returns whether it was.
+func (s *SQLite) setQueued(id int64, status job.Status) bool {
 	s.queuedMu.Lock()
 	defer s.queuedMu.Unlock()
+	was := s.queued[id]
 	if status == job.Queued {
 		s.queued[id] = true
 	} else {
 		delete(s.queued, id)
 	}
+	return was
 }
 
 // pageSize is the database's page size, the unit SQLite writes to the
@@ -517,16 +526,17 @@ func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 // foldDelivery records a delivery from the join log, over an older record
 // of it: the log's is newer.
 const foldDelivery = `INSERT INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)
-	ON CONFLICT (provider, id) DO UPDATE SET jobs = excluded.jobs, received = excluded.received`
+	ON CONFLICT (provider, id) DO UPDATE SET jobs = excluded.jobs, received = excluded.received
+	WHERE deliveries.received <= excluded.received`
 
 // fold writes the pushes waiting in the join log, first in every write
 // transaction: so every other write sees them in the database. Only the
 // newest record of each job is written, and only while the job is still
 // queued (a job that started was saved whole, with its pushes, since).
 func (s *SQLite) fold(tx *wtx) error {
-	recs, err := s.joins.take()
-	if err != nil || len(recs) == 0 {
-		return err
+	recs := s.joins.take()
+	if len(recs) == 0 {
+		return nil
 	}
 	newest := make(map[int64]*joined, 8)
 	for _, r := range recs {
@@ -545,6 +555,9 @@ func (s *SQLite) fold(tx *wtx) error {
 		if _, err := tx.exec("UPDATE jobs SET data = ? WHERE id = ? AND status = ?", r.data, r.job, job.Queued); err != nil {
 			return fmt.Errorf("fold join log: job %d: %w", r.job, err)
 		}
+	}
+	if _, err := tx.exec("UPDATE join_log SET folded = ?", recs[len(recs)-1].seq); err != nil {
+		return fmt.Errorf("fold join log: %w", err)
 	}
 	return nil
 }
@@ -578,10 +591,16 @@ func (s *SQLite) folder() {
 // Save replaces the stored record of an existing job.
 func (s *SQLite) Save(ctx context.Context, j *job.Job) error {
 	rec := j.Clone() // the caller may change j once Save returns
+	// A job leaving the queue stops taking joins before its write, so
+	// no push can join it once it has committed; should the write fail,
+	// it takes them again.
+	was := s.setQueued(rec.ID, rec.Status)
 	if err := s.w.do(ctx, func(tx *wtx) error { return save(tx, rec) }); err != nil {
+		if was {
+			s.setQueued(rec.ID, job.Queued)
+		}
 		return err
 	}
-	s.setQueued(rec.ID, rec.Status)
 	return nil
 }
 
@@ -612,6 +631,9 @@ func saveServices(tx *wtx, j *job.Job) error {
 
 // Get returns job id.
 func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
+	// The log before the database: a fold takes a push out of the log
+	// only once it has committed.
+	joined := s.joins.job(id)
 	var status string
 	var data []byte
 	err := s.getJob.QueryRowContext(ctx, id).Scan(&status, &data)
@@ -621,7 +643,9 @@ func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read job %d: %w", id, err)
 	}
-	data = s.newest(id, job.Status(status), data)
+	if joined != nil && job.Status(status) == job.Queued {
+		data = joined
+	}
 	var j job.Job
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("decode job %d: %w", id, err)
@@ -671,6 +695,7 @@ func (s *SQLite) List(ctx context.Context, f Filter) ([]*job.Job, error) {
 }
 
 func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, error) {
+	joined := s.joins.jobs() // before the database: see Get
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
@@ -684,7 +709,9 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 		if err := rows.Scan(&id, &status, &data); err != nil {
 			return nil, fmt.Errorf("list jobs: %w", err)
 		}
-		data = s.newest(id, job.Status(status), data)
+		if newer, ok := joined[id]; ok && job.Status(status) == job.Queued {
+			data = newer
+		}
 		j := &job.Job{}
 		if err := json.Unmarshal(data, j); err != nil {
 			return nil, fmt.Errorf("decode job: %w", err)
@@ -698,19 +725,6 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 // start-up these are what a previous process left behind.
 func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
 	return s.query(ctx, "SELECT id, status, data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
-}
-
-// newest returns the record of job id as it stands: data, read from the
-// database with status, or what a push that joined it wrote to the join
-// log since.
-func (s *SQLite) newest(id int64, status job.Status, data []byte) []byte {
-	if status != job.Queued {
-		return data
-	}
-	if joined := s.joins.job(id); joined != nil {
-		return joined
-	}
-	return data
 }
 
 // findDelivery reads the jobs of a delivery seen at or after a time.

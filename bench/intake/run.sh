@@ -4,7 +4,8 @@
 # RATE, CONNS, BRANCHES, WARMUP, JOBS, KEEPALIVE, RAW; SH_PROCS and
 # GEN_PROCS set GOMAXPROCS for swarmhook and the generator; SWARMHOOK=path
 # runs that build; BUILD_TAGS=pprof with PPROF_ADDR=127.0.0.1:6061 serves
-# pprof from swarmhook while it runs.
+# pprof from swarmhook while it runs; SH_LOG=file keeps swarmhook's
+# stderr there.
 #
 #   bench/intake/run.sh
 #   N=20000 RATE=2000 bench/intake/run.sh
@@ -58,7 +59,7 @@ projects:
     secret: "\${BENCH_SECRET}"
     images: [{name: bench/app}]
 YAML
-env ${SH_PROCS:+GOMAXPROCS=$SH_PROCS} "$work/swarmhook" serve -config "$work/config.yaml" -log-level "${LOG_LEVEL:-info}" 2>"$work/swarmhook.log" &
+env ${SH_PROCS:+GOMAXPROCS=$SH_PROCS} "$work/swarmhook" serve -config "$work/config.yaml" -log-level "${LOG_LEVEL:-info}" 2>"${SH_LOG:-$work/swarmhook.log}" &
 pid=$!
 for _ in $(seq 100); do
 	curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
