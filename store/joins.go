@@ -45,28 +45,51 @@ const (
 //
 // Appends go to the newest of numbered files; a fold moves appends on to
 // a new file, so older files hold only records it folds.
+//
+// Every append waits for mu, so the fold holds it only to swap things:
+// the records appended since the last fold become the folding
+// generation, and a file opened beforehand becomes the one appended to.
 type joinLog struct {
 	base string // files are base + "." + number
 
 	mu      sync.Mutex
 	f       *os.File // appends go here; nil after a failed write or Close
 	size    int64    // bytes in f
-	num     uint64   // f's number
+	num     uint64   // the last file number taken
 	seq     uint64   // the last record's sequence number
-	old     []string // files before f, oldest first
-	recs    []*joined
-	byDel   map[string]*joined
-	byJob   map[int64]*joined
-	commits uint64 // folds committed: see append
+	old     []string // files before f
+	commits uint64   // folds committed: see append
 	closed  bool
 	buf     []byte
+	// cur are the records appended since the last fold began, fold the
+	// ones it folds (and, after a rolled back fold, more).
+	cur, fold generation
 
-	// folding is how many of recs the writer's open transaction applies,
-	// and foldFiles the files it empties. Writer goroutine only.
-	folding   int
+	// foldFiles are the files the fold empties. Writer goroutine only.
 	foldFiles []string
 
 	kick chan struct{} // foldAt reached
+}
+
+// generation is a run of records, with the newest record of each
+// delivery and of each job among them.
+type generation struct {
+	recs  []*joined
+	byDel map[string]*joined
+	byJob map[int64]*joined
+}
+
+func newGeneration() generation {
+	return generation{byDel: map[string]*joined{}, byJob: map[int64]*joined{}}
+}
+
+// add keeps r as the generation's newest record.
+func (g *generation) add(r *joined) {
+	g.recs = append(g.recs, r)
+	g.byJob[r.job] = r
+	if r.provider != "" {
+		g.byDel[deliveryKey(r.provider, r.id)] = r
+	}
 }
 
 // joined is one push that joined a waiting build: the build's record as
@@ -92,7 +115,7 @@ var errJoinLogClosed = errors.New("store: join log closed")
 // after folded, the last one the database holds, as the pushes to fold
 // first, and deletes the files that hold none.
 func openJoinLog(base string, folded uint64) (*joinLog, error) {
-	l := &joinLog{base: base, seq: folded, byDel: map[string]*joined{}, byJob: map[int64]*joined{}, kick: make(chan struct{}, 1)}
+	l := &joinLog{base: base, seq: folded, cur: newGeneration(), fold: newGeneration(), kick: make(chan struct{}, 1)}
 	names, err := filepath.Glob(base + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("list join logs: %w", err)
@@ -109,20 +132,20 @@ func openJoinLog(base string, folded uint64) (*joinLog, error) {
 		}
 		files = append(files, numbered{name, n})
 	}
-	sort.Slice(files, func(i, k int) bool { return files[i].num < files[k].num })
+	var recs []*joined
 	for _, f := range files {
 		data, err := os.ReadFile(f.name)
 		if err != nil {
 			return nil, fmt.Errorf("read join log: %w", err)
 		}
-		l.num = f.num
+		l.num = max(l.num, f.num)
 		// A record cut short is the one being written when the process
 		// died: its push was never answered, so it is dropped.
 		kept := false
 		for _, r := range decodeJoins(data) {
 			l.seq = max(l.seq, r.seq)
 			if r.seq > folded {
-				l.add(r)
+				recs = append(recs, r)
 				kept = true
 			}
 		}
@@ -133,34 +156,58 @@ func openJoinLog(base string, folded uint64) (*joinLog, error) {
 		}
 		l.old = append(l.old, f.name)
 	}
+	// Files are taken in order but may be written out of it (see take):
+	// the sequence numbers say which record came first.
+	sort.Slice(recs, func(i, k int) bool { return recs[i].seq < recs[k].seq })
+	for _, r := range recs {
+		l.cur.add(r)
+	}
 	if err := l.rotate(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
+// name returns the name of file number num.
+func (l *joinLog) name(num uint64) string { return fmt.Sprintf("%s.%d", l.base, num) }
+
+// create makes a new file for appends.
+func create(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open join log: %w", err)
+	}
+	return f, nil
+}
+
 // rotate moves appends on to a new file. l.mu is held, or l is not shared
 // yet.
 func (l *joinLog) rotate() error {
-	f, err := os.OpenFile(fmt.Sprintf("%s.%d", l.base, l.num+1), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	l.num++
+	f, err := create(l.name(l.num))
 	if err != nil {
-		return fmt.Errorf("open join log: %w", err)
+		return err
 	}
+	l.use(f)
+	return nil
+}
+
+// use makes f the file appends go to. l.mu is held.
+func (l *joinLog) use(f *os.File) {
 	if l.f != nil {
 		l.old = append(l.old, l.f.Name())
 		l.f.Close()
 	}
-	l.f, l.size, l.num = f, 0, l.num+1
-	return nil
+	l.f, l.size = f, 0
 }
 
-// add keeps r in memory as the newest push. l.mu is held.
-func (l *joinLog) add(r *joined) {
-	l.recs = append(l.recs, r)
-	l.byJob[r.job] = r
-	if r.provider != "" {
-		l.byDel[deliveryKey(r.provider, r.id)] = r
+// waiting returns the newest waiting record of a delivery, or nil. l.mu
+// is held.
+func (l *joinLog) waiting(key string) *joined {
+	if r, ok := l.cur.byDel[key]; ok {
+		return r
 	}
+	return l.fold.byDel[key]
 }
 
 // delivery returns the jobs a waiting push's delivery started, if it
@@ -169,7 +216,7 @@ func (l *joinLog) add(r *joined) {
 func (l *joinLog) delivery(provider, id string, since time.Time) ([]int64, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r, ok := l.byDel[deliveryKey(provider, id)]; ok && r.at >= since.UnixMilli() {
+	if r := l.waiting(deliveryKey(provider, id)); r != nil && r.at >= since.UnixMilli() {
 		return append([]int64(nil), r.jobs...), l.commits
 	}
 	return nil, l.commits
@@ -180,9 +227,11 @@ func (l *joinLog) delivery(provider, id string, since time.Time) ([]int64, uint6
 func (l *joinLog) jobs() map[int64][]byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[int64][]byte, len(l.byJob))
-	for id, r := range l.byJob {
-		out[id] = r.data
+	out := make(map[int64][]byte, len(l.cur.byJob)+len(l.fold.byJob))
+	for _, g := range []generation{l.fold, l.cur} { // the newer last
+		for id, r := range g.byJob {
+			out[id] = r.data
+		}
 	}
 	return out
 }
@@ -191,7 +240,10 @@ func (l *joinLog) jobs() map[int64][]byte {
 func (l *joinLog) job(id int64) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r, ok := l.byJob[id]; ok {
+	if r, ok := l.cur.byJob[id]; ok {
+		return r.data
+	}
+	if r, ok := l.fold.byJob[id]; ok {
 		return r.data
 	}
 	return nil
@@ -212,7 +264,7 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 		return nil, errJoinLogClosed
 	}
 	if r.provider != "" {
-		if w, ok := l.byDel[deliveryKey(r.provider, r.id)]; ok && w.at >= since.UnixMilli() {
+		if w := l.waiting(deliveryKey(r.provider, r.id)); w != nil && w.at >= since.UnixMilli() {
 			return append([]int64(nil), w.jobs...), nil
 		}
 		if l.commits != commits {
@@ -240,8 +292,8 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 	}
 	l.size += int64(len(l.buf))
 	l.seq = r.seq
-	l.add(r)
-	if len(l.recs) == foldAt {
+	l.cur.add(r)
+	if len(l.cur.recs) == foldAt {
 		select {
 		case l.kick <- struct{}{}:
 		default:
@@ -253,44 +305,68 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 // take returns the pushes to fold in the writer's transaction and moves
 // appends on to a new file. Writer goroutine only.
 func (l *joinLog) take() []*joined {
+	// A new file is opened before the lock is taken, since creating one
+	// can take a while and every append waits for the lock. Should none
+	// open, the fold goes on: the file it leaves is deleted by a later
+	// one, and its folded records are skipped by their sequence numbers
+	// meanwhile.
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.folding, l.foldFiles = len(l.recs), l.foldFiles[:0]
-	if l.folding == 0 {
-		return nil
+	var num uint64
+	if len(l.cur.recs) > 0 && l.f != nil && l.size > 0 {
+		l.num++
+		num = l.num
 	}
-	if l.f != nil && l.size > 0 {
-		// Should no new file open, the fold goes on: the file it leaves
-		// is deleted by a later one, and its folded records are skipped
-		// by their sequence numbers meanwhile.
-		l.rotate()
+	l.mu.Unlock()
+	var next *os.File
+	if num > 0 {
+		next, _ = create(l.name(num))
 	}
-	l.foldFiles = append(l.foldFiles, l.old...)
-	return l.recs[:l.folding:l.folding]
+
+	l.mu.Lock()
+	var prev *os.File
+	if next != nil {
+		if l.f != nil && !l.closed {
+			prev = l.f
+			l.old = append(l.old, prev.Name())
+			l.f, l.size = next, 0
+		} else {
+			prev = next // closed meanwhile, or a failed write dropped f
+		}
+	}
+	switch {
+	case len(l.fold.recs) == 0:
+		l.fold, l.cur = l.cur, newGeneration()
+	case len(l.cur.recs) > 0:
+		// The last fold rolled back: this one takes its records too.
+		for _, r := range l.cur.recs {
+			l.fold.add(r)
+		}
+		l.cur = newGeneration()
+	}
+	l.foldFiles = append(l.foldFiles[:0], l.old...)
+	recs := l.fold.recs
+	l.mu.Unlock()
+	if prev != nil {
+		prev.Close()
+		if prev == next {
+			os.Remove(prev.Name())
+		}
+	}
+	return recs
 }
 
 // committed drops the pushes the committed transaction folded, and the
 // files that held them. Writer goroutine only.
 func (l *joinLog) committed() {
-	if l.folding == 0 {
+	l.mu.Lock()
+	if len(l.fold.recs) == 0 {
+		l.mu.Unlock()
 		return
 	}
-	l.mu.Lock()
-	for _, r := range l.recs[:l.folding] {
-		if l.byJob[r.job] == r {
-			delete(l.byJob, r.job)
-		}
-		if r.provider != "" {
-			if k := deliveryKey(r.provider, r.id); l.byDel[k] == r {
-				delete(l.byDel, k)
-			}
-		}
-	}
-	l.recs = append(l.recs[:0], l.recs[l.folding:]...)
+	l.fold = newGeneration()
 	l.old = l.old[len(l.foldFiles):]
 	l.commits++
 	l.mu.Unlock()
-	l.folding = 0
 	for _, name := range l.foldFiles {
 		// One left behind holds only folded records: the next open
 		// skips them and deletes it.
@@ -302,7 +378,7 @@ func (l *joinLog) committed() {
 func (l *joinLog) pending() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.recs) > 0
+	return len(l.cur.recs)+len(l.fold.recs) > 0
 }
 
 // close stops appends, and deletes the files if nothing in them waits.
@@ -314,7 +390,7 @@ func (l *joinLog) close() error {
 		return nil
 	}
 	err := l.f.Close()
-	if len(l.recs) == 0 {
+	if len(l.cur.recs)+len(l.fold.recs) == 0 {
 		for _, name := range append(l.old, l.f.Name()) {
 			err = errors.Join(err, os.Remove(name))
 		}

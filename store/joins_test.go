@@ -27,6 +27,19 @@ func openSlowFold(t *testing.T, path string) *SQLite {
 	return s
 }
 
+// openWithWaitingBuild opens a store as openSlowFold does, with one
+// queued build of shop's main at c1.
+func openWithWaitingBuild(t *testing.T) (*SQLite, string, *job.Job) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "swarmhook.db")
+	s := openSlowFold(t, path)
+	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := s.Create(context.Background(), waiting, job.With{}); err != nil {
+		t.Fatal(err)
+	}
+	return s, path, waiting
+}
+
 func TestJoinRecordsRoundTrip(t *testing.T) {
 	recs := []*joined{
 		{seq: 1, job: 7, data: []byte(`{"id":7,"commit":"c2"}`), provider: "github", id: "shop/d1", jobs: []int64{3, 7}, at: 1_790_000_000_000},
@@ -98,14 +111,9 @@ func TestJoinAppendRetriesAfterAFold(t *testing.T) {
 
 func TestJoinedPushesAreReadBeforeTheyAreFolded(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "swarmhook.db")
-	s := openSlowFold(t, path)
-	at := time.Now().UTC().Truncate(time.Millisecond)
+	s, _, waiting := openWithWaitingBuild(t)
+	at := waiting.Created
 	window := at.Add(-24 * time.Hour)
-	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
-	if err := s.Create(ctx, waiting, job.With{}); err != nil {
-		t.Fatal(err)
-	}
 	joined := waiting.Clone()
 	joined.Commit, joined.Pushes = "c2", 2
 	if err := s.Join(ctx, joined, &job.Delivery{Provider: "github", ID: "shop/d2", At: at, Since: window}); err != nil {
@@ -273,14 +281,9 @@ func TestEmptyJoinLogsAreRemovedAtOpen(t *testing.T) {
 
 func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "swarmhook.db")
-	s := openSlowFold(t, path)
-	at := time.Now().UTC().Truncate(time.Millisecond)
+	s, path, waiting := openWithWaitingBuild(t)
+	at := waiting.Created
 	window := at.Add(-24 * time.Hour)
-	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
-	if err := s.Create(ctx, waiting, job.With{}); err != nil {
-		t.Fatal(err)
-	}
 	fold := func() {
 		t.Helper()
 		if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
