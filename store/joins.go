@@ -311,6 +311,10 @@ func (l *joinLog) take() []*joined {
 	// one, and its folded records are skipped by their sequence numbers
 	// meanwhile.
 	l.mu.Lock()
+	if len(l.cur.recs)+len(l.fold.recs) == 0 {
+		l.mu.Unlock()
+		return nil // most writes, when no push joined a build lately
+	}
 	var num uint64
 	if len(l.cur.recs) > 0 && l.f != nil && l.size > 0 {
 		l.num++
