@@ -120,25 +120,17 @@ func openJoinLog(base string, folded uint64) (*joinLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list join logs: %w", err)
 	}
-	type numbered struct {
-		name string
-		num  uint64
-	}
-	var files []numbered
+	var recs []*joined
 	for _, name := range names {
-		n, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
+		num, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
 		if err != nil {
 			continue // not one of ours
 		}
-		files = append(files, numbered{name, n})
-	}
-	var recs []*joined
-	for _, f := range files {
-		data, err := os.ReadFile(f.name)
+		data, err := os.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("read join log: %w", err)
 		}
-		l.num = max(l.num, f.num)
+		l.num = max(l.num, num)
 		// A record cut short is the one being written when the process
 		// died: its push was never answered, so it is dropped.
 		kept := false
@@ -151,10 +143,10 @@ func openJoinLog(base string, folded uint64) (*joinLog, error) {
 		}
 		if !kept {
 			// All in the database already, or nothing whole.
-			os.Remove(f.name)
+			os.Remove(name)
 			continue
 		}
-		l.old = append(l.old, f.name)
+		l.old = append(l.old, name)
 	}
 	// Files are taken in order but may be written out of it (see take):
 	// the sequence numbers say which record came first.
@@ -188,17 +180,12 @@ func (l *joinLog) rotate() error {
 	if err != nil {
 		return err
 	}
-	l.use(f)
-	return nil
-}
-
-// use makes f the file appends go to. l.mu is held.
-func (l *joinLog) use(f *os.File) {
 	if l.f != nil {
 		l.old = append(l.old, l.f.Name())
 		l.f.Close()
 	}
 	l.f, l.size = f, 0
+	return nil
 }
 
 // waiting returns the newest waiting record of a delivery, or nil. l.mu

@@ -91,10 +91,10 @@ const readConns = 4
 // Every write goes through one writer goroutine that owns the one write
 // connection and commits concurrent writes together (see writer), but
 // for Join's, which are appended to the join log and folded in by the
-// writer (see joinLog); reads use a pool of read-only connections. The database runs in WAL mode
-// with synchronous=NORMAL: a committed write survives the process
-// crashing or being killed; only a power loss or OS crash can lose the
-// last commits.
+// writer (see joinLog); reads use a pool of read-only connections. The
+// database runs in WAL mode with synchronous=NORMAL: a committed write
+// survives the process crashing or being killed; only a power loss or
+// OS crash can lose the last commits.
 type SQLite struct {
 	read  *sql.DB
 	write *sql.DB
@@ -484,7 +484,7 @@ func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 	var since time.Time
 	if d != nil {
 		r.provider, r.id, r.at, since = d.Provider, d.ID, d.At.UnixMilli(), d.Since
-		r.jobs = append(append(make([]int64, 0, len(d.Earlier)+1), d.Earlier...), j.ID)
+		r.jobs = started(d, j.ID)
 	}
 	for {
 		// The log first, then the database: a fold moves a push from
@@ -766,6 +766,11 @@ func decodeJobs(raw, provider, id string) ([]int64, error) {
 	return jobs, nil
 }
 
+// started returns the jobs delivery d started: its Earlier ones, then id.
+func started(d *job.Delivery, id int64) []int64 {
+	return append(append(make([]int64, 0, len(d.Earlier)+1), d.Earlier...), id)
+}
+
 // encodeJobs encodes jobs for a delivery's record: [1,2,3].
 func encodeJobs(jobs []int64) string {
 	raw := make([]byte, 0, 24)
@@ -790,7 +795,7 @@ const recordDelivery = `INSERT INTO deliveries (provider, id, jobs, received) VA
 // statement, unless d was seen at or after d.Since: then it writes
 // nothing and returns the jobs d started then.
 func (s *SQLite) record(tx *wtx, d *job.Delivery, id int64) ([]int64, error) {
-	raw := encodeJobs(append(append(make([]int64, 0, len(d.Earlier)+1), d.Earlier...), id))
+	raw := encodeJobs(started(d, id))
 	res, err := tx.exec(recordDelivery, d.Provider, d.ID, raw, d.At.UnixMilli(), d.Since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
