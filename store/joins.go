@@ -16,10 +16,15 @@ import (
 
 // foldEvery is how long a push that joined a waiting build stays in the
 // join log before the writer folds it into the database; foldAt is how
-// many waiting pushes make it fold sooner.
+// many waiting pushes make it fold sooner. The folder folds at most
+// foldMax records per transaction, foldGap apart (see SQLite.folder).
+// Appends move on to a new file once one holds rotateAt bytes.
 const (
 	foldEvery = 100 * time.Millisecond
 	foldAt    = 512
+	foldMax   = 64
+	foldGap   = 2 * time.Millisecond
+	rotateAt  = 1 << 20
 )
 
 // joinLog keeps the pushes that joined a waiting build (SQLite.Join)
@@ -31,11 +36,13 @@ const (
 // under a burst (bench/README.md, Intake). Instead each is appended to a
 // file with one write(2) before the push is answered, so it survives the
 // process dying exactly as a commit in synchronous=NORMAL WAL mode does,
-// and is kept in memory, where reads of the store see it. At the start of
-// its next transaction (within foldEvery) the writer applies every
-// waiting push in one go; once that commits, they leave memory and their
-// files are deleted. On open, the records a stopped process left are
-// folded the same way before anything else is written.
+// and is kept in memory, where reads of the store see it. The writer
+// folds the oldest waiting records in at the start of a transaction:
+// all of them before any write of the store's, a part at a time in the
+// folder's own transactions. Once a fold commits, its records leave
+// memory, and a file whose every record is folded is deleted. On open,
+// the records a stopped process left are folded the same way before
+// anything else is written.
 //
 // Every record carries a sequence number, and each fold stores the last
 // it applied in the database, in the same transaction: a record is
@@ -43,53 +50,39 @@ const (
 // file still being appended to), so an old record never overwrites what
 // came after it.
 //
-// Appends go to the newest of numbered files; a fold moves appends on to
-// a new file, so older files hold only records it folds.
-//
-// Every append waits for mu, so the fold holds it only to swap things:
-// the records appended since the last fold become the folding
-// generation, and a file opened beforehand becomes the one appended to.
+// Appends go to the newest of numbered files, and move on to a new one
+// once it holds rotateAt bytes. Every append waits for mu, so the writer
+// holds it only to hand records over, and opens files without it.
 type joinLog struct {
-	base string // files are base + "." + number
+	base     string // files are base + "." + number
+	rotateAt int64
 
 	mu      sync.Mutex
 	f       *os.File // appends go here; nil after a failed write or Close
 	size    int64    // bytes in f
 	num     uint64   // the last file number taken
 	seq     uint64   // the last record's sequence number
-	old     []string // files before f
-	commits uint64   // folds committed: see append
+	old     []logFile
+	commits uint64 // folds committed: see append
 	closed  bool
 	buf     []byte
-	// cur are the records appended since the last fold began, fold the
-	// ones it folds (and, after a rolled back fold, more).
-	cur, fold generation
-
-	// foldFiles are the files the fold empties. Writer goroutine only.
-	foldFiles []string
+	// waits are the records not folded yet, oldest first; byDel and
+	// byJob hold the newest of each delivery and each job among them.
+	waits []*joined
+	byDel map[string]*joined
+	byJob map[int64]*joined
+	// taken is how many of waits the writer's transaction folds. Writer
+	// goroutine only.
+	taken int
 
 	kick chan struct{} // foldAt reached
 }
 
-// generation is a run of records, with the newest record of each
-// delivery and of each job among them.
-type generation struct {
-	recs  []*joined
-	byDel map[string]*joined
-	byJob map[int64]*joined
-}
-
-func newGeneration() generation {
-	return generation{byDel: map[string]*joined{}, byJob: map[int64]*joined{}}
-}
-
-// add keeps r as the generation's newest record.
-func (g *generation) add(r *joined) {
-	g.recs = append(g.recs, r)
-	g.byJob[r.job] = r
-	if r.provider != "" {
-		g.byDel[deliveryKey(r.provider, r.id)] = r
-	}
+// logFile is a file appends have moved on from, and the sequence number
+// of the last record it holds: once that is folded, it goes.
+type logFile struct {
+	name string
+	last uint64
 }
 
 // joined is one push that joined a waiting build: the build's record as
@@ -115,7 +108,8 @@ var errJoinLogClosed = errors.New("store: join log closed")
 // after folded, the last one the database holds, as the pushes to fold
 // first, and deletes the files that hold none.
 func openJoinLog(base string, folded uint64) (*joinLog, error) {
-	l := &joinLog{base: base, seq: folded, cur: newGeneration(), fold: newGeneration(), kick: make(chan struct{}, 1)}
+	l := &joinLog{base: base, rotateAt: rotateAt, seq: folded,
+		byDel: map[string]*joined{}, byJob: map[int64]*joined{}, kick: make(chan struct{}, 1)}
 	names, err := filepath.Glob(base + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("list join logs: %w", err)
@@ -133,31 +127,41 @@ func openJoinLog(base string, folded uint64) (*joinLog, error) {
 		l.num = max(l.num, num)
 		// A record cut short is the one being written when the process
 		// died: its push was never answered, so it is dropped.
-		kept := false
+		var last uint64
 		for _, r := range decodeJoins(data) {
 			l.seq = max(l.seq, r.seq)
+			last = max(last, r.seq)
 			if r.seq > folded {
 				recs = append(recs, r)
-				kept = true
 			}
 		}
-		if !kept {
+		if last <= folded {
 			// All in the database already, or nothing whole.
 			os.Remove(name)
 			continue
 		}
-		l.old = append(l.old, name)
+		l.old = append(l.old, logFile{name, last})
 	}
-	// Files are taken in order but may be written out of it (see take):
-	// the sequence numbers say which record came first.
+	// The sequence numbers say which record came first, whichever file
+	// holds it.
 	sort.Slice(recs, func(i, k int) bool { return recs[i].seq < recs[k].seq })
 	for _, r := range recs {
-		l.cur.add(r)
+		l.add(r)
 	}
 	if err := l.rotate(); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// add keeps r as the newest waiting record. l.mu is held, or l is not
+// shared yet.
+func (l *joinLog) add(r *joined) {
+	l.waits = append(l.waits, r)
+	l.byJob[r.job] = r
+	if r.provider != "" {
+		l.byDel[deliveryKey(r.provider, r.id)] = r
+	}
 }
 
 // name returns the name of file number num.
@@ -180,21 +184,17 @@ func (l *joinLog) rotate() error {
 	if err != nil {
 		return err
 	}
-	if l.f != nil {
-		l.old = append(l.old, l.f.Name())
-		l.f.Close()
-	}
-	l.f, l.size = f, 0
+	l.swap(f)
 	return nil
 }
 
-// waiting returns the newest waiting record of a delivery, or nil. l.mu
-// is held.
-func (l *joinLog) waiting(key string) *joined {
-	if r, ok := l.cur.byDel[key]; ok {
-		return r
+// swap makes next the file appends go to. l.mu is held.
+func (l *joinLog) swap(next *os.File) {
+	if l.f != nil {
+		l.old = append(l.old, logFile{l.f.Name(), l.seq})
+		l.f.Close()
 	}
-	return l.fold.byDel[key]
+	l.f, l.size = next, 0
 }
 
 // delivery returns the jobs a waiting push's delivery started, if it
@@ -203,7 +203,7 @@ func (l *joinLog) waiting(key string) *joined {
 func (l *joinLog) delivery(provider, id string, since time.Time) ([]int64, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r := l.waiting(deliveryKey(provider, id)); r != nil && r.at >= since.UnixMilli() {
+	if r := l.byDel[deliveryKey(provider, id)]; r != nil && r.at >= since.UnixMilli() {
 		return append([]int64(nil), r.jobs...), l.commits
 	}
 	return nil, l.commits
@@ -214,11 +214,9 @@ func (l *joinLog) delivery(provider, id string, since time.Time) ([]int64, uint6
 func (l *joinLog) jobs() map[int64][]byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[int64][]byte, len(l.cur.byJob)+len(l.fold.byJob))
-	for _, g := range []generation{l.fold, l.cur} { // the newer last
-		for id, r := range g.byJob {
-			out[id] = r.data
-		}
+	out := make(map[int64][]byte, len(l.byJob))
+	for id, r := range l.byJob {
+		out[id] = r.data
 	}
 	return out
 }
@@ -227,10 +225,7 @@ func (l *joinLog) jobs() map[int64][]byte {
 func (l *joinLog) job(id int64) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r, ok := l.cur.byJob[id]; ok {
-		return r.data
-	}
-	if r, ok := l.fold.byJob[id]; ok {
+	if r, ok := l.byJob[id]; ok {
 		return r.data
 	}
 	return nil
@@ -251,7 +246,7 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 		return nil, errJoinLogClosed
 	}
 	if r.provider != "" {
-		if w := l.waiting(deliveryKey(r.provider, r.id)); w != nil && w.at >= since.UnixMilli() {
+		if w := l.byDel[deliveryKey(r.provider, r.id)]; w != nil && w.at >= since.UnixMilli() {
 			return append([]int64(nil), w.jobs...), nil
 		}
 		if l.commits != commits {
@@ -270,17 +265,15 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 		// there. Cut it off, or failing that leave the file.
 		if n > 0 {
 			if terr := l.f.Truncate(l.size); terr != nil {
-				l.old = append(l.old, l.f.Name())
-				l.f.Close()
-				l.f = nil
+				l.swap(nil)
 			}
 		}
 		return nil, fmt.Errorf("append to join log: %w", err)
 	}
 	l.size += int64(len(l.buf))
 	l.seq = r.seq
-	l.cur.add(r)
-	if len(l.cur.recs) == foldAt {
+	l.add(r)
+	if len(l.waits) == foldAt {
 		select {
 		case l.kick <- struct{}{}:
 		default:
@@ -289,88 +282,95 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 	return nil, nil
 }
 
-// take returns the pushes to fold in the writer's transaction and moves
-// appends on to a new file. Writer goroutine only.
-func (l *joinLog) take() []*joined {
-	// A new file is opened before the lock is taken, since creating one
-	// can take a while and every append waits for the lock. Should none
-	// open, the fold goes on: the file it leaves is deleted by a later
-	// one, and its folded records are skipped by their sequence numbers
-	// meanwhile.
+// take returns the oldest waiting pushes, at most limit of them (all,
+// when limit is 0), to fold in the writer's transaction. Writer goroutine
+// only.
+func (l *joinLog) take(limit int) []*joined {
 	l.mu.Lock()
-	if len(l.cur.recs)+len(l.fold.recs) == 0 {
-		l.mu.Unlock()
-		return nil // most writes, when no push joined a build lately
+	n := len(l.waits)
+	if limit > 0 {
+		n = min(n, limit)
 	}
+	l.taken = n
+	recs := l.waits[:n:n]
+	full := l.f != nil && l.size >= l.rotateAt
 	var num uint64
-	if len(l.cur.recs) > 0 && l.f != nil && l.size > 0 {
+	if full {
 		l.num++
 		num = l.num
 	}
 	l.mu.Unlock()
-	var next *os.File
-	if num > 0 {
-		next, _ = create(l.name(num))
-	}
-
-	l.mu.Lock()
-	var prev *os.File
-	if next != nil {
-		if l.f != nil && !l.closed {
-			prev = l.f
-			l.old = append(l.old, prev.Name())
-			l.f, l.size = next, 0
-		} else {
-			prev = next // closed meanwhile, or a failed write dropped f
-		}
-	}
-	switch {
-	case len(l.fold.recs) == 0:
-		l.fold, l.cur = l.cur, newGeneration()
-	case len(l.cur.recs) > 0:
-		// The last fold rolled back: this one takes its records too.
-		for _, r := range l.cur.recs {
-			l.fold.add(r)
-		}
-		l.cur = newGeneration()
-	}
-	l.foldFiles = append(l.foldFiles[:0], l.old...)
-	recs := l.fold.recs
-	l.mu.Unlock()
-	if prev != nil {
-		prev.Close()
-		if prev == next {
-			os.Remove(prev.Name())
+	if full {
+		// Opened without the lock, since creating a file can take a
+		// while and every append waits for it. Should none open, appends
+		// stay where they are until the next take.
+		next, err := create(l.name(num))
+		if err == nil {
+			l.mu.Lock()
+			if l.f != nil && !l.closed {
+				l.swap(next)
+				next = nil
+			}
+			l.mu.Unlock()
+			if next != nil { // closed meanwhile, or a failed write dropped f
+				next.Close()
+				os.Remove(next.Name())
+			}
 		}
 	}
 	return recs
 }
 
 // committed drops the pushes the committed transaction folded, and the
-// files that held them. Writer goroutine only.
+// files that held only folded ones. Writer goroutine only.
 func (l *joinLog) committed() {
-	l.mu.Lock()
-	if len(l.fold.recs) == 0 {
-		l.mu.Unlock()
+	if l.taken == 0 {
 		return
 	}
-	l.fold = newGeneration()
-	l.old = l.old[len(l.foldFiles):]
+	l.mu.Lock()
+	done := l.waits[:l.taken]
+	for _, r := range done {
+		if l.byJob[r.job] == r {
+			delete(l.byJob, r.job)
+		}
+		if r.provider != "" {
+			if key := deliveryKey(r.provider, r.id); l.byDel[key] == r {
+				delete(l.byDel, key)
+			}
+		}
+	}
+	folded := done[len(done)-1].seq
+	clear(done) // for the garbage collector
+	l.waits = l.waits[l.taken:]
+	l.taken = 0
 	l.commits++
+	var gone []string
+	kept := l.old[:0]
+	for _, f := range l.old {
+		if f.last <= folded {
+			gone = append(gone, f.name)
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	l.old = kept
 	l.mu.Unlock()
-	for _, name := range l.foldFiles {
+	for _, name := range gone {
 		// One left behind holds only folded records: the next open
 		// skips them and deletes it.
 		os.Remove(name)
 	}
 }
 
-// pending reports whether pushes wait to be folded.
-func (l *joinLog) pending() bool {
+// backlog returns how many pushes wait to be folded.
+func (l *joinLog) backlog() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.cur.recs)+len(l.fold.recs) > 0
+	return len(l.waits)
 }
+
+// pending reports whether pushes wait to be folded.
+func (l *joinLog) pending() bool { return l.backlog() > 0 }
 
 // close stops appends, and deletes the files if nothing in them waits.
 func (l *joinLog) close() error {
@@ -381,9 +381,10 @@ func (l *joinLog) close() error {
 		return nil
 	}
 	err := l.f.Close()
-	if len(l.cur.recs)+len(l.fold.recs) == 0 {
-		for _, name := range append(l.old, l.f.Name()) {
-			err = errors.Join(err, os.Remove(name))
+	if len(l.waits) == 0 {
+		err = errors.Join(err, os.Remove(l.f.Name()))
+		for _, f := range l.old {
+			err = errors.Join(err, os.Remove(f.name))
 		}
 		l.old = nil
 	}

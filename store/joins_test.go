@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -94,7 +95,7 @@ func TestJoinAppendRetriesAfterAFold(t *testing.T) {
 	// A fold commits after a caller looked the delivery up in the
 	// database: what it read may miss the fold, so it must look again.
 	_, commits = l.delivery("github", "d2", since)
-	l.take()
+	l.take(0)
 	l.committed()
 	d2 := &joined{job: 1, data: []byte(`{}`), provider: "github", id: "d2", jobs: []int64{1}, at: 12}
 	if _, err := l.append(d2, since, commits); !errors.Is(err, errFolded) {
@@ -330,5 +331,125 @@ func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(path + "-joins.*"); len(left) != 1 {
 		t.Errorf("join log files after open: %v, want only the new one", left)
+	}
+}
+
+func TestTheFolderFoldsAPartAtATime(t *testing.T) {
+	ctx := context.Background()
+	s, path, waiting := openWithWaitingBuild(t)
+	at := waiting.Created
+	window := at.Add(-24 * time.Hour)
+	const n = foldMax + 10
+	for i := range n {
+		j := waiting.Clone()
+		j.Commit, j.Pushes = fmt.Sprintf("c%d", i+2), i+2
+		if err := s.Join(ctx, j, &job.Delivery{Provider: "github", ID: fmt.Sprintf("shop/d%d", i), At: at, Since: window}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inDB := func() (deliveries int, folded uint64, data string) {
+		t.Helper()
+		if err := s.read.QueryRow("SELECT COUNT(*) FROM deliveries").Scan(&deliveries); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.read.QueryRow("SELECT folded FROM join_log").Scan(&folded); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.read.QueryRow("SELECT data FROM jobs WHERE id = ?", waiting.ID).Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+
+	// The folder's own transaction folds the oldest foldMax.
+	if err := s.w.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := s.joins.backlog(); left != n-foldMax {
+		t.Errorf("%d pushes wait after one step, want %d", left, n-foldMax)
+	}
+	deliveries, folded, data := inDB()
+	if deliveries != foldMax || folded != foldMax || !strings.Contains(data, fmt.Sprintf(`"commit":"c%d"`, foldMax+1)) {
+		t.Errorf("database after one step: %d deliveries, folded up to %d, job %s; want %d, %d, at c%d", deliveries, folded, data, foldMax, foldMax, foldMax+1)
+	}
+	// Reads still see the newest, from the log.
+	if got, err := s.Get(ctx, waiting.ID); err != nil || got.Commit != fmt.Sprintf("c%d", n+1) {
+		t.Errorf("Get while part waits: %+v %v, want c%d", got, err, n+1)
+	}
+	for _, id := range []string{"shop/d0", fmt.Sprintf("shop/d%d", n-1)} {
+		if _, seen, err := s.Delivery(ctx, "github", id, window); !seen || err != nil {
+			t.Errorf("delivery %s after a partial fold: seen %v %v, want seen", id, seen, err)
+		}
+	}
+	// Killed now, the next process folds only what the database lacks.
+	copyPath := filepath.Join(t.TempDir(), "swarmhook.db")
+	copyStore(t, path, copyPath, nil)
+	l, err := openJoinLog(copyPath+"-joins", folded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := l.backlog(); left != n-foldMax {
+		t.Errorf("a restart after a partial fold reads %d pushes to fold, want %d", left, n-foldMax)
+	}
+	l.close()
+
+	// Any other write folds all that waits first.
+	if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if left := s.joins.backlog(); left != 0 {
+		t.Errorf("%d pushes wait after a write, want none", left)
+	}
+	if deliveries, folded, data := inDB(); deliveries != n || folded != n || !strings.Contains(data, fmt.Sprintf(`"commit":"c%d"`, n+1)) {
+		t.Errorf("database after a write: %d deliveries, folded up to %d, job %s; want %d, %d, at c%d", deliveries, folded, data, n, n, n+1)
+	}
+}
+
+func TestJoinLogFilesGoOnceFolded(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "db-joins")
+	l, err := openJoinLog(base, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	l.rotateAt = 1 // a new file at every take after an append
+	since := time.UnixMilli(0)
+	appendJoin := func(id string) {
+		t.Helper()
+		_, commits := l.delivery("github", id, since)
+		if _, err := l.append(&joined{job: 1, data: []byte(`{}`), provider: "github", id: id, jobs: []int64{1}, at: 1}, since, commits); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := func() []string {
+		t.Helper()
+		names, err := filepath.Glob(base + ".*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range names {
+			names[i] = strings.TrimPrefix(name, base)
+		}
+		return names
+	}
+
+	appendJoin("d1")
+	appendJoin("d2")
+	l.take(1) // .1 holds 1 and 2; appends move on to .2
+	l.committed()
+	if got := files(); !reflect.DeepEqual(got, []string{".1", ".2"}) {
+		t.Errorf("files after folding part of .1: %v, want .1 kept", got)
+	}
+	appendJoin("d3")
+	l.take(0) // .2 holds 3; appends move on to .3
+	if got := files(); !reflect.DeepEqual(got, []string{".1", ".2", ".3"}) {
+		t.Errorf("files before the fold commits: %v, want all three", got)
+	}
+	l.committed()
+	if got := files(); !reflect.DeepEqual(got, []string{".3"}) {
+		t.Errorf("files after folding everything: %v, want only .3, the one appended to", got)
+	}
+	if _, commits := l.delivery("github", "d2", since); commits != 2 {
+		t.Errorf("%d folds counted, want 2", commits)
 	}
 }

@@ -42,8 +42,10 @@ type writer struct {
 // transactions. Each is optional and runs on the writer goroutine.
 type writerHooks struct {
 	// begin runs first in every transaction: writes of its own that must
-	// come before the batch's. Its error fails the batch.
-	begin func(tx *wtx) error
+	// come before the batch's. Its error fails the batch. part is true
+	// when the batch holds nothing but steps (see writer.step): then it
+	// may do only part of what waits, to keep the transaction short.
+	begin func(tx *wtx, part bool) error
 	// committed runs once a transaction has committed.
 	committed func()
 	// rolledBack runs after a transaction was rolled back, so state
@@ -52,10 +54,11 @@ type writerHooks struct {
 }
 
 // write is one caller's part of a batch, or, when between is set, work
-// on the connection between two transactions.
+// on the connection between two transactions. A step has no fn.
 type write struct {
 	fn      func(tx *wtx) error
 	between func(conn *sql.Conn) error
+	step    bool
 	err     chan error
 }
 
@@ -79,6 +82,13 @@ func newWriter(conn *sql.Conn, hooks writerHooks) *writer {
 // returns while its fn may still run.
 func (w *writer) do(ctx context.Context, fn func(tx *wtx) error) error {
 	return w.send(ctx, &write{fn: fn})
+}
+
+// step runs a transaction for the begin hook's work alone, and returns
+// once it has committed. Unless writes of callers share the transaction,
+// the hook is told it may do part of its work (see writerHooks.begin).
+func (w *writer) step(ctx context.Context) error {
+	return w.send(ctx, &write{step: true})
 }
 
 // between runs fn on the write connection outside any transaction, after
@@ -176,12 +186,19 @@ func (w *writer) run(batch []*write) error {
 		return fmt.Errorf("begin write: %w", err)
 	}
 	if w.hooks.begin != nil {
-		if err := w.hooks.begin(tx); err != nil {
+		part := true
+		for _, op := range batch {
+			part = part && op.step
+		}
+		if err := w.hooks.begin(tx, part); err != nil {
 			w.rollback()
 			return err
 		}
 	}
 	for _, op := range batch {
+		if op.step {
+			continue
+		}
 		if err := op.fn(tx); err != nil {
 			w.rollback()
 			return err

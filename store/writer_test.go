@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -58,21 +60,21 @@ func marks(t *testing.T, path string) map[string]bool {
 
 // holdWriter blocks the writer goroutine until the returned func is
 // called, so the writes handed in meanwhile form one batch.
-func holdWriter(t *testing.T, s *SQLite) (release func()) {
+func holdWriter(t *testing.T, w *writer) (release func()) {
 	t.Helper()
 	held, gate := make(chan struct{}), make(chan struct{})
-	go s.w.do(context.Background(), func(*wtx) error { close(held); <-gate; return nil })
+	go w.do(context.Background(), func(*wtx) error { close(held); <-gate; return nil })
 	<-held
 	return func() { close(gate) }
 }
 
 // waitQueued waits until n writes wait for the writer.
-func waitQueued(t *testing.T, s *SQLite, n int) {
+func waitQueued(t *testing.T, w *writer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(s.w.ops) < n {
+	for len(w.ops) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued, want %d", len(s.w.ops), n)
+			t.Fatalf("%d writes queued, want %d", len(w.ops), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -105,7 +107,7 @@ func TestConcurrentWritesAreAllDurable(t *testing.T) {
 
 func TestFailedWriteFailsOnlyItsCaller(t *testing.T) {
 	s, path := openMarks(t)
-	release := holdWriter(t, s)
+	release := holdWriter(t, s.w)
 	boom := errors.New("boom")
 	writes := map[string]func(*wtx) error{
 		"good-1": insertMark("good-1"),
@@ -138,7 +140,7 @@ func TestFailedWriteFailsOnlyItsCaller(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	waitQueued(t, s, len(writes)) // all four in the writer's next batch
+	waitQueued(t, s.w, len(writes)) // all four in the writer's next batch
 	release()
 	wg.Wait()
 	if !errors.Is(got["bad"], boom) {
@@ -161,7 +163,7 @@ func TestFailedWriteFailsOnlyItsCaller(t *testing.T) {
 
 func TestCloseFlushesWaitingWrites(t *testing.T) {
 	s, path := openMarks(t)
-	release := holdWriter(t, s)
+	release := holdWriter(t, s.w)
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -169,7 +171,7 @@ func TestCloseFlushesWaitingWrites(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- s.w.do(context.Background(), insertMark(fmt.Sprint("m", i))) }()
 	}
-	waitQueued(t, s, n)
+	waitQueued(t, s.w, n)
 	closed := make(chan error)
 	go func() { closed <- s.Close() }()
 	release()
@@ -235,4 +237,46 @@ func TestWALStartsOverUnderContinuousWrites(t *testing.T) {
 		t.Errorf("WAL is %d frames after %d jobs: it never started over", walFrames, written)
 	}
 	t.Logf("%d jobs, WAL %d frames", written, walFrames)
+}
+
+func TestStepsAloneLetTheBeginHookDoPart(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "steps.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var parts []bool // the writer goroutine's until close
+	w := newWriter(conn, writerHooks{begin: func(_ *wtx, part bool) error {
+		parts = append(parts, part)
+		return nil
+	}})
+	nothing := func(*wtx) error { return nil }
+	if err := w.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.do(ctx, nothing); err != nil {
+		t.Fatal(err)
+	}
+	// A step sharing a batch with a caller's write: the hook does all.
+	release := holdWriter(t, w)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.step(ctx) }()
+	waitQueued(t, w, 1)
+	go func() { defer wg.Done(); w.do(ctx, nothing) }()
+	waitQueued(t, w, 2)
+	release()
+	wg.Wait()
+	w.close()
+	// The held write's transaction, then the step and the write's.
+	want := []bool{true, false, false, false}
+	if !reflect.DeepEqual(parts, want) {
+		t.Errorf("begin hook's part: %v, want %v (step alone, write alone, the held write, step with a write)", parts, want)
+	}
 }
