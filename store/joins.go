@@ -15,12 +15,13 @@ import (
 )
 
 // foldEvery is how long a push that joined a waiting build stays in the
-// join log before the writer folds it into the database; foldAt is how
-// many waiting pushes make it fold sooner. The folder folds at most
+// join log, from when it is the first to wait, before the writer folds
+// it into the database; foldAt is how many waiting pushes make it fold
+// sooner. The folder folds at most
 // foldMax records per transaction, foldGap apart (see SQLite.folder).
 // Appends move on to a new file once one holds rotateAt bytes.
 const (
-	foldEvery = 100 * time.Millisecond
+	foldEvery = 10 * time.Millisecond
 	foldAt    = 512
 	foldMax   = 64
 	foldGap   = 2 * time.Millisecond
@@ -75,7 +76,7 @@ type joinLog struct {
 	// goroutine only.
 	taken int
 
-	kick chan struct{} // foldAt reached
+	kick chan struct{} // a first push waits, or foldAt do
 }
 
 // logFile is a file appends have moved on from, and the sequence number
@@ -273,7 +274,7 @@ func (l *joinLog) append(r *joined, since time.Time, commits uint64) ([]int64, e
 	l.size += int64(len(l.buf))
 	l.seq = r.seq
 	l.add(r)
-	if len(l.waits) == foldAt {
+	if len(l.waits) == 1 || len(l.waits) == foldAt {
 		select {
 		case l.kick <- struct{}{}:
 		default:

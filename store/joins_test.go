@@ -453,3 +453,52 @@ func TestJoinLogFilesGoOnceFolded(t *testing.T) {
 		t.Errorf("%d folds counted, want 2", commits)
 	}
 }
+
+func TestTheFolderFoldsOnItsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		foldEvery time.Duration
+		rounds    []int // pushes joined, then waited for, each round
+	}{
+		{"soon after a push, also after sleeping", 5 * time.Millisecond, []int{1, 1}},
+		{"at once when foldAt wait", time.Hour, []int{foldAt}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "swarmhook.db")
+			s, err := openSQLite(ctx, path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: tc.foldEvery})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			at := time.Now().UTC().Truncate(time.Millisecond)
+			waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
+			if err := s.Create(ctx, waiting, job.With{}); err != nil {
+				t.Fatal(err)
+			}
+			pushes := 0
+			for round, n := range tc.rounds {
+				for range n {
+					pushes++
+					j := waiting.Clone()
+					j.Pushes = pushes + 1
+					d := &job.Delivery{Provider: "github", ID: fmt.Sprintf("shop/d%d", pushes), At: at, Since: at.Add(-time.Hour)}
+					if err := s.Join(ctx, j, d); err != nil {
+						t.Fatal(err)
+					}
+				}
+				deadline := time.Now().Add(10 * time.Second)
+				var folded int
+				for (folded < pushes || s.joins.pending()) && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+					if err := s.read.QueryRow("SELECT folded FROM join_log").Scan(&folded); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if folded != pushes || s.joins.pending() {
+					t.Fatalf("round %d: %d of %d pushes folded after 10 s, with no other write", round+1, folded, pushes)
+				}
+			}
+		})
+	}
+}

@@ -102,7 +102,7 @@ type SQLite struct {
 	// Reads on every request, prepared once (per read connection).
 	getJob, findDelivery *sql.Stmt
 	// joins holds the pushes that joined a waiting build until the
-	// writer folds them in; folder asks it to every foldEvery.
+	// writer folds them in; folder asks it to (see folder).
 	joins                  *joinLog
 	stopFolder, folderDone chan struct{}
 	// recent spares Join and Delivery a read for deliveries never seen.
@@ -568,9 +568,10 @@ func (s *SQLite) fold(tx *wtx, part bool) error {
 	return nil
 }
 
-// folder folds the join log every foldEvery, or sooner when it fills,
-// and once an hour has recent forget what is past the redelivery
-// window, until Close.
+// folder folds the join log foldEvery after a push first waits in it,
+// or sooner when foldAt wait, and once an hour has recent forget what is
+// past the redelivery window, until Close. With nothing waiting it
+// sleeps.
 //
 // It folds what waits foldMax records at a time, foldGap apart: a
 // transaction folding hundreds of random-keyed deliveries held the
@@ -578,19 +579,34 @@ func (s *SQLite) fold(tx *wtx, part bool) error {
 // arriving meanwhile waited behind it (bench/README.md, Intake).
 func (s *SQLite) folder() {
 	defer close(s.folderDone)
-	tick := time.NewTicker(s.tune.foldEvery)
-	defer tick.Stop()
-	forgot := time.Now()
+	forget := time.NewTicker(time.Hour)
+	defer forget.Stop()
 	for {
-		select {
-		case <-s.stopFolder:
-			return
-		case now := <-tick.C:
-			if now.Sub(forgot) >= time.Hour {
+		if !s.joins.pending() {
+			select {
+			case <-s.stopFolder:
+				return
+			case now := <-forget.C:
 				s.recent.forget(now)
-				forgot = now
+				continue
+			case <-s.joins.kick:
 			}
+		}
+		// A kick left from before is no reason to fold early.
+		select {
 		case <-s.joins.kick:
+		default:
+		}
+		if s.joins.backlog() < foldAt {
+			wait := time.NewTimer(s.tune.foldEvery)
+			select {
+			case <-s.stopFolder:
+				wait.Stop()
+				return
+			case <-wait.C:
+			case <-s.joins.kick: // foldAt wait
+				wait.Stop()
+			}
 		}
 		// What waits now; pushes joining meanwhile wait for the next
 		// round, so that folding never runs on without a break.
@@ -606,6 +622,11 @@ func (s *SQLite) folder() {
 				return
 			case <-time.After(foldGap):
 			}
+		}
+		select {
+		case now := <-forget.C:
+			s.recent.forget(now)
+		default:
 		}
 	}
 }
