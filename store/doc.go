@@ -9,9 +9,9 @@
 // through one goroutine that commits concurrent writes together (group
 // commit); reads use their own connections and never wait for it. A push
 // that joins a build already waiting is the exception: it is appended to
-// a join log file beside the database and folded in by the writer's next
-// transaction (see joinLog), which makes a burst of pushes to one branch
-// cheap.
+// a join log file beside the database and folded in about 10 ms later,
+// or first by any other write (see joinLog), which makes a burst of
+// pushes to one branch cheap.
 // The schema is created and upgraded by numbered migrations at open. Each
 // job's log is a plain file beside it, readable while the job still
 // writes it.

@@ -14,10 +14,11 @@ import (
 	"time"
 )
 
-// foldEvery is how long a push that joined a waiting build stays in the
-// join log, from when it is the first to wait, before the writer folds
-// it into the database; foldAt is how many waiting pushes make it fold
-// sooner. The folder folds at most
+// foldEvery is about how long a push that joined a waiting build stays
+// in the join log before the writer folds it into the database: the
+// folder starts a round that long after a push finds the log empty, or
+// after its last round if pushes wait; foldAt is how many waiting pushes
+// make it fold sooner. The folder folds at most
 // foldMax records per transaction, foldGap apart (see SQLite.folder).
 // Appends move on to a new file once one holds rotateAt bytes.
 const (
@@ -342,7 +343,12 @@ func (l *joinLog) committed() {
 	}
 	folded := done[len(done)-1].seq
 	clear(done) // for the garbage collector
-	l.waits = l.waits[l.taken:]
+	if l.taken == len(l.waits) && cap(l.waits) > 4*foldAt {
+		// Maps never shrink: after a burst, give its memory back.
+		l.waits, l.byDel, l.byJob = nil, map[string]*joined{}, map[int64]*joined{}
+	} else {
+		l.waits = l.waits[l.taken:]
+	}
 	l.taken = 0
 	l.commits++
 	var gone []string

@@ -283,6 +283,11 @@ func TestEmptyJoinLogsAreRemovedAtOpen(t *testing.T) {
 func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	s, path, waiting := openWithWaitingBuild(t)
+	// Every fold moves appends on to a new file, so the one it folded
+	// is deleted (and can come back, below).
+	s.joins.mu.Lock()
+	s.joins.rotateAt = 1
+	s.joins.mu.Unlock()
 	at := waiting.Created
 	window := at.Add(-24 * time.Hour)
 	fold := func() {
@@ -310,6 +315,11 @@ func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 		saved[name] = data
 	}
 	fold()
+	for name := range saved {
+		if _, err := os.Stat(name); !os.IsNotExist(err) {
+			t.Fatalf("%s still there after its fold: %v", name, err)
+		}
+	}
 	// The fold's files could not be deleted, say: they come back.
 	for name, data := range saved {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
@@ -500,5 +510,38 @@ func TestTheFolderFoldsOnItsOwn(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestJoinLogGivesMemoryBackAfterABurst(t *testing.T) {
+	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	since := time.UnixMilli(0)
+	for i := range 4*foldAt + 1 {
+		id := fmt.Sprintf("d%d", i)
+		_, commits := l.delivery("github", id, since)
+		if _, err := l.append(&joined{job: int64(i), data: []byte(`{}`), provider: "github", id: id, at: 1}, since, commits); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.take(0)
+	l.committed()
+	if c := cap(l.waits); c != 0 {
+		t.Errorf("the folded burst's queue keeps room for %d records", c)
+	}
+	// A map keeps its buckets once emptied; a fresh one has none to keep,
+	// and takes new records as before.
+	if len(l.byDel)+len(l.byJob) != 0 || l.pending() {
+		t.Error("folded records still indexed")
+	}
+	_, commits := l.delivery("github", "after", since)
+	if _, err := l.append(&joined{job: 1, data: []byte(`{}`), provider: "github", id: "after", jobs: []int64{1}, at: 1}, since, commits); err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := l.delivery("github", "after", since); !reflect.DeepEqual(jobs, []int64{1}) {
+		t.Errorf("delivery appended after the burst: %v, want [1]", jobs)
 	}
 }

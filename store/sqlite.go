@@ -576,7 +576,8 @@ func (s *SQLite) fold(tx *wtx, part bool) error {
 // It folds what waits foldMax records at a time, foldGap apart: a
 // transaction folding hundreds of random-keyed deliveries held the
 // writer, and one of the process's two Go Ps, for 4-12 ms, and requests
-// arriving meanwhile waited behind it (bench/README.md, Intake).
+// arriving meanwhile waited behind it (bench/README.md, Intake). Only
+// when foldAt or more wait does it fold them all at once.
 func (s *SQLite) folder() {
 	defer close(s.folderDone)
 	forget := time.NewTicker(time.Hour)
@@ -608,9 +609,16 @@ func (s *SQLite) folder() {
 				wait.Stop()
 			}
 		}
+		left := s.joins.backlog()
+		if left >= foldAt {
+			// More than a round's worth at any rate seen: fold it all in
+			// one go, so the log cannot outgrow what folding keeps up with.
+			s.w.do(context.Background(), func(*wtx) error { return nil })
+			left = 0
+		}
 		// What waits now; pushes joining meanwhile wait for the next
 		// round, so that folding never runs on without a break.
-		for left := s.joins.backlog(); left > 0; left -= foldMax {
+		for ; left > 0; left -= foldMax {
 			if err := s.w.step(context.Background()); err != nil {
 				break // tried again by the next write or round
 			}
