@@ -488,6 +488,11 @@ func TestTheFolderFoldsOnItsOwn(t *testing.T) {
 			}
 			pushes := 0
 			for round, n := range tc.rounds {
+				if round > 0 {
+					// Time for the folder to go back to sleep: the next
+					// push must wake it.
+					time.Sleep(50 * time.Millisecond)
+				}
 				for range n {
 					pushes++
 					j := waiting.Clone()
