@@ -34,11 +34,29 @@ func openWithWaitingBuild(t *testing.T) (*SQLite, string, *job.Job) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "swarmhook.db")
 	s := openSlowFold(t, path)
+	return s, path, createWaiting(t, s)
+}
+
+// createWaiting creates a queued build of shop's main at c1.
+func createWaiting(t *testing.T, s *SQLite) *job.Job {
+	t.Helper()
 	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := s.Create(context.Background(), waiting, job.With{}); err != nil {
 		t.Fatal(err)
 	}
-	return s, path, waiting
+	return waiting
+}
+
+// joinPush joins a push of commit to waiting, as its pushes-th, delivered
+// from GitHub as id when the build was created, within a day's window.
+func joinPush(t *testing.T, s *SQLite, waiting *job.Job, commit string, pushes int, id string) {
+	t.Helper()
+	j := waiting.Clone()
+	j.Commit, j.Pushes = commit, pushes
+	at := waiting.Created
+	if err := s.Join(context.Background(), j, &job.Delivery{Provider: "github", ID: id, At: at, Since: at.Add(-24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestJoinRecordsRoundTrip(t *testing.T) {
@@ -213,11 +231,7 @@ func TestJoinedPushesSurviveAKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, commit := range []string{"c2", "c3"} {
-		j := waiting.Clone()
-		j.Commit, j.Pushes = commit, i+2
-		if err := s.Join(ctx, j, &job.Delivery{Provider: "github", ID: "shop/" + commit, At: at, Since: window}); err != nil {
-			t.Fatal(err)
-		}
+		joinPush(t, s, waiting, commit, i+2, "shop/"+commit)
 	}
 	// Killed while writing a fourth push: its record is cut short, and
 	// its delivery was never answered.
@@ -288,23 +302,13 @@ func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 	s.joins.mu.Lock()
 	s.joins.rotateAt = 1
 	s.joins.mu.Unlock()
-	at := waiting.Created
-	window := at.Add(-24 * time.Hour)
 	fold := func() {
 		t.Helper()
-		if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
+		if err := s.foldAll(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	join := func(commit string, pushes int) {
-		t.Helper()
-		j := waiting.Clone()
-		j.Commit, j.Pushes = commit, pushes
-		if err := s.Join(ctx, j, &job.Delivery{Provider: "github", ID: "shop/" + commit, At: at, Since: window}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	join("c2", 2)
+	joinPush(t, s, waiting, "c2", 2, "shop/c2")
 	files, _ := filepath.Glob(path + "-joins.*")
 	saved := map[string][]byte{}
 	for _, name := range files {
@@ -326,7 +330,7 @@ func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	join("c3", 3)
+	joinPush(t, s, waiting, "c3", 3, "shop/c3")
 	fold()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -347,15 +351,10 @@ func TestAFoldedJoinLogLeftBehindChangesNothing(t *testing.T) {
 func TestTheFolderFoldsAPartAtATime(t *testing.T) {
 	ctx := context.Background()
 	s, path, waiting := openWithWaitingBuild(t)
-	at := waiting.Created
-	window := at.Add(-24 * time.Hour)
+	window := waiting.Created.Add(-24 * time.Hour)
 	const n = foldMax + 10
 	for i := range n {
-		j := waiting.Clone()
-		j.Commit, j.Pushes = fmt.Sprintf("c%d", i+2), i+2
-		if err := s.Join(ctx, j, &job.Delivery{Provider: "github", ID: fmt.Sprintf("shop/d%d", i), At: at, Since: window}); err != nil {
-			t.Fatal(err)
-		}
+		joinPush(t, s, waiting, fmt.Sprintf("c%d", i+2), i+2, fmt.Sprintf("shop/d%d", i))
 	}
 	inDB := func() (deliveries int, folded uint64, data string) {
 		t.Helper()
@@ -404,7 +403,7 @@ func TestTheFolderFoldsAPartAtATime(t *testing.T) {
 	l.close()
 
 	// Any other write folds all that waits first.
-	if err := s.w.do(ctx, func(*wtx) error { return nil }); err != nil {
+	if err := s.foldAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if left := s.joins.backlog(); left != 0 {
@@ -481,11 +480,7 @@ func TestTheFolderFoldsOnItsOwn(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			at := time.Now().UTC().Truncate(time.Millisecond)
-			waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
-			if err := s.Create(ctx, waiting, job.With{}); err != nil {
-				t.Fatal(err)
-			}
+			waiting := createWaiting(t, s)
 			pushes := 0
 			for round, n := range tc.rounds {
 				if round > 0 {
@@ -495,12 +490,7 @@ func TestTheFolderFoldsOnItsOwn(t *testing.T) {
 				}
 				for range n {
 					pushes++
-					j := waiting.Clone()
-					j.Pushes = pushes + 1
-					d := &job.Delivery{Provider: "github", ID: fmt.Sprintf("shop/d%d", pushes), At: at, Since: at.Add(-time.Hour)}
-					if err := s.Join(ctx, j, d); err != nil {
-						t.Fatal(err)
-					}
+					joinPush(t, s, waiting, fmt.Sprintf("c%d", pushes+1), pushes+1, fmt.Sprintf("shop/d%d", pushes))
 				}
 				deadline := time.Now().Add(10 * time.Second)
 				var folded int

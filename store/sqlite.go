@@ -194,7 +194,7 @@ func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) 
 	// anything else is written; then what Join and Delivery keep in
 	// memory is read.
 	if s.joins.pending() {
-		err = s.w.do(ctx, func(*wtx) error { return nil })
+		err = s.foldAll(ctx)
 	}
 	if err == nil {
 		err = s.remember(ctx)
@@ -368,7 +368,7 @@ func (s *SQLite) Close() error {
 		ckptErr = s.ckpt.Close()
 	}
 	if s.joins.pending() {
-		foldErr = s.w.do(context.Background(), func(*wtx) error { return nil })
+		foldErr = s.foldAll(context.Background())
 	}
 	s.w.close()
 	foldErr = errors.Join(foldErr, s.joins.close())
@@ -568,6 +568,12 @@ func (s *SQLite) fold(tx *wtx, part bool) error {
 	return nil
 }
 
+// foldAll folds everything waiting in the join log, in a transaction of
+// its own: any write does.
+func (s *SQLite) foldAll(ctx context.Context) error {
+	return s.w.do(ctx, func(*wtx) error { return nil })
+}
+
 // folder folds the join log foldEvery after a push first waits in it,
 // or sooner when foldAt wait, and once an hour has recent forget what is
 // past the redelivery window, until Close. With nothing waiting it
@@ -613,7 +619,7 @@ func (s *SQLite) folder() {
 		if left >= foldAt {
 			// More than a round's worth at any rate seen: fold it all in
 			// one go, so the log cannot outgrow what folding keeps up with.
-			s.w.do(context.Background(), func(*wtx) error { return nil })
+			s.foldAll(context.Background())
 			left = 0
 		}
 		// What waits now; pushes joining meanwhile wait for the next
@@ -805,11 +811,6 @@ func delivery(row *sql.Row, provider, id string) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
 	}
-	return decodeJobs(raw, provider, id)
-}
-
-// decodeJobs decodes the jobs column of a delivery's record.
-func decodeJobs(raw, provider, id string) ([]int64, error) {
 	jobs := []int64{}
 	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
 		return nil, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
