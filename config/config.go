@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,7 +93,7 @@ type Registry struct {
 	Insecure bool `yaml:"insecure"`
 	// Username and Password are basic-auth credentials; both or neither.
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// Retries is how many times a push or tag move that failed with a
 	// transient error (5xx, connection reset or refused) is tried again
 	// before the job fails; nil means DefaultRetries, 0 none.
@@ -107,7 +108,7 @@ type Token struct {
 	// Name says whose token it is; it is recorded on every job it starts.
 	Name string `yaml:"name"`
 	// Token is the secret itself.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// Scopes are what it may do: read, deploy, rollback, scale, admin.
 	Scopes []string `yaml:"scopes"`
 }
@@ -185,7 +186,7 @@ type Project struct {
 	// Repo is the clone URL (file://, http(s)://, ssh:// or user@host:path).
 	Repo string `yaml:"repo"`
 	// Secret verifies webhook signatures.
-	Secret string `yaml:"secret"`
+	Secret string `yaml:"secret" secret:"true"`
 	// AllowUnsigned accepts deliveries without a signature. It must be set
 	// explicitly, and only on a project without a secret: an empty secret
 	// alone refuses every delivery.
@@ -219,12 +220,12 @@ type Git struct {
 	// Username goes with Token over HTTPS; DefaultGitUsername when empty.
 	Username string `yaml:"username"`
 	// Token is an HTTPS access token, sent as the basic-auth password.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// SSHKeyFile is the path of a private deploy key for ssh:// and
 	// user@host:path URLs.
 	SSHKeyFile string `yaml:"ssh_key_file"`
 	// SSHKeyPassphrase decrypts SSHKeyFile when it is encrypted.
-	SSHKeyPassphrase string `yaml:"ssh_key_passphrase"`
+	SSHKeyPassphrase string `yaml:"ssh_key_passphrase" secret:"true"`
 	// KnownHosts is a known_hosts file the server's host key must be in;
 	// empty means $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts. Host keys are
 	// always checked.
@@ -411,10 +412,10 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+		return fmt.Errorf("%q is not a duration like 30s or 5m", n.Value)
 	}
 	if v < 0 {
-		return fmt.Errorf("line %d: duration %q is negative", n.Line, n.Value)
+		return fmt.Errorf("duration %q is negative", n.Value)
 	}
 	d.Duration = v
 	return nil
@@ -475,7 +476,7 @@ func (g Glob) String() string { return g.pattern }
 func (g *Glob) UnmarshalYAML(n *yaml.Node) error {
 	v, err := NewGlob(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*g = v
 	return nil
@@ -539,7 +540,9 @@ type LookupFunc func(key string) (string, bool)
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// Load reads, expands, defaults and validates a configuration.
+// Load reads, expands, defaults and validates a configuration. Errors
+// name the key path as written in YAML and its line in the file, and never
+// repeat a secret.
 func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -549,50 +552,24 @@ func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
-	if err := expand(&doc, lookup); err != nil {
-		return nil, err
-	}
-	expanded, err := yaml.Marshal(&doc)
-	if err != nil {
-		return nil, fmt.Errorf("re-encode config: %w", err)
-	}
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(string(expanded)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode config: %w", err)
+	f := newFindings()
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		f.scan(root, reflect.TypeFor[Config](), "", false, lookup)
+		if len(f.errs) > 0 {
+			return nil, errors.Join(f.errs...)
+		}
+		if err := root.Decode(&c); err != nil {
+			return nil, fmt.Errorf("decode config: %w", err)
+		}
 	}
 	c.applyDefaults()
-	if err := c.validate(); err != nil {
-		return nil, err
+	c.validate(f)
+	if len(f.errs) > 0 {
+		return nil, errors.Join(f.errs...)
 	}
 	return &c, nil
-}
-
-// expand replaces ${VAR} in every scalar, in place.
-func expand(n *yaml.Node, lookup LookupFunc) error {
-	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
-		var missing []string
-		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-			key := m[2 : len(m)-1]
-			v, ok := lookup(key)
-			if !ok {
-				missing = append(missing, key)
-			}
-			return v
-		})
-		if len(missing) > 0 {
-			return fmt.Errorf("config line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
-		}
-		// Let the encoder pick a style that round-trips the new value.
-		n.Style, n.Tag = 0, ""
-	}
-	for _, c := range n.Content {
-		if err := expand(c, lookup); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (c *Config) applyDefaults() {
@@ -760,11 +737,9 @@ func IsSSHURL(repo string) bool {
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-func (c *Config) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+// validate records in found what is wrong with c.
+func (c *Config) validate(found *findings) {
+	bad := found.bad
 	if c.Jobs.Concurrency < 0 {
 		bad("jobs.concurrency", "must be at least 1")
 	}
@@ -922,5 +897,4 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
 }

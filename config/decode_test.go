@@ -1,0 +1,156 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// lines joins YAML lines, so a case's line numbers can be read off it.
+func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+
+// base is a valid start: a registry and one project whose secret comes
+// from SHOP_SECRET (line 5). Cases append lines from 9 on.
+var base = []string{
+	"registry: {host: r:5000}",                     // 1
+	"projects:",                                    // 2
+	"  - name: shop",                               // 3
+	"    repo: file:///srv/shop.git",               // 4
+	"    secret: ${SHOP_SECRET}",                   // 5
+	"    images: [{name: shop/api}]",               // 6
+	"    deploy:",                                  // 7
+	"      - {branch: main, services: [shop_api]}", // 8
+}
+
+// goWords are Go's words, which an operator never wrote.
+var goWords = []string{"config.", "not found in type", "cannot unmarshal", "!!", "uint64", "int", "struct"}
+
+func TestLoadErrorsSpeakYAML(t *testing.T) {
+	long := "a-long-enough-webhook-secret"
+	tests := []refusal{
+		{"unknown nested key", lines(
+			"# comments and blank lines count",
+			"",
+			"prune:",
+			"  retention:",
+			"    - keep_lst: 3",
+		), nil, []string{`line 5: unknown key "keep_lst" in prune.retention[0] (known: branches, keep_last, keep_within)`}, goWords},
+		{"unknown key in a service", lines(append(base,
+			"      - branch: dev",
+			"        services: [{name: dev_api, replicas: 2}]",
+		)...), map[string]string{"SHOP_SECRET": long}, []string{`line 10: unknown key "replicas" in projects[0].deploy[1].services[0] (known: name, image, update)`}, goWords},
+		{"word for a number", lines(
+			"jobs:",
+			"",
+			"  concurrency: five",
+		), nil, []string{`line 3: jobs.concurrency: expected a whole number, got "five"`}, goWords},
+		{"word for a count", lines(append(base,
+			"      - branch: dev",
+			"        services: [dev_api]",
+			"        update: {parallelism: -1}",
+		)...), map[string]string{"SHOP_SECRET": long}, []string{`line 11: projects[0].deploy[1].update.parallelism: expected a whole number, 0 or more, got "-1"`}, goWords},
+		{"word for true or false", lines(
+			"registry:",
+			"  insecure: maybe",
+		), nil, []string{`line 2: registry.insecure: expected true or false, got "maybe"`}, goWords},
+		{"a list where a mapping goes", lines(
+			"registry: [r:5000]",
+		), nil, []string{`line 1: registry: expected a mapping with keys host, insecure, username, password, retries, retry_backoff, got a list`}, goWords},
+		{"a mapping where a list goes", lines(
+			"tokens: {name: bot}",
+		), nil, []string{`line 1: tokens: expected a list, got a mapping`}, goWords},
+		{"a list where a duration goes", lines(
+			"jobs: {timeout: [5m]}",
+		), nil, []string{`line 1: jobs.timeout: expected a duration like 30s or 5m, got a list`}, goWords},
+		{"key set twice", lines(
+			"listen: :8080",
+			"data_dir: /srv",
+			"listen: :9090",
+		), nil, []string{`line 3: listen: set twice (first on line 1)`}, goWords},
+		{"lines stay the file's after a multi-line variable", lines(append(base,
+			"jobs:",
+			"  timeout: soon",
+		)...), map[string]string{"SHOP_SECRET": "first-line\nsecond-line\nthird-line-of-secret"}, []string{`line 10: jobs.timeout: "soon" is not a duration like 30s or 5m`}, []string{"second-line"}},
+		{"lines stay the file's in flow style", lines(
+			"",
+			"registry: {host: r:5000}",
+			"",
+			"projects: [{name: shop, repo: x, images: [{name: shop/api}],",
+			"  deploy: [{branch: main,",
+			"    services: []}]}]",
+		), nil, []string{"line 6: projects[0].deploy[0].services: must not be empty"}, nil},
+		{"validation names the line of the key", lines(append(base,
+			"    build:",
+			"      parallelism: -3",
+		)...), map[string]string{"SHOP_SECRET": long}, []string{"line 10: projects[0].build.parallelism: must be at least 1"}, nil},
+		{"a variable's value is not repeated", lines(
+			"jobs:",
+			"  concurrency: ${JOBS}",
+		), map[string]string{"JOBS": "hunter2-not-a-number"}, []string{`line 2: jobs.concurrency: expected a whole number, got the value of ${JOBS}`}, []string{"hunter2"}},
+		{"an unset variable names its field", lines(base...), nil, []string{"line 5: projects[0].secret: environment variable SHOP_SECRET is not set"}, nil},
+	}
+	testRefusals(t, tests)
+}
+
+// refusal is a configuration Load must refuse: its error holds every want
+// and no never.
+type refusal struct {
+	name string
+	yaml string
+	env  map[string]string
+	want []string
+	// never must not appear: Go's words, and secret values.
+	never []string
+}
+
+func testRefusals(t *testing.T, tests []refusal) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(strings.NewReader(tt.yaml), env(tt.env))
+			if err == nil {
+				t.Fatalf("Load accepted it, want an error with %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+			for _, n := range tt.never {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("error %q contains %q", err, n)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadKeepsWorkingSetUps: what the new checks must not refuse, and
+// values that must come through the expansion as written.
+func TestLoadKeepsWorkingSetUps(t *testing.T) {
+	c, err := Load(strings.NewReader(lines(append(base,
+		"      - {branch: hotfix/*, services: [shop_api]}",
+		`jobs: {concurrency: "${JOBS}"}`,
+	)...)), env(map[string]string{"SHOP_SECRET": "null", "JOBS": "3"}))
+	if err != nil {
+		t.Fatalf("one service in two targets of one project: %v", err)
+	}
+	if p, _ := c.Project("shop"); p.Secret != "null" {
+		t.Errorf("a secret of %q read as %q", "null", p.Secret)
+	}
+	if c.Jobs.Concurrency != 3 {
+		t.Errorf("a quoted ${JOBS} of 3 read as %d", c.Jobs.Concurrency)
+	}
+}
+
+func TestLoadBoundsAliases(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("projects:\n  - &p {name: p, repo: x, images: [{name: a}], deploy: [&d {branch: main, services: [&s a")
+	b.WriteString(strings.Repeat(", *s", 600))
+	b.WriteString("]}")
+	b.WriteString(strings.Repeat(", *d", 600))
+	b.WriteString("]}\n  - *p\n")
+	_, err := Load(strings.NewReader(b.String()), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "line 2: projects[0].deploy[") || !strings.Contains(err.Error(), "are aliases nested too deep?") {
+		t.Errorf("error = %.300v, want one saying the aliases stand for too many values", err)
+	}
+}
