@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -43,8 +44,13 @@ const (
 	DefaultRetryBackoff   = time.Second        // first pause between registry attempts; doubles each time
 	DefaultGitUsername    = "x-access-token"   // what GitHub expects with a token; GitLab takes any non-empty name
 	DefaultPruneWorkers   = 8                  // registry requests at once during a prune: fast, yet gentle on a small registry
-	minTokenLength        = 16                 // bearer tokens shorter than this are guessable
+	minSecretLength       = 16                 // bytes; bearer tokens and webhook secrets shorter than this are guessable
 )
+
+// shortSecret warns of a webhook secret below minSecretLength. It is a
+// warning, not an error: the secret is also set at the other end, and
+// refusing it would stop deploys that work until both ends change.
+var shortSecret = fmt.Sprintf("this secret is shorter than %d bytes, so one signed delivery lets it be guessed offline; set a longer random one (openssl rand -hex 32) here and at the other end", minSecretLength)
 
 // Scopes a token may carry.
 var knownScopes = map[string]bool{"read": true, "deploy": true, "rollback": true, "scale": true, "admin": true}
@@ -72,7 +78,15 @@ type Config struct {
 	Prune Prune `yaml:"prune"`
 	// Projects are the repositories swarmhook builds and deploys.
 	Projects []Project `yaml:"projects"`
+
+	// warnings are what Load found that works but should be changed.
+	warnings []Warning
 }
+
+// Warnings are what Load found that works but weakens swarmhook (a short
+// webhook secret, secrets in a file every user can read); the caller logs
+// them at start. They never hold a secret.
+func (c *Config) Warnings() []Warning { return c.warnings }
 
 // Docker says how to reach the Docker engine.
 type Docker struct {
@@ -542,7 +556,9 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Load reads, expands, defaults and validates a configuration. Errors
 // name the key path as written in YAML and its line in the file, and never
-// repeat a secret.
+// repeat a secret. When r is a
+// file (it has a Stat method), Load also warns if every user may read it
+// while it holds secrets itself rather than as ${VAR}; see Warnings.
 func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -564,11 +580,17 @@ func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
 			return nil, fmt.Errorf("decode config: %w", err)
 		}
 	}
+	if file, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := file.Stat(); err == nil {
+			f.checkMode(fi.Mode())
+		}
+	}
 	c.applyDefaults()
 	c.validate(f)
 	if len(f.errs) > 0 {
 		return nil, errors.Join(f.errs...)
 	}
+	c.warnings = f.warnings
 	return &c, nil
 }
 
@@ -737,7 +759,7 @@ func IsSSHURL(repo string) bool {
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-// validate records in found what is wrong with c.
+// validate records in found what is wrong with c, and what is weak.
 func (c *Config) validate(found *findings) {
 	bad := found.bad
 	if c.Jobs.Concurrency < 0 {
@@ -781,8 +803,8 @@ func (c *Config) validate(found *findings) {
 			bad(f+".name", "%q is used twice", t.Name)
 		}
 		tokenNames[t.Name] = true
-		if len(t.Token) < minTokenLength {
-			bad(f+".token", "must be at least %d characters", minTokenLength)
+		if len(t.Token) < minSecretLength {
+			bad(f+".token", "must be at least %d characters", minSecretLength)
 		}
 		if len(t.Scopes) == 0 {
 			bad(f+".scopes", "must not be empty")
@@ -809,6 +831,14 @@ func (c *Config) validate(found *findings) {
 		}
 		if p.AllowUnsigned && p.Secret != "" {
 			bad(f+".allow_unsigned", "must not be set on a project with a secret: deliveries to it are always verified")
+		}
+		if p.Secret != "" && len(p.Secret) < minSecretLength {
+			found.warn(f+".secret", "%s", shortSecret)
+		}
+		for j, w := range p.Notify.Webhooks {
+			if w.Secret != "" && len(w.Secret) < minSecretLength {
+				found.warn(fmt.Sprintf("%s.notify.webhooks[%d].secret", f, j), "%s", shortSecret)
+			}
 		}
 		p.Notify.validate(f+".notify", bad)
 		if p.Status != nil {

@@ -316,6 +316,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
 	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("config.example.yaml warns: %v", w)
+	}
 	if p, ok := c.Project("shop"); !ok || len(p.Deploy[0].Services) != 3 {
 		t.Errorf("example project = %+v", p)
 	}

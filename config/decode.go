@@ -3,11 +3,26 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
+
+// Warning is a setting that works but weakens swarmhook; start-up logs it.
+// It never holds a secret.
+type Warning struct {
+	// Line is the line of the file it is about; 0 for the file as a whole.
+	Line int
+	// Field is the key path, e.g. projects[0].secret; empty for the file.
+	Field string
+	// Message says what is wrong and what to do about it.
+	Message string
+}
+
+// String puts the warning as errors are put: line, field, message.
+func (w Warning) String() string { return at(w.Line, w.Field) + w.Message }
 
 // at is the "line 7: projects[0].secret: " that starts every message.
 func at(line int, field string) string {
@@ -26,8 +41,11 @@ func at(line int, field string) string {
 type findings struct {
 	// lines maps a key path (projects[0].secret) to the line of its key,
 	// or of the list item, in the file as written.
-	lines map[string]int
-	errs  []error
+	lines    map[string]int
+	errs     []error
+	warnings []Warning
+	// inline are the paths of secrets written into the file itself.
+	inline []string
 	// vars are the variables each expanded scalar used.
 	vars map[*yaml.Node][]string
 	// visited counts the values scanned, up to maxValues.
@@ -64,6 +82,11 @@ func (f *findings) badAt(line int, field, format string, args ...any) {
 	f.errs = append(f.errs, errors.New(at(line, field)+fmt.Sprintf(format, args...)))
 }
 
+// warn records a warning about field at its line.
+func (f *findings) warn(field, format string, args ...any) {
+	f.warnings = append(f.warnings, Warning{Line: f.lineOf(field), Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
 var (
 	durationType = reflect.TypeFor[Duration]()
 	globType     = reflect.TypeFor[Glob]()
@@ -79,7 +102,8 @@ const maxValues = 1 << 18
 // before it is decoded: every key known, every value of the right kind,
 // every line recorded. Expanding in place after parsing keeps each line
 // the file's own, whatever the variables hold. Fields tagged secret:"true"
-// are secrets: their values are never repeated.
+// are secrets: their values are never repeated, and where they came from
+// (the file or the environment) is noted.
 func (f *findings) scan(n *yaml.Node, t reflect.Type, path string, secret bool, lookup LookupFunc) {
 	if f.visited++; f.visited == maxValues {
 		f.badAt(n.Line, path, "the file stands for more than %d values; are aliases nested too deep?", maxValues)
@@ -98,6 +122,7 @@ func (f *findings) scan(n *yaml.Node, t reflect.Type, path string, secret bool, 
 			return
 		}
 		if n.ShortTag() == "!!null" {
+			f.noteSecret(n, path, secret)
 			return // the zero value, as if the key were left out
 		}
 	}
@@ -154,7 +179,9 @@ func (f *findings) scan(n *yaml.Node, t reflect.Type, path string, secret bool, 
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			f.badAt(n.Line, path, "expected %s, got %s", kindWord(t), f.describe(n, secret))
+			return
 		}
+		f.noteSecret(n, path, secret)
 	}
 }
 
@@ -268,6 +295,14 @@ func (f *findings) expand(n *yaml.Node, path string, lookup LookupFunc) bool {
 	return true
 }
 
+// noteSecret records a secret written into the file itself: it counts
+// against a file others can read.
+func (f *findings) noteSecret(n *yaml.Node, path string, secret bool) {
+	if secret && len(f.vars[n]) == 0 && n.Value != "" {
+		f.inline = append(f.inline, path)
+	}
+}
+
 // describe names what n holds for an error: its kind, or its value when
 // that was written in the file and is no secret.
 func (f *findings) describe(n *yaml.Node, secret bool) string {
@@ -309,4 +344,22 @@ func kindWord(t reflect.Type) string {
 		return "a list"
 	}
 	return "a mapping"
+}
+
+// checkMode warns when the file, of mode mode, may be read by every user
+// on the host while it holds secrets itself. A warning, not an error:
+// Docker mounts Swarm configs 0444 by default, and refusing would stop
+// such set-ups that work. Group read is fine: root:swarmhook 0640 is the
+// usual way to share the file with the service alone.
+func (f *findings) checkMode(mode fs.FileMode) {
+	if !mode.IsRegular() || mode.Perm()&0o004 == 0 || len(f.inline) == 0 {
+		return
+	}
+	where := make([]string, len(f.inline))
+	for i, p := range f.inline {
+		where[i] = fmt.Sprintf("%s (line %d)", p, f.lines[p])
+	}
+	f.warnings = append(f.warnings, Warning{Message: fmt.Sprintf(
+		"every user can read this file (mode %04o) and it holds secrets itself: %s; chmod o-r it (docker config: mode=0400), or move them to ${VAR}",
+		mode.Perm(), strings.Join(where, ", "))})
 }

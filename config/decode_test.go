@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -139,6 +141,105 @@ func TestLoadKeepsWorkingSetUps(t *testing.T) {
 	}
 	if c.Jobs.Concurrency != 3 {
 		t.Errorf("a quoted ${JOBS} of 3 read as %d", c.Jobs.Concurrency)
+	}
+}
+
+func TestLoadWarnings(t *testing.T) {
+	long := "a-long-enough-webhook-secret"
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		{"nothing to say", lines(base...), map[string]string{"SHOP_SECRET": long}, nil},
+		{"short webhook secret", lines(base...), map[string]string{"SHOP_SECRET": "hunter2"},
+			[]string{"line 5: projects[0].secret: this secret is shorter than 16 bytes"}},
+		{"short notify secret", lines(append(base,
+			"    notify: {webhooks: [{url: \"https://hooks.example.com/x\", secret: hunter2}]}",
+		)...), map[string]string{"SHOP_SECRET": long},
+			[]string{"line 9: projects[0].notify.webhooks[0].secret: this secret is shorter than 16 bytes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(strings.NewReader(tt.yaml), env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range c.Warnings() {
+				got = append(got, w.String())
+				if strings.Contains(w.String(), "hunter2") {
+					t.Errorf("warning %q holds the secret", w)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("warnings = %q, want %d like %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("warning %q does not start %q", got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadWarnsOfAFileOthersCanRead(t *testing.T) {
+	inline := lines(
+		"tokens:",
+		"  - {name: bot, token: inline-token-0123456789, scopes: [read]}",
+		"registry: {host: r:5000}",
+		"projects:",
+		"  - name: shop",
+		"    repo: file:///srv/shop.git",
+		"    secret: inline-webhook-secret-0123",
+		"    images: [{name: shop/api}]",
+	)
+	fromEnv := strings.NewReplacer("inline-token-0123456789", `"${TOKEN}"`, "inline-webhook-secret-0123", "${SECRET}").Replace(inline)
+	vars := env(map[string]string{"TOKEN": "env-token-0123456789", "SECRET": "env-webhook-secret-0123"})
+	tests := []struct {
+		name string
+		yaml string
+		mode os.FileMode
+		want string // empty: no warning
+	}{
+		{"inline secrets, world-readable", inline, 0o644, "every user can read this file (mode 0644) and it holds secrets itself: tokens[0].token (line 2), projects[0].secret (line 7)"},
+		{"inline secrets, group-readable", inline, 0o640, ""},
+		{"secrets from the environment, world-readable", fromEnv, 0o644, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			c, err := Load(f, vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := c.Warnings()
+			if tt.want == "" {
+				if len(ws) != 0 {
+					t.Errorf("warnings = %v, want none", ws)
+				}
+				return
+			}
+			if len(ws) != 1 || !strings.HasPrefix(ws[0].String(), tt.want) {
+				t.Fatalf("warnings = %v, want one starting %q", ws, tt.want)
+			}
+			if strings.Contains(ws[0].String(), "inline-") {
+				t.Errorf("warning %q holds a secret", ws[0])
+			}
+		})
 	}
 }
 

@@ -6,5 +6,7 @@
 // file's own. Unknown keys, bad values and missing variables are errors
 // that name the key path as written in YAML and its line, never a Go type
 // nor a secret; defaults are filled in explicitly: a configuration that
-// loads is one swarmhook can run.
+// loads is one swarmhook can run. What works but weakens swarmhook (a short
+// webhook secret, secrets in a file every user can read) comes back as
+// Warnings for the caller to log.
 package config
