@@ -556,7 +556,8 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Load reads, expands, defaults and validates a configuration. Errors
 // name the key path as written in YAML and its line in the file, and never
-// repeat a secret. When r is a
+// repeat a secret. Secrets written as ${VAR} must not come out empty, API
+// tokens must be unique, and a service belongs to one project. When r is a
 // file (it has a Stat method), Load also warns if every user may read it
 // while it holds secrets itself rather than as ${VAR}; see Warnings.
 func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
@@ -762,6 +763,16 @@ var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // validate records in found what is wrong with c, and what is weak.
 func (c *Config) validate(found *findings) {
 	bad := found.bad
+	for _, e := range found.emptySecrets {
+		if e.field == "registry.password" && c.Registry.Username == "" {
+			// The example shipped this way: no credentials in the file,
+			// those of ~/.docker/config.json instead. Refusing now would
+			// stop set-ups that work.
+			found.warn(e.field, "%s empty, so registry credentials come from ~/.docker/config.json; remove the key if that is meant", e.varList())
+			continue
+		}
+		bad(e.field, "%s set but empty; set it, or remove the key", e.varList())
+	}
 	if c.Jobs.Concurrency < 0 {
 		bad("jobs.concurrency", "must be at least 1")
 	}
@@ -795,6 +806,7 @@ func (c *Config) validate(found *findings) {
 	}
 	validateRetention("prune.retention", c.Prune.Retention, bad)
 	tokenNames := map[string]bool{}
+	tokenValues := map[string]int{}
 	for i, t := range c.Tokens {
 		f := fmt.Sprintf("tokens[%d]", i)
 		if t.Name == "" {
@@ -806,6 +818,12 @@ func (c *Config) validate(found *findings) {
 		if len(t.Token) < minSecretLength {
 			bad(f+".token", "must be at least %d characters", minSecretLength)
 		}
+		if j, dup := tokenValues[t.Token]; dup && t.Token != "" {
+			// Looked up by value, one would take the other's scopes.
+			bad(f+".token", "%q has the same value as %q (tokens[%d], line %d); give each token its own", t.Name, c.Tokens[j].Name, j, found.lineOf(fmt.Sprintf("tokens[%d].token", j)))
+		} else {
+			tokenValues[t.Token] = i
+		}
 		if len(t.Scopes) == 0 {
 			bad(f+".scopes", "must not be empty")
 		}
@@ -816,6 +834,11 @@ func (c *Config) validate(found *findings) {
 		}
 	}
 	projectNames := map[string]bool{}
+	type serviceOwner struct {
+		project int
+		field   string
+	}
+	owner := map[string]serviceOwner{}
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		f := fmt.Sprintf("projects[%d]", i)
@@ -904,6 +927,13 @@ func (c *Config) validate(found *findings) {
 					bad(h+".name", "%q is listed twice", s.Name)
 				}
 				seen[s.Name] = true
+				if o, taken := owner[s.Name]; taken && o.project != i {
+					// Two projects' jobs could update it at once, and
+					// rollback and scale would act for the first alone.
+					bad(h+".name", "service %q is already deployed by project %q (%s, line %d); a service belongs to one project", s.Name, c.Projects[o.project].Name, o.field, found.lineOf(o.field))
+				} else if !taken {
+					owner[s.Name] = serviceOwner{project: i, field: h}
+				}
 				if s.Image != "" && !imageNames[s.Image] {
 					bad(h+".image", "%q is not one of the project's images", s.Image)
 				}

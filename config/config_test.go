@@ -312,7 +312,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "shop-webhook-secret-0123", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "shop-notify-secret-0123", "SHOP_STATUS_TOKEN": "t", "SHOP_GIT_TOKEN": "t"}))
+	c, err := Load(f, env(map[string]string{"CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "shop-webhook-secret-0123", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "shop-notify-secret-0123", "SHOP_STATUS_TOKEN": "t", "SHOP_GIT_TOKEN": "t"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -44,12 +45,20 @@ type findings struct {
 	lines    map[string]int
 	errs     []error
 	warnings []Warning
+	// emptySecrets are secrets written as ${VAR} that came out empty.
+	emptySecrets []envSecret
 	// inline are the paths of secrets written into the file itself.
 	inline []string
 	// vars are the variables each expanded scalar used.
 	vars map[*yaml.Node][]string
 	// visited counts the values scanned, up to maxValues.
 	visited int
+}
+
+// envSecret is a secret field whose value came from variables.
+type envSecret struct {
+	field string
+	vars  []string
 }
 
 func newFindings() *findings {
@@ -295,10 +304,17 @@ func (f *findings) expand(n *yaml.Node, path string, lookup LookupFunc) bool {
 	return true
 }
 
-// noteSecret records a secret written into the file itself: it counts
-// against a file others can read.
+// noteSecret records where a secret's value came from: an empty one from
+// variables is refused later, one written into the file counts against a
+// file others can read.
 func (f *findings) noteSecret(n *yaml.Node, path string, secret bool) {
-	if secret && len(f.vars[n]) == 0 && n.Value != "" {
+	if !secret {
+		return
+	}
+	switch vars := f.vars[n]; {
+	case len(vars) > 0 && n.Value == "":
+		f.emptySecrets = append(f.emptySecrets, envSecret{field: path, vars: vars})
+	case len(vars) == 0 && n.Value != "":
 		f.inline = append(f.inline, path)
 	}
 }
@@ -344,6 +360,17 @@ func kindWord(t reflect.Type) string {
 		return "a list"
 	}
 	return "a mapping"
+}
+
+// varList names, for a message, the variables of an empty secret, with
+// their verb: "${A} is", "${A}, ${B} are".
+func (e envSecret) varList() string {
+	vars := slices.Compact(slices.Clone(e.vars))
+	verb := " is"
+	if len(vars) > 1 {
+		verb = " are"
+	}
+	return "${" + strings.Join(vars, "}, ${") + "}" + verb
 }
 
 // checkMode warns when the file, of mode mode, may be read by every user

@@ -93,6 +93,59 @@ func TestLoadErrorsSpeakYAML(t *testing.T) {
 	testRefusals(t, tests)
 }
 
+func TestLoadRefusesWeakSecrets(t *testing.T) {
+	tokenA, tokenB := "read-token-0123456789", "admin-token-0123456789"
+	tests := []refusal{
+		{"webhook secret empty through a variable", lines(base...), map[string]string{"SHOP_SECRET": ""},
+			[]string{"line 5: projects[0].secret: ${SHOP_SECRET} is set but empty"}, nil},
+		{"notify secret empty through a variable", lines(append(base,
+			"    notify:",
+			"      webhooks:",
+			`        - {url: "https://hooks.example.com/x", secret: "${NOTIFY_SECRET}"}`,
+		)...), map[string]string{"SHOP_SECRET": "a-long-enough-webhook-secret", "NOTIFY_SECRET": ""},
+			[]string{"line 11: projects[0].notify.webhooks[0].secret: ${NOTIFY_SECRET} is set but empty"}, nil},
+		{"token empty through a variable", lines(
+			"tokens:",
+			"  - name: bot",
+			"    token: ${BOT_TOKEN}",
+			"    scopes: [read]",
+		), map[string]string{"BOT_TOKEN": ""}, []string{"line 3: tokens[0].token: ${BOT_TOKEN} is set but empty"}, nil},
+		{"git token empty through variables", lines(
+			"registry: {host: r:5000}",
+			"projects:",
+			"  - name: shop",
+			"    repo: https://git.example.com/shop.git",
+			`    git: {token: "${GIT_PREFIX}${GIT_TOKEN}"}`,
+			"    images: [{name: shop/api}]",
+		), map[string]string{"GIT_PREFIX": "", "GIT_TOKEN": ""}, []string{"line 5: projects[0].git.token: ${GIT_PREFIX}, ${GIT_TOKEN} are set but empty"}, nil},
+		{"registry password empty beside a username", lines(
+			"registry:",
+			"  host: r:5000",
+			"  username: pusher",
+			`  password: "${REGISTRY_PASSWORD}"`,
+		), map[string]string{"REGISTRY_PASSWORD": ""}, []string{"line 4: registry.password: ${REGISTRY_PASSWORD} is set but empty"}, nil},
+		{"two tokens with one value", lines(
+			"tokens:",
+			"  - {name: reader, token: "+tokenA+", scopes: [read]}",
+			"  - {name: ops, token: "+tokenB+", scopes: [admin]}",
+			`  - {name: chat, token: "${CHAT_TOKEN}", scopes: [read]}`,
+		), map[string]string{"CHAT_TOKEN": tokenB},
+			[]string{`line 4: tokens[2].token: "chat" has the same value as "ops" (tokens[1], line 3); give each token its own`}, []string{tokenA, tokenB}},
+		{"one service in two projects", lines(append(base,
+			"  - name: shop-admin",
+			"    repo: file:///srv/admin.git",
+			"    images: [{name: shop/admin}]",
+			"    deploy:",
+			"      - branch: main",
+			"        services:",
+			"          - admin_web",
+			"          - {name: shop_api, image: shop/admin}",
+		)...), map[string]string{"SHOP_SECRET": "a-long-enough-webhook-secret"},
+			[]string{`line 16: projects[1].deploy[0].services[1].name: service "shop_api" is already deployed by project "shop" (projects[0].deploy[0].services[0], line 8)`}, nil},
+	}
+	testRefusals(t, tests)
+}
+
 // refusal is a configuration Load must refuse: its error holds every want
 // and no never.
 type refusal struct {
@@ -159,6 +212,10 @@ func TestLoadWarnings(t *testing.T) {
 			"    notify: {webhooks: [{url: \"https://hooks.example.com/x\", secret: hunter2}]}",
 		)...), map[string]string{"SHOP_SECRET": long},
 			[]string{"line 9: projects[0].notify.webhooks[0].secret: this secret is shorter than 16 bytes"}},
+		{"registry password empty without a username", lines(append(base,
+			"registry: {host: r:5000, password: \"${REGISTRY_PASSWORD}\"}",
+		)[1:]...), map[string]string{"SHOP_SECRET": long, "REGISTRY_PASSWORD": ""},
+			[]string{"line 8: registry.password: ${REGISTRY_PASSWORD} is empty, so registry credentials come from ~/.docker/config.json"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
