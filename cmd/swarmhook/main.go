@@ -99,6 +99,9 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
+	}
 	docker, err := dockerClient(cfg)
 	if err != nil {
 		return err
@@ -195,6 +198,9 @@ func serve(args []string, stderr io.Writer) error {
 	log, err := newLogger(logOut, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
 	}
 
 	docker, err := dockerClient(cfg)
