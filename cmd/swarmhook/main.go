@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/internal/gctune"
 	"github.com/swarmhook/swarmhook/internal/logbuf"
 	"github.com/swarmhook/swarmhook/job"
@@ -203,6 +205,19 @@ func serve(args []string, stderr io.Writer) error {
 		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
 	}
 
+	// One process per data_dir, decided before anything in it is read or
+	// written; then the port, before any job is recovered.
+	lock, err := dirlock.Acquire(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("lock data_dir: %w", err)
+	}
+	defer lock.Release()
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	defer listener.Close()
+
 	docker, err := dockerClient(cfg)
 	if err != nil {
 		return err
@@ -262,7 +277,6 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	httpServer := &http.Server{
-		Addr: cfg.Listen,
 		Handler: server.New(server.Deps{
 			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
@@ -276,8 +290,8 @@ func serve(args []string, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.ListenAndServe() }()
-	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
+	go func() { serveErr <- httpServer.Serve(listener) }()
+	log.Info().Str("listen", listener.Addr().String()).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
 
 	select {
 	case err := <-serveErr:
