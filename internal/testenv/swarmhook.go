@@ -134,6 +134,9 @@ func (s *Swarmhook) Stop() {
 // PID is the process id of the running process.
 func (s *Swarmhook) PID() int { return s.cmd.Process.Pid }
 
+// Exited is closed when the process has exited, whoever ended it.
+func (s *Swarmhook) Exited() <-chan struct{} { return s.done }
+
 // ServeOnce runs another swarmhook serve from the same binary with the
 // config file at path and waits for it to exit, as a process refused at
 // start-up does. It returns the exit code and what the process printed.
