@@ -149,10 +149,10 @@ func jobStatus(t *testing.T, sh *testenv.Swarmhook, id int64) string {
 	return j.Status
 }
 
-// A second swarmhook on a data_dir in use exits at once, naming the
-// directory and the holder's PID, and leaves the first one's running job,
-// records and notifications alone; a holder killed with SIGKILL leaves
-// no lock behind.
+// A second swarmhook (serve, or the prune command, which opens the same
+// store) on a data_dir in use exits at once, naming the directory and the
+// holder's PID, and leaves the first one's running job, records and
+// notifications alone; a holder killed with SIGKILL leaves no lock behind.
 func TestSecondServeOnOneDataDirIsRefused(t *testing.T) {
 	first, git, rec, id := heldJob(t)
 
@@ -169,13 +169,17 @@ func TestSecondServeOnOneDataDirIsRefused(t *testing.T) {
 	if err := os.WriteFile(otherPort, []byte(other), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, config string }{
-		{"another port", otherPort},
-		{"the same config", first.Config},
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"serve on another port", []string{"serve", "-config", otherPort}},
+		{"serve on the same config", []string{"serve", "-config", first.Config}},
+		{"prune", []string{"prune", "-config", first.Config, "--dry-run"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			first.SetT(t)
-			code, out := first.ServeOnce(tc.config)
+			code, out := first.RunCommand(tc.args...)
 			if code == 0 {
 				t.Errorf("second swarmhook exited 0:\n%s", out)
 			}
@@ -237,7 +241,7 @@ func TestBusyPortFailsBeforeRecoveringJobs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("take the port: %v", err)
 	}
-	code, out := sh.ServeOnce(sh.Config)
+	code, out := sh.RunCommand("serve", "-config", sh.Config)
 	squatter.Close()
 	if code == 0 {
 		t.Errorf("swarmhook exited 0 with its port taken:\n%s", out)

@@ -104,6 +104,13 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 	for _, w := range cfg.Warnings() {
 		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
 	}
+
+	// The store is the server's while one runs: prune through its API.
+	lock, err := lockDataDir(cfg)
+	if err != nil {
+		return fmt.Errorf("%w; with swarmhook serve running, prune through its API (POST /api/prune)", err)
+	}
+	defer lock.Release()
 	docker, err := dockerClient(cfg)
 	if err != nil {
 		return err
@@ -160,7 +167,19 @@ func dockerClient(cfg *config.Config) (*client.Client, error) {
 	return docker, nil
 }
 
-// openStore opens the job logs and the job store under the data dir.
+// lockDataDir makes this process the only one using the data dir, for as
+// long as it lives: a second one fails at once naming the holder's PID.
+// Take it before anything under the data dir is read or written.
+func lockDataDir(cfg *config.Config) (*dirlock.Lock, error) {
+	lock, err := dirlock.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("lock data_dir: %w", err)
+	}
+	return lock, nil
+}
+
+// openStore opens the job logs and the job store under the data dir,
+// which the caller has locked (lockDataDir).
 func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
 	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
@@ -207,9 +226,9 @@ func serve(args []string, stderr io.Writer) error {
 
 	// One process per data_dir, decided before anything in it is read or
 	// written; then the port, before any job is recovered.
-	lock, err := dirlock.Acquire(cfg.DataDir)
+	lock, err := lockDataDir(cfg)
 	if err != nil {
-		return fmt.Errorf("lock data_dir: %w", err)
+		return err
 	}
 	defer lock.Release()
 	listener, err := net.Listen("tcp", cfg.Listen)

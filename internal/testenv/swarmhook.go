@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -137,14 +138,15 @@ func (s *Swarmhook) PID() int { return s.cmd.Process.Pid }
 // Exited is closed when the process has exited, whoever ended it.
 func (s *Swarmhook) Exited() <-chan struct{} { return s.done }
 
-// ServeOnce runs another swarmhook serve from the same binary with the
-// config file at path and waits for it to exit, as a process refused at
-// start-up does. It returns the exit code and what the process printed.
-// A process still running after a minute is killed and fails the test.
-func (s *Swarmhook) ServeOnce(path string) (int, string) {
+// RunCommand runs the swarmhook binary with args (say serve -config
+// another.yaml, as a second process would) and waits for it to exit, as a
+// process refused at start-up does. It returns the exit code and what the
+// process printed. A process still running after a minute is killed and
+// fails the test.
+func (s *Swarmhook) RunCommand(args ...string) (int, string) {
 	s.t.Helper()
 	out := &lockedBuffer{}
-	cmd := exec.Command(s.args[0], "serve", "-config", path, "-log-format", "console")
+	cmd := exec.Command(s.args[0], args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -156,7 +158,7 @@ func (s *Swarmhook) ServeOnce(path string) (int, string) {
 	case <-time.After(time.Minute):
 		cmd.Process.Kill()
 		<-done
-		s.t.Fatalf("swarmhook serve -config %s was still running after a minute:\n%s", path, TrimLines(out.String(), 40))
+		s.t.Fatalf("swarmhook %s was still running after a minute:\n%s", strings.Join(args, " "), TrimLines(out.String(), 40))
 	}
 	return cmd.ProcessState.ExitCode(), out.String()
 }
