@@ -172,6 +172,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 	}
 	maps.Copy(lbls, labels(p, j, stamp))
 	_, err := r.d.Builder.Build(ctx, builder.Request{
+		WorkTree:   dir,
 		ContextDir: filepath.Join(dir, img.Context),
 		Dockerfile: img.Dockerfile,
 		Tags:       []string{ref},
