@@ -1,10 +1,8 @@
 package builder
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,25 +99,8 @@ func TestContextTarStaysInWorkTree(t *testing.T) {
 			}
 			defer rc.Close()
 			var sent []string
-			tr := tar.NewReader(rc)
-			for {
-				h, err := tr.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				switch h.Typeflag {
-				case tar.TypeDir:
-				case tar.TypeSymlink:
-					sent = append(sent, h.Name+" -> "+strings.ReplaceAll(h.Linkname, host, "$HOST"))
-				default:
-					if b, _ := io.ReadAll(tr); strings.Contains(string(b), "host secret") {
-						t.Errorf("%s carries the host file", h.Name)
-					}
-					sent = append(sent, h.Name)
-				}
+			for _, name := range tarNames(t, rc) {
+				sent = append(sent, strings.ReplaceAll(name, host, "$HOST"))
 			}
 			if diff := cmp.Diff(tt.sent, sent); diff != "" {
 				t.Errorf("sent (-want +got):\n%s", diff)

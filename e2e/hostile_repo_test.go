@@ -50,9 +50,10 @@ func noTags(t *testing.T, repo string) {
 }
 
 // TestSymlinkedContextStaysInWorkTree: a context reached through a
-// symlink out of the work tree fails the job, naming the link, and
-// pushes nothing; a symlink inside the context that points at a host
-// file reaches the image as a symlink, never as the host file.
+// symlink out of the work tree, to the host or to other jobs' work
+// trees, fails the job, naming the link, and pushes nothing; a symlink
+// inside the context that points at a host file reaches the engine and
+// the image as a symlink, never as the host file.
 func TestSymlinkedContextStaysInWorkTree(t *testing.T) {
 	c := testenv.Require(t)
 	ns := testenv.Unique("symctx")
@@ -68,27 +69,50 @@ func TestSymlinkedContextStaysInWorkTree(t *testing.T) {
 	commit := commitSymlinks(t, repo, map[string]string{
 		"README":            "a repository with symlinks",
 		"inside/Dockerfile": "FROM swarmhook-test/busybox:latest\nCOPY . /ctx\n",
+		"copy/Dockerfile":   "FROM swarmhook-test/busybox:latest\nCOPY leak /leak\n",
 	}, map[string]string{
 		"sub":         host,
+		"up":          "../..", // from data_dir/work/<job>: the data directory, other jobs' work trees
 		"inside/leak": filepath.Join(host, "host-secret.txt"),
+		"copy/leak":   filepath.Join(host, "host-secret.txt"),
 	})
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
 registry: {host: %q, insecure: true}
 projects:
   - {name: escape, repo: %s, secret: %s, images: [{name: %s/escape, context: sub/app}]}
+  - {name: sibling, repo: %s, secret: %s, images: [{name: %s/sibling, context: up/work}]}
   - {name: inside, repo: %s, secret: %s, images: [{name: %s/inside, context: inside}]}
-`, testenv.Registry(), repo.URL(), secret, ns, repo.URL(), secret, ns))
+  - {name: copy, repo: %s, secret: %s, images: [{name: %s/copy, context: copy}]}
+`, testenv.Registry(), repo.URL(), secret, ns, repo.URL(), secret, ns, repo.URL(), secret, ns, repo.URL(), secret, ns))
 
-	t.Run("context through a symlink out of the work tree", func(t *testing.T) {
-		j, log := pushAndWait(t, sh, "escape", commit)
-		want := fmt.Sprintf(`context "sub/app": sub is a symlink to %s, outside the work tree`, host)
-		if j.Status != "failed" || !strings.Contains(j.Error, want) {
-			t.Fatalf("job %s: %q, want failed with %q\n%s", j.Status, j.Error, want, testenv.TrimLines(log, 40))
+	escapes := []struct{ project, want string }{
+		{"escape", fmt.Sprintf(`context "sub/app": sub is a symlink to %s, outside the work tree`, host)},
+		{"sibling", `context "up/work": up is a symlink to ../.., outside the work tree`},
+	}
+	for _, tt := range escapes {
+		t.Run("context through a symlink out of the work tree: "+tt.project, func(t *testing.T) {
+			j, log := pushAndWait(t, sh, tt.project, commit)
+			if j.Status != "failed" || !strings.Contains(j.Error, tt.want) {
+				t.Fatalf("job %s: %q, want failed with %q\n%s", j.Status, j.Error, tt.want, testenv.TrimLines(log, 40))
+			}
+			if strings.Contains(log, marker) {
+				t.Errorf("the host file reached the job log:\n%s", log)
+			}
+			noTags(t, ns+"/"+tt.project)
+		})
+	}
+
+	t.Run("COPY of a symlink out of the context", func(t *testing.T) {
+		// The link reaches the engine as a link, which it resolves inside
+		// the context, where its target does not exist.
+		j, log := pushAndWait(t, sh, "copy", commit)
+		if j.Status != "failed" || !strings.Contains(j.Error, "COPY failed") {
+			t.Fatalf("job %s: %q, want the COPY to fail\n%s", j.Status, j.Error, testenv.TrimLines(log, 40))
 		}
 		if strings.Contains(log, marker) {
 			t.Errorf("the host file reached the job log:\n%s", log)
 		}
-		noTags(t, ns+"/escape")
+		noTags(t, ns+"/copy")
 	})
 
 	t.Run("symlink inside the context stays a symlink", func(t *testing.T) {
