@@ -193,9 +193,13 @@ func (m *Mirrors) fetchTip(ctx context.Context, repo Repo, ref, commit string, l
 	if tip == pushed {
 		return r, tip.String(), nil
 	}
-	behind, err := isAncestor(ctx, r, pushed, tip)
-	if err != nil {
-		return nil, "", fmt.Errorf("look for %s on %s: %w", commit, ref, err)
+	// The fetch brought all of the tip's history: a commit the mirror
+	// lacks is not on it, and needs no walk.
+	behind := false
+	if _, err := r.CommitObject(pushed); err == nil {
+		if behind, err = isAncestor(ctx, r, pushed, tip); err != nil {
+			return nil, "", fmt.Errorf("look for %s on %s: %w", commit, ref, err)
+		}
 	}
 	if !behind {
 		return nil, "", fmt.Errorf("%w: %s is not on %s (now at %s): force-pushed away?", ErrCommitNotFound, commit, ref, tip)
