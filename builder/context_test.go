@@ -136,3 +136,59 @@ func TestContextTarReadsUnderContext(t *testing.T) {
 		t.Fatalf("err = %v, want %v", err, cause)
 	}
 }
+
+// FuzzResolve: whatever symlinks a repository holds and whatever path is
+// asked for, a resolved path is inside the work tree and has no symlink
+// on it.
+func FuzzResolve(f *testing.F) {
+	f.Add("../..", "/etc", "a/b/x")
+	f.Add("b/..", "../..", "a/x")
+	f.Add(".", "a", "b/b/b")
+	f.Add("b", "a", "a")
+	f.Add("d/../..", "./d", "a/../b/c")
+	// One tree for every input (a fuzz worker runs them one at a time),
+	// its two links made anew each time.
+	tree := f.TempDir()
+	if err := os.MkdirAll(filepath.Join(tree, "d"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []string{"d/f", "x"} {
+		if err := os.WriteFile(filepath.Join(tree, n), nil, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { root.Close() })
+	f.Fuzz(func(t *testing.T, linkA, linkB, name string) {
+		for n, target := range map[string]string{"a": linkA, "b": linkB} {
+			os.Remove(filepath.Join(tree, n))
+			if target == "" || strings.ContainsRune(target, 0) {
+				return
+			}
+			if err := os.Symlink(target, filepath.Join(tree, n)); err != nil {
+				t.Skip(err)
+			}
+		}
+		got, err := resolve(root, name)
+		if err != nil {
+			return
+		}
+		if got != "." && !filepath.IsLocal(got) {
+			t.Fatalf("resolve(%q) = %q, not inside the tree", name, got)
+		}
+		p := tree
+		for c := range strings.SplitSeq(got, "/") {
+			p = filepath.Join(p, c)
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatalf("resolve(%q) = %q, which does not exist: %v", name, got, err)
+			}
+			if fi.Mode()&os.ModeSymlink != 0 {
+				t.Fatalf("resolve(%q) = %q, which has the symlink %s on it", name, got, p)
+			}
+		}
+	})
+}
