@@ -23,7 +23,7 @@ func TestContextTarStaysInWorkTree(t *testing.T) {
 		files      map[string]string // name -> content
 		links      map[string]string // name -> target; "$HOST" is replaced
 		fifos      []string
-		big        string // a file larger than maxBuildFile
+		big        string // a file larger than its limit
 		context    string
 		dockerfile string
 		want       string   // error text; "" for success
@@ -56,7 +56,11 @@ func TestContextTarStaysInWorkTree(t *testing.T) {
 		{name: ".dockerignore a fifo", files: map[string]string{"Dockerfile": "FROM scratch"}, fifos: []string{".dockerignore"},
 			want: ".dockerignore is not a regular file"},
 		{name: ".dockerignore too large", files: map[string]string{"Dockerfile": "FROM scratch"}, big: ".dockerignore",
-			want: ".dockerignore is 4194305 bytes, more than the 4194304 allowed"},
+			want: ".dockerignore is 262145 bytes, more than the 262144 allowed"},
+		{name: ".dockerignore with too many patterns", files: map[string]string{"Dockerfile": "FROM scratch", ".dockerignore": strings.Repeat("a\n", maxIgnorePatterns+1)},
+			want: ".dockerignore has 10001 patterns, more than the 10000 allowed"},
+		{name: ".dockerignore with many comments", files: map[string]string{"Dockerfile": "FROM scratch", "a.log": "", "b": "",
+			".dockerignore": strings.Repeat("# a comment\n", maxIgnorePatterns+1) + "*.log\n"}, sent: []string{".dockerignore", "Dockerfile", "b"}},
 		{name: ".dockerignore symlinked inside the work tree", files: map[string]string{"ignore": "*.log\n", "web/Dockerfile": "FROM scratch", "web/a.log": "", "web/a.go": ""},
 			links: map[string]string{"web/.dockerignore": "../ignore"}, context: "web", sent: []string{".dockerignore -> ../ignore", "Dockerfile", "a.go"}},
 		{name: "dangling .dockerignore is none", files: map[string]string{"Dockerfile": "FROM scratch", "a.log": ""}, links: map[string]string{".dockerignore": "missing"},
@@ -79,7 +83,11 @@ func TestContextTarStaysInWorkTree(t *testing.T) {
 				}
 			}
 			if tt.big != "" {
-				if err := os.WriteFile(filepath.Join(tree, tt.big), make([]byte, maxBuildFile+1), 0o644); err != nil {
+				limit := maxDockerfile
+				if tt.big == ".dockerignore" {
+					limit = maxDockerignore
+				}
+				if err := os.WriteFile(filepath.Join(tree, tt.big), make([]byte, limit+1), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}

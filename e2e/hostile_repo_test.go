@@ -154,7 +154,7 @@ projects:
 
 	tests := []struct{ project, commit, want string }{
 		{"endless", endless, ".dockerignore is a symlink to /dev/urandom, outside the work tree"},
-		{"large", large, ".dockerignore is 5400000 bytes, more than the 4194304 allowed"},
+		{"large", large, ".dockerignore is 5400000 bytes, more than the 262144 allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.project, func(t *testing.T) {
