@@ -46,10 +46,11 @@ const maxSymlinks = 40
 // Dockerfile and .dockerignore resolve to, symlinks followed: a
 // repository decides what its symlinks point at, so one leading out of
 // the work tree is an error naming it. The Dockerfile and .dockerignore
-// must be regular files of at most 4 MiB and 256 KiB, the latter with
-// at most 10,000 patterns; .dockerignore is read under ctx. Symlinks inside the context are sent as symlinks, never followed,
-// so no host file reaches the tar. workTree must not change while the
-// tar is read (swarmhook writes a job's work tree before its builds).
+// must be regular files of at most 4 MiB and 256 KiB, the latter with at
+// most 10,000 patterns; .dockerignore is read under ctx. Symlinks inside
+// the context are sent as symlinks, never followed, so no host file
+// reaches the tar. workTree must not change while the tar is read
+// (swarmhook writes a job's work tree before its builds).
 func ContextTar(ctx context.Context, workTree, contextDir, dockerfile string) (io.ReadCloser, error) {
 	if !filepath.IsLocal(dockerfile) {
 		return nil, fmt.Errorf("dockerfile %q is outside the build context", dockerfile)
