@@ -58,7 +58,13 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		if err != nil {
 			return err
 		}
-		return r.d.Source.Checkout(ctx, repo, j.Ref, j.Commit, dir, w)
+		// The job builds what the branch holds now: a newer commit when
+		// it has moved past this push, never an older one.
+		tip, err := r.d.Source.Checkout(ctx, repo, j.Ref, j.Commit, dir, w)
+		if err == nil {
+			j.Commit = tip
+		}
+		return err
 	}); err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
@@ -183,6 +189,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 	}
 	maps.Copy(lbls, labels(p, j, stamp))
 	_, err := r.d.Builder.Build(ctx, builder.Request{
+		WorkTree:   dir,
 		ContextDir: filepath.Join(dir, img.Context),
 		Dockerfile: img.Dockerfile,
 		Tags:       []string{ref},

@@ -88,7 +88,10 @@ type Logs interface {
 
 // Source writes the tree of a pushed commit into a fresh directory.
 type Source interface {
-	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) error
+	// Checkout writes the tree of ref's tip into dest and returns the
+	// tip, which is commit or, when ref has moved past it, newer; a
+	// commit no longer on ref is an error.
+	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) (string, error)
 	// Head returns the commit ref points at now.
 	Head(ctx context.Context, repo source.Repo, ref string) (string, error)
 }

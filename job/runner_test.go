@@ -49,8 +49,8 @@ func (r *recorder) note(call string) error {
 	return r.failOn[call]
 }
 
-func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) error {
-	return r.note("checkout " + ref + " " + commit)
+func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) (string, error) {
+	return commit, r.note("checkout " + ref + " " + commit)
 }
 
 func (r *recorder) Head(_ context.Context, _ source.Repo, ref string) (string, error) {
