@@ -61,22 +61,22 @@ const (
 // Job is one run of the pipeline, as stored and as the API shows it.
 type Job struct {
 	ID         int64            `json:"id"`
-	Project    string           `json:"project"`
+	Project    string           `json:"project,omitempty"`
 	Number     int64            `json:"number"`
 	Action     Action           `json:"action"`
-	Trigger    Trigger          `json:"trigger"`
+	Trigger    Trigger          `json:"trigger,omitempty"`
 	Status     Status           `json:"status"`
-	Ref        string           `json:"ref"`
-	Branch     string           `json:"branch"`
-	Commit     string           `json:"commit"`
+	Ref        string           `json:"ref,omitempty"`
+	Branch     string           `json:"branch,omitempty"`
+	Commit     string           `json:"commit,omitempty"`
 	DeliveryID string           `json:"delivery_id,omitempty"`
 	Who        string           `json:"who,omitempty"`
-	Created    time.Time        `json:"created"`
+	Created    time.Time        `json:"created,omitzero"`
 	Started    time.Time        `json:"started,omitzero"`
 	Finished   time.Time        `json:"finished,omitzero"`
-	Stages     []Stage          `json:"stages"`
-	Images     []Image          `json:"images"`
-	Services   []updater.Result `json:"services"`
+	Stages     []Stage          `json:"stages,omitempty"`
+	Images     []Image          `json:"images,omitempty"`
+	Services   []updater.Result `json:"services,omitempty"`
 	Error      string           `json:"error,omitempty"`
 	// Reverted are the services rollback_all returned to their previous
 	// images after a failure.
@@ -139,7 +139,7 @@ type Stage struct {
 type Image struct {
 	Name      string `json:"name"`
 	Tag       string `json:"tag"`
-	LatestTag string `json:"latest_tag"`
+	LatestTag string `json:"latest_tag,omitempty"`
 	Digest    string `json:"digest,omitempty"`
 	// Ref is registry/name:tag@digest, what services are set to.
 	Ref string `json:"ref,omitempty"`

@@ -77,9 +77,9 @@ type Result struct {
 	Service  string    `json:"service"`
 	Outcome  Outcome   `json:"outcome"`
 	Previous string    `json:"previous_image,omitempty"`
-	Image    string    `json:"image"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
+	Image    string    `json:"image,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 	Message  string    `json:"message,omitempty"`
 }
 
