@@ -78,6 +78,9 @@ type Job struct {
 	Images     []Image          `json:"images,omitempty"`
 	Services   []updater.Result `json:"services,omitempty"`
 	Error      string           `json:"error,omitempty"`
+	// Stage is the stage a running job is in now; absent between stages
+	// and once the job ends. Stages lists the ones it finished.
+	Stage *CurrentStage `json:"stage,omitempty"`
 	// Reverted are the services rollback_all returned to their previous
 	// images after a failure.
 	Reverted []updater.Result `json:"reverted,omitempty"`
@@ -135,6 +138,12 @@ type Stage struct {
 	Millis int64 `json:"ms"`
 }
 
+// CurrentStage is the stage a running job is in, named as in Stages.
+type CurrentStage struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+}
+
 // Image is one image a job built and pushed.
 type Image struct {
 	Name      string `json:"name"`
@@ -149,6 +158,10 @@ type Image struct {
 // with a running job.
 func (j *Job) Clone() *Job {
 	c := *j
+	if j.Stage != nil {
+		s := *j.Stage
+		c.Stage = &s
+	}
 	c.Stages = append([]Stage(nil), j.Stages...)
 	c.Images = append([]Image(nil), j.Images...)
 	c.Services = append([]updater.Result(nil), j.Services...)

@@ -245,7 +245,7 @@ func (r *Runner) Resume(ctx context.Context) error {
 	}
 	for _, j := range jobs {
 		if j.Status == Running {
-			j.Status, j.Finished = Interrupted, r.d.Now().UTC()
+			j.Status, j.Finished, j.Stage = Interrupted, r.d.Now().UTC(), nil
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
 			if err := r.d.Store.Save(ctx, j); err != nil {
 				return err
@@ -561,7 +561,7 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 	if err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
-	j.Finished = r.d.Now().UTC()
+	j.Finished, j.Stage = r.d.Now().UTC(), nil
 	switch {
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Status, j.Error = Interrupted, err.Error()
