@@ -541,14 +541,17 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 		log.Error().Err(err).Msg("open job log")
 		w = nopCloser{io.Discard}
 	}
-	defer w.Close()
-	jl := &lockedWriter{w: w}
+	// Every line goes through escapeLog; text from outside in lines
+	// written here goes through Printable as well.
+	lw := escapeLog(w)
+	defer lw.Close()
+	jl := &lockedWriter{w: lw}
 
 	j.Status, j.Started = Running, r.d.Now().UTC()
 	r.save(ctx, j, log)
 	r.notify(j)
 	log.Info().Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service).Msg("job started")
-	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, j.describe(), j.Trigger, whoSuffix(j.Who))
+	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, Printable(j.describe()), j.Trigger, whoSuffix(j.Who))
 
 	switch j.Action {
 	case ActionBuild:
@@ -565,11 +568,11 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 	switch {
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Status, j.Error = Interrupted, err.Error()
-		fmt.Fprintf(jl, "INTERRUPTED: %v\n", err)
+		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))
 		log.Warn().Err(err).Msg("job interrupted by shutdown")
 	case err != nil:
 		j.Status, j.Error = Failed, err.Error()
-		fmt.Fprintf(jl, "FAILED: %v\n", err)
+		fmt.Fprintf(jl, "FAILED: %s\n", Printable(err.Error()))
 		log.Error().Err(err).Msg("job failed")
 	default:
 		j.Status = Succeeded
@@ -593,7 +596,7 @@ func whoSuffix(who string) string {
 	if who == "" {
 		return ""
 	}
-	return " (" + who + ")"
+	return " (" + Printable(who) + ")"
 }
 
 func (r *Runner) save(ctx context.Context, j *Job, log zerolog.Logger) {
