@@ -247,7 +247,8 @@ func serve(args []string, stderr io.Writer) error {
 		// during bursts of deliveries.
 		go gctune.Run(ctx, gctune.Config{})
 	}
-	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: updater.NewInventory(docker), Store: jobs, Logs: logs, Log: log})
+	inventory := updater.NewInventory(docker)
+	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Logs: logs, Log: log})
 	if cfg.Prune.Schedule != "" {
 		go pruner.Schedule(ctx, cfg.Prune.Schedule)
 	}
@@ -266,9 +267,13 @@ func serve(args []string, stderr io.Writer) error {
 				{Name: "registry", Probe: reg.Ping},
 				{Name: "store", Probe: jobs.Writable},
 			},
+			Warn: []server.Check{
+				{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
+			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	job.WarnMissingServices(ctx, cfg, inventory, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.ListenAndServe() }()
 	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")

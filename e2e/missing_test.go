@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmhook/swarmhook/internal/testenv"
+)
+
+// TestDeployTargetNamingMissingServices: a deploy target lists a service
+// that does not exist and one named by a prefix of a real service's ID,
+// which the engine alone would resolve to that service. swarmhook warns
+// at start-up and in /readyz (and stays ready), a push fails naming the
+// missing service without touching the services after it, and a
+// redeploy of the ID prefix fails without restarting the real service.
+func TestDeployTargetNamingMissingServices(t *testing.T) {
+	c := testenv.Require(t)
+	ns := testenv.Unique("e2e")
+	testenv.RemoveImagesOnCleanup(t, c, ns)
+	repo := testenv.NewGitRepo(t)
+	image := testenv.BuildAndPush(t, c, fmt.Sprintf("%s/%s/api:init", testenv.Registry(), ns), "api v0")
+	real := testenv.CreateService(t, c, ns+"-api", image, testenv.ServiceOptions{Replicas: 1})
+	gone, prefix := ns+"-gone", real.ID[:10]
+
+	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true}
+projects:
+  - name: shop
+    repo: %s
+    secret: %s
+    branches: [main]
+    images: [{name: %s/api}]
+    deploy:
+      - branch: main
+        services:
+          - {name: %s, image: %s/api}
+          - {name: %s, image: %s/api}
+          - {name: %s, image: %s/api}
+        timeout: 2m
+`, testenv.Registry(), repo.URL(), secret, ns, gone, ns, real.Spec.Name, ns, prefix, ns))
+
+	// Start-up and /readyz name both, and swarmhook stays ready.
+	for _, name := range []string{gone, prefix} {
+		if out := sh.Output(); !strings.Contains(out, name) || !strings.Contains(out, "does not exist") {
+			t.Errorf("start-up log does not warn about %s:\n%s", name, testenv.TrimLines(out, 30))
+		}
+	}
+	code, body := sh.Do(http.MethodGet, "/readyz", nil, nil)
+	var ready struct {
+		Status   string            `json:"status"`
+		Warnings []string          `json:"warnings"`
+		Checks   map[string]string `json:"checks"`
+	}
+	json.Unmarshal(body, &ready)
+	if code != http.StatusOK || ready.Status != "ok" || strings.Join(ready.Warnings, ",") != "services" {
+		t.Errorf("/readyz = %d %s, want 200 ok with a services warning", code, body)
+	}
+	if want := "deploy targets name services that do not exist: " + gone + ", " + prefix; ready.Checks["services"] != want {
+		t.Errorf("/readyz services check = %q, want %q", ready.Checks["services"], want)
+	}
+
+	// A push fails at the missing service and leaves the rest alone.
+	commit := repo.Commit("release v1", testenv.AppFiles(t, "api v1"))
+	code, body = sh.GitHubPush("shop", secret, testenv.GitHubPushBody("main", strings.Repeat("0", 40), commit, "release"))
+	var a struct{ Job int64 }
+	if json.Unmarshal(body, &a); code != http.StatusAccepted || a.Job == 0 {
+		t.Fatalf("push answered %d %s, want 202", code, body)
+	}
+	j, log := sh.WaitJob(a.Job, 4*time.Minute)
+	if want := "deploy " + gone + ": service " + gone + " does not exist"; j.Status != "failed" || j.Error != want {
+		t.Errorf("job %s: %q, want failed with %q\n%s", j.Status, j.Error, want, testenv.TrimLines(log, 40))
+	}
+	var outcomes []string
+	for _, s := range j.Services {
+		outcomes = append(outcomes, s.Service+" "+s.Outcome)
+	}
+	if want := []string{gone + " failed", real.Spec.Name + " skipped", prefix + " skipped"}; strings.Join(outcomes, ", ") != strings.Join(want, ", ") {
+		t.Errorf("service outcomes %v, want %v", outcomes, want)
+	}
+
+	// A redeploy of the ID prefix is refused by swarmhook, not sent on to
+	// the service the engine would have matched.
+	code, body = sh.API(http.MethodPost, "/api/services/"+prefix+"/redeploy?wait=1", nil)
+	if code != http.StatusConflict || !strings.Contains(string(body), "service "+prefix+" does not exist") {
+		t.Errorf("redeploy of %s answered %d %s, want 409 saying it does not exist", prefix, code, body)
+	}
+	after := testenv.Inspect(t, c, real.ID)
+	if after.Version.Index != real.Version.Index || after.Spec.TaskTemplate.ContainerSpec.Image != image {
+		t.Errorf("%s was changed: version %d -> %d, image %s", real.Spec.Name, real.Version.Index, after.Version.Index, after.Spec.TaskTemplate.ContainerSpec.Image)
+	}
+}
