@@ -12,6 +12,21 @@ import (
 	"github.com/swarmhook/swarmhook/webhook"
 )
 
+// shopConfig is the config of project shop, which builds image <ns>/api
+// from repo's main branch and then deploys as deploy (the project's
+// deploy: list in YAML, indented for it) says.
+func shopConfig(repo *testenv.GitRepo, ns, deploy string) string {
+	return fmt.Sprintf(`
+registry: {host: %q, insecure: true}
+projects:
+  - name: shop
+    repo: %s
+    secret: %s
+    branches: [main]
+    images: [{name: %s/api}]
+%s`, testenv.Registry(), repo.URL(), secret, ns, deploy)
+}
+
 // TestOutsideTextCannotForgeJobLog pushes as a pusher named
 // "mallory\nSUCCEEDED" a commit whose message carries a terminal escape
 // and a carriage return, to a project whose build fails: the job log
@@ -22,15 +37,7 @@ func TestOutsideTextCannotForgeJobLog(t *testing.T) {
 	ns := testenv.Unique("e2e")
 	testenv.RemoveImagesOnCleanup(t, c, ns)
 	repo := testenv.NewGitRepo(t)
-	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
-registry: {host: %q, insecure: true}
-projects:
-  - name: shop
-    repo: %s
-    secret: %s
-    branches: [main]
-    images: [{name: %s/api}]
-`, testenv.Registry(), repo.URL(), secret, ns))
+	sh := testenv.StartSwarmhook(t, shopConfig(repo, ns, ""))
 
 	files := testenv.AppFiles(t, "api v1")
 	files["Dockerfile"] = "FROM swarmhook-test/busybox:latest\nRUN false\n"

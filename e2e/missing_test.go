@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/swarmhook/swarmhook/internal/testenv"
 )
@@ -26,22 +25,14 @@ func TestDeployTargetNamingMissingServices(t *testing.T) {
 	real := testenv.CreateService(t, c, ns+"-api", image, testenv.ServiceOptions{Replicas: 1})
 	gone, prefix := ns+"-gone", real.ID[:10]
 
-	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
-registry: {host: %q, insecure: true}
-projects:
-  - name: shop
-    repo: %s
-    secret: %s
-    branches: [main]
-    images: [{name: %s/api}]
-    deploy:
+	sh := testenv.StartSwarmhook(t, shopConfig(repo, ns, fmt.Sprintf(`    deploy:
       - branch: main
         services:
           - {name: %s, image: %s/api}
           - {name: %s, image: %s/api}
           - {name: %s, image: %s/api}
         timeout: 2m
-`, testenv.Registry(), repo.URL(), secret, ns, gone, ns, real.Spec.Name, ns, prefix, ns))
+`, gone, ns, real.Spec.Name, ns, prefix, ns)))
 
 	// Start-up and /readyz name both, and swarmhook stays ready.
 	for _, name := range []string{gone, prefix} {
@@ -64,13 +55,7 @@ projects:
 	}
 
 	// A push fails at the missing service and leaves the rest alone.
-	commit := repo.Commit("release v1", testenv.AppFiles(t, "api v1"))
-	code, body = sh.GitHubPush("shop", secret, testenv.GitHubPushBody("main", strings.Repeat("0", 40), commit, "release"))
-	var a struct{ Job int64 }
-	if json.Unmarshal(body, &a); code != http.StatusAccepted || a.Job == 0 {
-		t.Fatalf("push answered %d %s, want 202", code, body)
-	}
-	j, log := sh.WaitJob(a.Job, 4*time.Minute)
+	j, log := pushAndWait(t, sh, "shop", repo.Commit("release v1", testenv.AppFiles(t, "api v1")))
 	if want := "deploy " + gone + ": service " + gone + " does not exist"; j.Status != "failed" || j.Error != want {
 		t.Errorf("job %s: %q, want failed with %q\n%s", j.Status, j.Error, want, testenv.TrimLines(log, 40))
 	}

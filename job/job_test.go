@@ -3,14 +3,10 @@ package job
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/updater"
 )
 
@@ -18,12 +14,8 @@ import (
 // has not got yet (no images, no times, no services) rather than
 // "image": "", 0001-01-01 times or null lists.
 func TestJobJSONOmitsAbsentValues(t *testing.T) {
-	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := newRecorder()
-	r := NewRunner(cfg, Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec, Log: zerolog.Nop()})
+	r := newTestRunner(t, rec, 1)
 	submit := func(req Request) *Job {
 		t.Helper()
 		j, err := r.Submit(context.Background(), req) // never started: stays queued

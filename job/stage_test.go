@@ -4,14 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
-
-	"github.com/swarmhook/swarmhook/config"
 )
 
 // stageOf returns the "stage" of job id's record as the API shows it,
@@ -37,13 +32,9 @@ func TestRunningJobNamesItsStage(t *testing.T) {
 	rec := newRecorder()
 	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
 	rec.gate = make(chan struct{})
-	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newTestRunner(t, rec, 1)
 	clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)
-	r := NewRunner(cfg, Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec,
-		Log: zerolog.Nop(), Now: func() time.Time { return clock }})
+	r.d.Now = func() time.Time { return clock }
 	ctx := context.Background()
 	r.Start(ctx)
 	var open sync.Once

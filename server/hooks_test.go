@@ -385,6 +385,13 @@ func signedGitLab(t *testing.T, at time.Time, id, key, commit string) delivery {
 	return delivery{project: "signed", header: h, body: body}
 }
 
+// withHeader is d with header k set to v.
+func withHeader(d delivery, k, v string) delivery {
+	d.header = d.header.Clone()
+	d.header.Set(k, v)
+	return d
+}
+
 // TestSignedGitLabDeliveriesAreKnownByTheirSignedID: a delivery signed
 // with a whsec_ token is deduplicated by the webhook-id its signature
 // covers, so resending a captured delivery under another (unsigned)
@@ -402,10 +409,7 @@ func TestSignedGitLabDeliveriesAreKnownByTheirSignedID(t *testing.T) {
 	}
 	// The first delivery resent under the key the next real push carries
 	// is a redelivery of msg_1...
-	replay := first
-	replay.header = first.header.Clone()
-	replay.header.Set("Idempotency-Key", "key_3")
-	if code, a := f.send(replay); code != 200 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of msg_1") {
+	if code, a := f.send(withHeader(first, "Idempotency-Key", "key_3")); code != 200 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of msg_1") {
 		t.Errorf("replay under another Idempotency-Key: %d %v, want a redelivery of msg_1", code, a)
 	}
 	// ...and that push still builds.
@@ -413,10 +417,7 @@ func TestSignedGitLabDeliveriesAreKnownByTheirSignedID(t *testing.T) {
 		t.Errorf("real push after the replay: %d %v, want a new job", code, a)
 	}
 	// A webhook-id the signature does not cover is refused.
-	forged := first
-	forged.header = first.header.Clone()
-	forged.header.Set("Webhook-Id", "msg_4")
-	if code, a := f.send(forged); code != http.StatusUnauthorized {
+	if code, a := f.send(withHeader(first, "Webhook-Id", "msg_4")); code != http.StatusUnauthorized {
 		t.Errorf("forged webhook-id: %d %v, want 401", code, a)
 	}
 	if n := len(f.jobs.submitted()); n != 3 {
