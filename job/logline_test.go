@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/swarmhook/swarmhook/source"
@@ -125,4 +126,33 @@ func TestPrintable(t *testing.T) {
 			t.Errorf("Printable(%q) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
+}
+
+// FuzzEscaper writes any bytes, cut anywhere, and checks the log holds
+// only what prints, newlines and tabs, is UTF-8, and is unchanged when
+// that is all the input held.
+func FuzzEscaper(f *testing.F) {
+	f.Add([]byte("==> build\nStep 1/2\n"), 3)
+	f.Add([]byte("caf\xc3\xa9\x1b[2J\r\xff\u2028"), 4)
+	f.Fuzz(func(t *testing.T, in []byte, cut int) {
+		var buf bytes.Buffer
+		e := escapeLog(nopCloser{&buf})
+		cut = min(max(cut, 0), len(in))
+		e.Write(in[:cut])
+		e.Write(in[cut:])
+		e.Close()
+		out := buf.String()
+		if !utf8.ValidString(out) {
+			t.Fatalf("log %q of %q is not UTF-8", out, in)
+		}
+		for _, r := range out {
+			if r != '\n' && r != '\t' && !unicode.IsPrint(r) {
+				t.Fatalf("log %q of %q holds %U", out, in, r)
+			}
+		}
+		clean := utf8.Valid(in) && !strings.ContainsFunc(string(in), func(r rune) bool { return r != '\n' && r != '\t' && !unicode.IsPrint(r) })
+		if clean && out != string(in) {
+			t.Fatalf("log %q, want %q unchanged", out, in)
+		}
+	})
 }
