@@ -10,12 +10,12 @@ import (
 	"github.com/swarmhook/swarmhook/internal/testenv"
 )
 
-// TestDeployTargetNamingMissingServices: a deploy target lists a service
-// that does not exist and one named by a prefix of a real service's ID,
-// which the engine alone would resolve to that service. swarmhook warns
+// TestDeployTargetNamingMissingServices: a deploy target lists a real
+// service, one that does not exist and one named by a prefix of the real
+// one's ID, which the engine alone would resolve to it. swarmhook warns
 // at start-up and in /readyz (and stays ready), a push fails naming the
-// missing service without touching the services after it, and a
-// redeploy of the ID prefix fails without restarting the real service.
+// missing service before it changes any, and a redeploy of the ID prefix
+// fails without restarting the real service.
 func TestDeployTargetNamingMissingServices(t *testing.T) {
 	c := testenv.Require(t)
 	ns := testenv.Unique("e2e")
@@ -32,7 +32,7 @@ func TestDeployTargetNamingMissingServices(t *testing.T) {
           - {name: %s, image: %s/api}
           - {name: %s, image: %s/api}
         timeout: 2m
-`, gone, ns, real.Spec.Name, ns, prefix, ns)))
+`, real.Spec.Name, ns, gone, ns, prefix, ns)))
 
 	// Start-up and /readyz name both, and swarmhook stays ready.
 	for _, name := range []string{gone, prefix} {
@@ -63,7 +63,7 @@ func TestDeployTargetNamingMissingServices(t *testing.T) {
 	for _, s := range j.Services {
 		outcomes = append(outcomes, s.Service+" "+s.Outcome)
 	}
-	if want := []string{gone + " failed", real.Spec.Name + " skipped", prefix + " skipped"}; strings.Join(outcomes, ", ") != strings.Join(want, ", ") {
+	if want := []string{real.Spec.Name + " skipped", gone + " failed", prefix + " skipped"}; strings.Join(outcomes, ", ") != strings.Join(want, ", ") {
 		t.Errorf("service outcomes %v, want %v", outcomes, want)
 	}
 

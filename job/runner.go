@@ -135,6 +135,10 @@ type Deps struct {
 	Pruner   ImagePruner
 	Registry Tagger
 	Updater  ServiceUpdater
+	// Services, when set, is asked before a deploy whether the target's
+	// services all exist, so a missing one fails the deploy before any
+	// service changes.
+	Services ServiceInventory
 	Log      zerolog.Logger
 	// Observers hear of job state changes: notifications, metrics.
 	Observers []Observer

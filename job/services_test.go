@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func (i *inventory) Missing(_ context.Context, names []string) ([]string, error)
 	i.asked = append(i.asked, names...)
 	var out []string
 	for _, n := range names {
-		if !i.has[n] && !strings.Contains(strings.Join(out, ","), n) {
+		if !i.has[n] && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
@@ -74,20 +75,51 @@ func TestCheckServices(t *testing.T) {
 	}
 }
 
-// TestDeployToMissingServiceFailsNamingIt: the job fails at the service
-// that does not exist, saying so, and leaves the services after it alone.
+// TestDeployToMissingServiceFailsNamingIt: the job fails naming the
+// service that does not exist and leaves the services after it alone;
+// told which services exist (Deps.Services), it changes none at all.
 func TestDeployToMissingServiceFailsNamingIt(t *testing.T) {
-	rec := newRecorder()
-	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
-	rec.failOn["update worker reg:5000/shop/api"] = &updater.NoServiceError{Service: "worker"}
-	j := runOne(t, rec, "main")
-	if j.Status != Failed || j.Error != "deploy worker: service worker does not exist" {
-		t.Errorf("status %s, error %q; want failed naming worker", j.Status, j.Error)
+	tests := []struct {
+		name        string
+		inv         *inventory
+		wantUpdates []string
+		want        []updater.Outcome // api, worker, web
+	}{
+		{"each update finds out", nil, []string{"update api reg:5000/shop/api", "update worker reg:5000/shop/api"},
+			[]updater.Outcome{updater.Updated, updater.RolledBack, updater.Skipped}},
+		{"checked before the first update", &inventory{has: map[string]bool{"api": true, "web": true}}, nil,
+			[]updater.Outcome{updater.Skipped, updater.Failed, updater.Skipped}},
 	}
-	if last := rec.calls[len(rec.calls)-1]; last != "update worker reg:5000/shop/api" {
-		t.Errorf("last call %q, want the update of worker (calls %v)", last, rec.calls)
-	}
-	if n := len(j.Services); n != 3 || j.Services[2].Service != "web" || j.Services[2].Outcome != updater.Skipped {
-		t.Errorf("services = %+v, want web skipped", j.Services)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+			rec.failOn["update worker reg:5000/shop/api"] = &updater.NoServiceError{Service: "worker"}
+			j := runWithDeps(t, rec, shopConfig, Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"},
+				func(d *Deps) {
+					if tt.inv != nil {
+						d.Services = tt.inv
+					}
+				})
+			if j.Status != Failed || j.Error != "deploy worker: service worker does not exist" {
+				t.Errorf("status %s, error %q; want failed naming worker", j.Status, j.Error)
+			}
+			var updates []string
+			for _, c := range rec.calls {
+				if strings.HasPrefix(c, "update") {
+					updates = append(updates, c)
+				}
+			}
+			if diff := cmp.Diff(tt.wantUpdates, updates); diff != "" {
+				t.Errorf("updates (-want +got):\n%s", diff)
+			}
+			var got []updater.Outcome
+			for _, s := range j.Services {
+				got = append(got, s.Outcome)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("outcomes of api, worker, web (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -221,6 +221,7 @@ func serve(args []string, stderr io.Writer) error {
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	engine := builder.NewEngine(docker, creds.EngineAuth())
+	inventory := updater.NewInventory(docker)
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:     jobs,
 		Logs:      logs,
@@ -229,6 +230,7 @@ func serve(args []string, stderr io.Writer) error {
 		Pruner:    engine,
 		Registry:  m.Tagger(reg),
 		Updater:   m.Updater(swarm),
+		Services:  inventory,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 	})
@@ -247,7 +249,6 @@ func serve(args []string, stderr io.Writer) error {
 		// during bursts of deliveries.
 		go gctune.Run(ctx, gctune.Config{})
 	}
-	inventory := updater.NewInventory(docker)
 	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Logs: logs, Log: log})
 	if cfg.Prune.Schedule != "" {
 		go pruner.Schedule(ctx, cfg.Prune.Schedule)
