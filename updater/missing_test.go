@@ -44,6 +44,7 @@ func TestServiceThatDoesNotExistIsNamed(t *testing.T) {
 					_, err := u.Update(context.Background(), Request{Service: tt.service, Image: "r/api:2@sha256:b", Timeout: time.Second}, &bytes.Buffer{})
 					return err
 				},
+				"status": func() error { _, err := u.Status(context.Background(), tt.service); return err },
 				"redeploy": func() error {
 					_, err := u.Redeploy(context.Background(), tt.service, time.Second, &bytes.Buffer{})
 					return err
