@@ -24,6 +24,9 @@ func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *
 // before service i's update and returns once it may start. An error from
 // ready stops the deploy like a failed update, without touching service i.
 func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer, ready func(i int) error) error {
+	if err := r.allExist(ctx, j, target, w); err != nil {
+		return err
+	}
 	for i, s := range target.Services {
 		if ready != nil {
 			if err := ready(i); err != nil {
@@ -55,6 +58,37 @@ func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, t
 		}
 	}
 	return nil
+}
+
+// allExist fails a deploy whose target names a service that does not
+// exist before it changes any: the first missing one is recorded as
+// failed, the others as skipped. Without Deps.Services each update finds
+// out for itself.
+func (r *Runner) allExist(ctx context.Context, j *Job, target *config.Deploy, w io.Writer) error {
+	if r.d.Services == nil {
+		return nil
+	}
+	names := make([]string, len(target.Services))
+	for i, s := range target.Services {
+		names[i] = s.Name
+	}
+	missing, err := r.d.Services.Missing(ctx, names)
+	if err != nil {
+		return fmt.Errorf("check the services of the deploy target: %w", err)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	err = &updater.NoServiceError{Service: missing[0]}
+	for _, s := range target.Services {
+		res := updater.Result{Service: s.Name, Outcome: updater.Skipped}
+		if s.Name == missing[0] {
+			res.Outcome, res.Message = updater.Failed, err.Error()
+		}
+		j.Services = append(j.Services, res)
+	}
+	fmt.Fprintf(w, "%s: nothing deployed\n", err)
+	return fmt.Errorf("deploy %s: %w", missing[0], err)
 }
 
 // stopDeploy records the services a failure left untouched as skipped

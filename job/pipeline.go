@@ -23,13 +23,17 @@ import (
 	"github.com/swarmhook/swarmhook/updater"
 )
 
-// stage runs fn as a named, timed stage of j.
+// stage runs fn as a named, timed stage of j. While fn runs, j's
+// record names the stage (Job.Stage).
 func (r *Runner) stage(ctx context.Context, j *Job, name string, w io.Writer, fn func() error) error {
 	fmt.Fprintf(w, "==> %s\n", name)
 	s := Stage{Name: name, Started: r.d.Now().UTC()}
+	j.Stage = &CurrentStage{Name: name, Started: s.Started}
+	r.d.Store.Save(ctx, j)
 	err := fn()
 	s.Finished = r.d.Now().UTC()
 	s.Millis = s.Finished.Sub(s.Started).Milliseconds()
+	j.Stage = nil
 	j.Stages = append(j.Stages, s)
 	r.d.Store.Save(ctx, j)
 	return err

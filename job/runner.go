@@ -138,6 +138,10 @@ type Deps struct {
 	Pruner   ImagePruner
 	Registry Tagger
 	Updater  ServiceUpdater
+	// Services, when set, is asked before a deploy whether the target's
+	// services all exist, so a missing one fails the deploy before any
+	// service changes.
+	Services ServiceInventory
 	Log      zerolog.Logger
 	// Observers hear of job state changes: notifications, metrics.
 	Observers []Observer
@@ -254,7 +258,7 @@ func (r *Runner) Resume(ctx context.Context) error {
 	}
 	for _, j := range jobs {
 		if j.Status == Running {
-			j.Status, j.Finished = Interrupted, r.d.Now().UTC()
+			j.Status, j.Finished, j.Stage = Interrupted, r.d.Now().UTC(), nil
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
 			if err := r.d.Store.Save(ctx, j); err != nil {
 				return err
@@ -550,14 +554,17 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 		log.Error().Err(err).Msg("open job log")
 		w = nopCloser{io.Discard}
 	}
-	defer w.Close()
-	jl := &lockedWriter{w: w}
+	// Every line goes through escapeLog; text from outside in lines
+	// written here goes through Printable as well.
+	lw := escapeLog(w)
+	defer lw.Close()
+	jl := &lockedWriter{w: lw}
 
 	j.Status, j.Started = Running, r.d.Now().UTC()
 	r.save(ctx, j, log)
 	r.notify(j)
 	log.Info().Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service).Msg("job started")
-	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, j.describe(), j.Trigger, whoSuffix(j.Who))
+	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, Printable(j.describe()), j.Trigger, whoSuffix(j.Who))
 
 	switch j.Action {
 	case ActionBuild:
@@ -570,15 +577,15 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 	if err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
-	j.Finished = r.d.Now().UTC()
+	j.Finished, j.Stage = r.d.Now().UTC(), nil
 	switch {
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Status, j.Error = Interrupted, err.Error()
-		fmt.Fprintf(jl, "INTERRUPTED: %v\n", err)
+		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))
 		log.Warn().Err(err).Msg("job interrupted by shutdown")
 	case err != nil:
 		j.Status, j.Error = Failed, err.Error()
-		fmt.Fprintf(jl, "FAILED: %v\n", err)
+		fmt.Fprintf(jl, "FAILED: %s\n", Printable(err.Error()))
 		log.Error().Err(err).Msg("job failed")
 	default:
 		j.Status = Succeeded
@@ -602,7 +609,7 @@ func whoSuffix(who string) string {
 	if who == "" {
 		return ""
 	}
-	return " (" + who + ")"
+	return " (" + Printable(who) + ")"
 }
 
 func (r *Runner) save(ctx context.Context, j *Job, log zerolog.Logger) {

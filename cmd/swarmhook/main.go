@@ -261,6 +261,7 @@ func serve(args []string, stderr io.Writer) error {
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	engine := builder.NewEngine(docker, creds.EngineAuth())
+	inventory := updater.NewInventory(docker)
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:     jobs,
 		Logs:      logs,
@@ -269,6 +270,7 @@ func serve(args []string, stderr io.Writer) error {
 		Pruner:    engine,
 		Registry:  m.Tagger(reg),
 		Updater:   m.Updater(swarm),
+		Services:  inventory,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 	})
@@ -287,7 +289,7 @@ func serve(args []string, stderr io.Writer) error {
 		// during bursts of deliveries.
 		go gctune.Run(ctx, gctune.Config{})
 	}
-	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: updater.NewInventory(docker), Store: jobs, Logs: logs, Log: log})
+	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Logs: logs, Log: log})
 	if cfg.Prune.Schedule != "" {
 		go pruner.Schedule(ctx, cfg.Prune.Schedule)
 	}
@@ -305,9 +307,13 @@ func serve(args []string, stderr io.Writer) error {
 				{Name: "registry", Probe: reg.Ping},
 				{Name: "store", Probe: jobs.Writable},
 			},
+			Warn: []server.Check{
+				{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
+			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	job.WarnMissingServices(ctx, cfg, inventory, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(listener) }()
 	log.Info().Str("listen", listener.Addr().String()).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
