@@ -20,7 +20,7 @@ type chattySource struct {
 	say string
 }
 
-func (c chattySource) Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, w io.Writer) error {
+func (c chattySource) Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, w io.Writer) (string, error) {
 	io.WriteString(w, c.say)
 	return c.recorder.Checkout(ctx, repo, ref, commit, dest, w)
 }
