@@ -104,7 +104,7 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer docker.Close()
-	logs, jobs, err := openStore(cfg)
+	logs, jobs, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func dockerClient(cfg *config.Config) (*client.Client, error) {
 }
 
 // openStore opens the job logs and the job store under the data dir.
-func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
+func openStore(cfg *config.Config, log zerolog.Logger) (*store.LogDir, *store.SQLite, error) {
 	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		return nil, nil, err
@@ -164,7 +164,7 @@ func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
+	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"), store.WithLog(log))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -211,7 +211,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logs, jobs, err := openStore(cfg)
+	logs, jobs, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
