@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmhook/swarmhook/internal/testenv"
 	"github.com/swarmhook/swarmhook/job"
 )
 
@@ -158,5 +159,55 @@ func TestWritableReportsDamageFoundAtRunTime(t *testing.T) {
 				t.Errorf("Writable after the damage: %v, want ErrCorrupt", err)
 			}
 		})
+	}
+}
+
+func TestAFullDataDir(t *testing.T) {
+	ctx := context.Background()
+	dir := testenv.Tmpfs(t, 8<<20)
+	s, err := OpenSQLite(ctx, filepath.Join(dir, "swarmhook.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waiting := createWaiting(t, s)
+	free := testenv.Fill(t, dir)
+
+	// Writes go on into space the WAL and the join log already hold, so
+	// write until one finds none.
+	newJob := func() error {
+		return s.Create(ctx, &job.Job{Project: "shop", Branch: "other", Status: job.Queued, Created: time.Now(), Error: strings.Repeat("x", 2000)}, job.With{})
+	}
+	join := func(i int) error {
+		j := waiting.Clone()
+		j.Commit, j.Pushes = fmt.Sprint("c", i), i+2
+		return s.Join(ctx, j, &job.Delivery{Provider: "github", ID: fmt.Sprint("shop/full", i), At: time.Now(), Since: time.Now().Add(-time.Hour)})
+	}
+	for _, tc := range []struct {
+		name  string
+		write func(i int) error
+		want  string
+	}{
+		{"create", func(int) error { return newJob() }, "database or disk is full"},
+		{"join", join, "no space left on device"},
+	} {
+		var err error
+		for i := 0; err == nil && i < 10000; i++ {
+			err = tc.write(i)
+		}
+		if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "store: data_dir full") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s on a full data_dir: %v, want ErrFull saying %q", tc.name, err, tc.want)
+		}
+	}
+	if err := s.Writable(ctx); !errors.Is(err, ErrFull) {
+		t.Errorf("Writable on a full data_dir: %v, want ErrFull", err)
+	}
+
+	free()
+	if err := s.Writable(ctx); err != nil {
+		t.Errorf("Writable once there is room again: %v", err)
+	}
+	if err := newJob(); err != nil {
+		t.Errorf("a write once there is room again: %v", err)
 	}
 }
