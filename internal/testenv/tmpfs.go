@@ -12,22 +12,30 @@ import (
 )
 
 // Tmpfs mounts a file system of size bytes on a new temporary directory
-// and returns the directory; it is unmounted when the test ends. A test
-// fills it to see what a full disk does. Mounting needs root: without it
-// the test is skipped, or fails when CI=true.
+// and returns the directory: see MountTmpfs.
 func Tmpfs(t testing.TB, size int64) string {
 	t.Helper()
 	dir := t.TempDir()
+	MountTmpfs(t, dir, size)
+	return dir
+}
+
+// MountTmpfs mounts a file system of size bytes on dir, an existing
+// directory, until the test ends. A test fills it to see what a full
+// disk does. Mounting needs root: without it the test is skipped, or
+// fails when CI=true.
+func MountTmpfs(t testing.TB, dir string, size int64) {
+	t.Helper()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		msg := fmt.Sprintf("mount a tmpfs (needs root): %v", err)
+		msg := fmt.Sprintf("mount a tmpfs on %s (needs root): %v", dir, err)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	// Registered after TempDir's removal, so run before it.
+	// Registered after whatever made dir, so run before its removal;
+	// detached, so files still open do not stop it.
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
 }
 
 // Fill writes a file in dir until its file system has no room left, and
