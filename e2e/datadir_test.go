@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -152,4 +155,55 @@ projects:
 		code, body := sh.Do(http.MethodGet, "/readyz", nil, nil)
 		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, body)
 	})
+}
+
+// TestADamagedDatabaseStopsTheStart starts swarmhook on a data_dir whose
+// database is empty or not a database: it must refuse, naming the file,
+// rather than serve an empty history or fail every webhook.
+func TestADamagedDatabaseStopsTheStart(t *testing.T) {
+	bin := testenv.GoBinary(t, "./cmd/swarmhook")
+	for _, tc := range []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"zero length", "", "delete it to start with an empty history"},
+		{"not a database", strings.Repeat("swarmhook ", 1000), "restore it from a backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "data", "swarmhook.db")
+			if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(db, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(dir, "config.yaml")
+			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+listen: 127.0.0.1:%d
+data_dir: %s
+registry: {host: %q, insecure: true}
+projects:
+  - name: shop
+    repo: file:///nowhere
+    secret: %s
+    images: [{name: shop/app}]
+`, testenv.FreePort(t), filepath.Dir(db), testenv.Registry(), secret)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, "serve", "-config", cfg).CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("swarmhook served on a damaged database:\n%s", out)
+			}
+			if err == nil || !strings.Contains(string(out), db) || !strings.Contains(string(out), tc.want) {
+				t.Errorf("start on a damaged database: %v\n%s\nwant a refusal naming %s and saying %q", err, out, db, tc.want)
+			}
+			if got, _ := os.ReadFile(db); string(got) != tc.content {
+				t.Error("the refused database was changed")
+			}
+		})
+	}
 }
