@@ -107,15 +107,21 @@ func (h *health) committed() {
 }
 
 // Writable reports whether the store can take writes now, and why not:
-// the database was found damaged (ErrCorrupt); the last write failed for
-// lack of room or a disk error and no write has gone through since, or
-// data_dir has less than minFree left (ErrFull, ErrIO); or SQLite's
-// write lock cannot be taken (a read-only file, a locked database, a
-// closed store). Every checkEvery it also runs SQLite's quick_check. It
-// writes nothing.
+// the database was found damaged (ErrCorrupt); data_dir has less than
+// minFree left (ErrFull); the last write failed for a disk error and no
+// write has gone through since (ErrIO); or SQLite's write lock cannot
+// be taken (a read-only file, a locked database, a closed store). Every
+// checkEvery it also runs SQLite's quick_check. It writes nothing.
+//
+// A write that failed for lack of room counts only while data_dir lacks
+// room: once space returns the store is ready again without waiting for
+// a write, which an instance taken out of traffic would never get.
 func (s *SQLite) Writable(ctx context.Context) error {
 	s.health.mu.Lock()
 	corrupt, failed, due := s.health.corrupt, s.health.failed, time.Since(s.health.checked) >= checkEvery
+	if due {
+		s.health.checked = time.Now() // one probe at a time runs it
+	}
 	s.health.mu.Unlock()
 	if corrupt != nil {
 		return corrupt
@@ -131,16 +137,12 @@ func (s *SQLite) Writable(ctx context.Context) error {
 		// Room again is no cure for a disk error: only a write is.
 		return failed
 	}
+	// A check the probe's deadline cuts short (a database of many
+	// GB) found nothing: a slow check is no reason to take traffic away.
 	if due {
-		if err := quickCheck(ctx, s.path); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("store: quick_check: %w", ctx.Err())
-			}
+		if err := quickCheck(ctx, s.path); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("store %s: %w", s.path, s.health.note(err))
 		}
-		s.health.mu.Lock()
-		s.health.checked = time.Now()
-		s.health.mu.Unlock()
 	}
 	// BEGIN IMMEDIATE takes the write lock; ROLLBACK lets it go with
 	// nothing written.
