@@ -71,7 +71,8 @@ const checkEvery = time.Minute
 // and writes, for Writable. Safe for concurrent use.
 type health struct {
 	mu sync.Mutex
-	// failed is the last write's ErrFull or ErrIO, nil once one commits.
+	// failed is the last write's ErrIO, nil once one commits. (Lack of
+	// room Writable asks the file system about.)
 	failed error
 	// corrupt is the first ErrCorrupt seen: a damaged file does not heal.
 	corrupt error
@@ -93,7 +94,7 @@ func (h *health) note(err error) error {
 		if h.corrupt == nil {
 			h.corrupt = err
 		}
-	case errors.Is(err, ErrFull), errors.Is(err, ErrIO):
+	case errors.Is(err, ErrIO):
 		h.failed = err
 	}
 	return err
@@ -108,14 +109,16 @@ func (h *health) committed() {
 
 // Writable reports whether the store can take writes now, and why not:
 // the database was found damaged (ErrCorrupt); data_dir has less than
-// minFree left (ErrFull); the last write failed for a disk error and no
-// write has gone through since (ErrIO); or SQLite's write lock cannot
-// be taken (a read-only file, a locked database, a closed store). Every
-// checkEvery it also runs SQLite's quick_check. It writes nothing.
+// minFree or no inode left (ErrFull); the last write failed for a disk
+// error and no write has gone through since (ErrIO); or SQLite's write
+// lock cannot be taken (a read-only file, a locked database, a closed
+// store). Every checkEvery it also runs SQLite's quick_check. It writes
+// nothing.
 //
-// A write that failed for lack of room counts only while data_dir lacks
-// room: once space returns the store is ready again without waiting for
-// a write, which an instance taken out of traffic would never get.
+// Lack of room is asked of the file system rather than remembered from
+// a failed write, so the store is ready again once space returns,
+// without waiting for a write an instance taken out of traffic would
+// never get.
 func (s *SQLite) Writable(ctx context.Context) error {
 	s.health.mu.Lock()
 	corrupt, failed, due := s.health.corrupt, s.health.failed, time.Since(s.health.checked) >= checkEvery
@@ -126,15 +129,10 @@ func (s *SQLite) Writable(ctx context.Context) error {
 	if corrupt != nil {
 		return corrupt
 	}
-	free, err := freeBytes(filepath.Dir(s.path))
-	if err != nil {
-		return fmt.Errorf("store: free space in data_dir: %w", err)
+	if err := room(filepath.Dir(s.path)); err != nil {
+		return err
 	}
-	if free < minFree {
-		return fmt.Errorf("%w: %d bytes free in %s", ErrFull, free, filepath.Dir(s.path))
-	}
-	if failed != nil && !errors.Is(failed, ErrFull) {
-		// Room again is no cure for a disk error: only a write is.
+	if failed != nil {
 		return failed
 	}
 	// A check the probe's deadline cuts short (a database of many
@@ -146,7 +144,7 @@ func (s *SQLite) Writable(ctx context.Context) error {
 	}
 	// BEGIN IMMEDIATE takes the write lock; ROLLBACK lets it go with
 	// nothing written.
-	err = s.w.between(ctx, func(conn *sql.Conn) error {
+	err := s.w.between(ctx, func(conn *sql.Conn) error {
 		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 			return err
 		}
@@ -159,14 +157,20 @@ func (s *SQLite) Writable(ctx context.Context) error {
 	return nil
 }
 
-// freeBytes returns how many bytes an unprivileged process may still
-// write to the file system of dir.
-func freeBytes(dir string) (uint64, error) {
+// room fails with ErrFull unless the file system of dir has minFree
+// bytes and a file left for an unprivileged process.
+func room(dir string) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
+		return fmt.Errorf("store: free space in %s: %w", dir, err)
 	}
-	return uint64(st.Bavail) * uint64(st.Bsize), nil
+	if free := uint64(st.Bavail) * uint64(st.Bsize); free < minFree {
+		return fmt.Errorf("%w: %d bytes free in %s", ErrFull, free, dir)
+	}
+	if st.Files > 0 && st.Ffree == 0 {
+		return fmt.Errorf("%w: no inodes free in %s", ErrFull, dir)
+	}
+	return nil
 }
 
 // quickCheck runs SQLite's quick_check on the database at path: every
