@@ -572,10 +572,19 @@ func decodeAt(b []byte) (*joined, int) {
 	return r, 8 + int(n)
 }
 
+// maxTorn bounds the length a record cut short may claim. A queued
+// job's JSON is a few KiB; a header claiming more than this is damage,
+// as garbage in the length almost always does.
+const maxTorn = 1 << 20
+
 // cutShort reports whether b is the start of a record whose end is
 // missing.
 func cutShort(b []byte) bool {
-	return len(b) < 8 || uint64(binary.LittleEndian.Uint32(b[0:])) > uint64(len(b)-8)
+	if len(b) < 8 {
+		return true
+	}
+	n := binary.LittleEndian.Uint32(b[0:])
+	return n <= maxTorn && uint64(n) > uint64(len(b)-8)
 }
 
 func decodeJoin(p []byte) (*joined, bool) {

@@ -636,3 +636,75 @@ func TestADamagedJoinLogRecordIsReportedAndTheFileKept(t *testing.T) {
 		t.Errorf("deliveries lost: %v, want only shop/p9, the damaged record's", lost)
 	}
 }
+
+func TestJoinLogDamageCountsThePushesLost(t *testing.T) {
+	rec := func(seq uint64) []byte {
+		return encodeJoin(nil, &joined{seq: seq, job: 1, data: []byte(`{"id":1}`), provider: "github", id: fmt.Sprint("d", seq)})
+	}
+	recs := func(from, to uint64) []byte {
+		var b []byte
+		for s := from; s <= to; s++ {
+			b = append(b, rec(s)...)
+		}
+		return b
+	}
+	garbage := bytes.Repeat([]byte{0xa5}, 100)
+	type report struct {
+		File        string `json:"file"`
+		RecordsLost int    `json:"records_lost"`
+		AtLeast     bool   `json:"records_lost_at_least"`
+	}
+	for _, tc := range []struct {
+		name   string
+		files  map[int][]byte // by file number
+		folded uint64
+		want   []report // file numbers as names
+		left   int      // pushes read
+	}{
+		{"damage at the end of a file, the next file goes on",
+			map[int][]byte{1: append(recs(1, 3), garbage...), 2: recs(6, 7)}, 0,
+			[]report{{File: "1", RecordsLost: 2}}, 5},
+		{"a file all garbage between two",
+			map[int][]byte{1: recs(1, 2), 2: garbage, 3: recs(9, 9)}, 0,
+			[]report{{File: "2", RecordsLost: 6}}, 3},
+		{"damage after the last record",
+			map[int][]byte{1: append(recs(1, 4), garbage...)}, 0,
+			[]report{{File: "1", RecordsLost: 1, AtLeast: true}}, 4},
+		{"damage among records already folded",
+			map[int][]byte{1: append(append(recs(1, 2), garbage...), recs(4, 6)...)}, 5,
+			[]report{{File: "1", RecordsLost: 0}}, 1},
+		{"a file with nothing whole, numbered 10 after 9",
+			map[int][]byte{9: recs(1, 1), 10: garbage, 11: recs(3, 3)}, 0,
+			[]report{{File: "10", RecordsLost: 1}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := filepath.Join(t.TempDir(), "db-joins")
+			for num, b := range tc.files {
+				if err := os.WriteFile(fmt.Sprint(base, ".", num), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			l, err := openJoinLog(base, tc.folded, zerolog.New(&out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.close()
+			var got []report
+			for dec := json.NewDecoder(&out); dec.More(); {
+				var r report
+				if err := dec.Decode(&r); err != nil {
+					t.Fatal(err)
+				}
+				r.File = strings.TrimPrefix(r.File, base+".")
+				got = append(got, r)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("reports %+v, want %+v", got, tc.want)
+			}
+			if n := l.backlog(); n != tc.left {
+				t.Errorf("%d pushes read, want %d", n, tc.left)
+			}
+		})
+	}
+}
