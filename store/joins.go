@@ -191,7 +191,7 @@ func openJoinLog(base string, folded uint64, log zerolog.Logger) (*joinLog, erro
 		}
 		lf := logFile{name: f.name, last: last}
 		if len(bad) > 0 {
-			lf.aside = f.name + ".damaged-" + at
+			lf.aside = asideName(f.name, at)
 		}
 		if last <= folded {
 			// All in the database already, or nothing whole.
@@ -217,6 +217,10 @@ func openJoinLog(base string, folded uint64, log zerolog.Logger) (*joinLog, erro
 	return l, nil
 }
 
+// asideName is where a damaged join log file is kept, renamed at open
+// time at (see openJoinLog).
+func asideName(name, at string) string { return name + ".damaged-" + at }
+
 // damaged is a stretch of a join log file that holds no whole record.
 type damaged struct {
 	file   string
@@ -230,7 +234,7 @@ type damaged struct {
 // in the database (after folded) it held.
 func (d *damaged) report(log zerolog.Logger, folded uint64, at string) {
 	e := log.Error().Str("file", d.file).Int("offset", d.off).Int("bytes", d.n).
-		Str("kept_as", d.file+".damaged-"+at)
+		Str("kept_as", asideName(d.file, at))
 	from := max(d.prev, folded)
 	if d.next == 0 {
 		// Nothing whole after it: how many it held is not known.
