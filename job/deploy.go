@@ -199,8 +199,9 @@ func (r *Runner) taggedImage(ctx context.Context, p *config.Project, s config.Se
 }
 
 // deployTag deploys an existing tag of every image to the project's
-// deploy target for the branch, without building, and moves -latest to
-// it: -latest always names what runs.
+// deploy target for the branch, without building, and then moves the
+// branch's -latest to it: -latest names what the branch's services run.
+// A failed deploy leaves -latest where it was.
 func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	p, ok := r.cfg.Project(j.Project)
 	if !ok {
@@ -210,6 +211,10 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no deploy target of project %s matches branch %s", p.Name, j.Branch)
 	}
+	component, err := tagpolicy.BranchComponent(j.Branch)
+	if err != nil {
+		return err
+	}
 	if err := r.stage(ctx, j, "resolve", w, func() error {
 		for _, img := range p.Images {
 			digest, err := r.d.Registry.Digest(ctx, img.Name, j.Tag)
@@ -217,7 +222,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 				return fmt.Errorf("image %s: %w", img.Name, err)
 			}
 			ref := r.d.Registry.Ref(img.Name, j.Tag)
-			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, Digest: digest, Ref: ref + "@" + digest})
+			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, LatestTag: tagpolicy.Latest(component), Digest: digest, Ref: ref + "@" + digest})
 			fmt.Fprintf(w, "%s is %s\n", ref, digest)
 		}
 		return nil
@@ -227,19 +232,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if err := r.deploy(ctx, j, p, target, w); err != nil {
 		return err
 	}
-	return r.stage(ctx, j, "tag", w, func() error {
-		for i, im := range j.Images {
-			component, _, ok := tagpolicy.ParseTimestamped(im.Tag)
-			if !ok {
-				continue // not a <branch>-<timestamp> tag: no -latest to move
-			}
-			j.Images[i].LatestTag = tagpolicy.Latest(component)
-			if _, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, j.Images[i].LatestTag, im.Digest); err != nil {
-				return fmt.Errorf("move %s: %w", j.Images[i].LatestTag, err)
-			}
-		}
-		return nil
-	})
+	return r.tagLatest(ctx, j, w)
 }
 
 // settings turns the config's update settings for service s of target d

@@ -88,7 +88,10 @@ type Logs interface {
 
 // Source writes the tree of a pushed commit into a fresh directory.
 type Source interface {
-	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) error
+	// Checkout writes the tree of ref's tip into dest and returns the
+	// tip, which is commit or, when ref has moved past it, newer; a
+	// commit no longer on ref is an error.
+	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) (string, error)
 	// Head returns the commit ref points at now.
 	Head(ctx context.Context, repo source.Repo, ref string) (string, error)
 }
@@ -235,10 +238,16 @@ func NewRunner(cfg *config.Config, d Deps) *Runner {
 	return r
 }
 
-// Resume deals with the jobs a previous process left unfinished: running
-// ones are marked interrupted (their work died with the process), queued
-// ones are queued again. Call it after Start.
+// Resume deals with what a previous process left unfinished: running
+// jobs are marked interrupted (their work died with the process), queued
+// ones are queued again, and every work tree under data_dir/work is
+// removed. Call it once, after Start and before any Submit, while this
+// runner runs no job; the caller must hold the data directory (no other
+// process uses it).
 func (r *Runner) Resume(ctx context.Context) error {
+	if err := r.removeWorkTrees(); err != nil {
+		r.d.Log.Warn().Err(err).Msg("leftover work trees stay on disk")
+	}
 	jobs, err := r.d.Store.Unfinished(ctx)
 	if err != nil {
 		return fmt.Errorf("read unfinished jobs: %w", err)

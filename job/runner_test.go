@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,8 +56,8 @@ func (r *recorder) note(call string) error {
 	return r.failOn[call]
 }
 
-func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) error {
-	return r.note("checkout " + ref + " " + commit)
+func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) (string, error) {
+	return commit, r.note("checkout " + ref + " " + commit)
 }
 
 func (r *recorder) Head(_ context.Context, _ source.Repo, ref string) (string, error) {
@@ -276,11 +277,11 @@ func TestPipelineOrder(t *testing.T) {
 		"build reg:5000/shop/web:main-20261126101500",
 		"push reg:5000/shop/api:main-20261126101500",
 		"push reg:5000/shop/web:main-20261126101500",
-		"retag shop/api main-latest",
-		"retag shop/web main-latest",
 		"update api reg:5000/shop/api",
 		"update worker reg:5000/shop/api",
 		"update web reg:5000/shop/web",
+		"retag shop/api main-latest",
+		"retag shop/web main-latest",
 	}
 	if diff := cmp.Diff(want, rec.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
@@ -292,7 +293,7 @@ func TestPipelineOrder(t *testing.T) {
 	for _, s := range j.Stages {
 		stages = append(stages, s.Name)
 	}
-	if diff := cmp.Diff([]string{"fetch", "build", "push", "tag", "deploy api", "deploy worker", "deploy web"}, stages); diff != "" {
+	if diff := cmp.Diff([]string{"fetch", "build", "push", "deploy api", "deploy worker", "deploy web", "tag"}, stages); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
 	}
 }
@@ -307,10 +308,17 @@ func TestPipelineStopsAtFirstFailure(t *testing.T) {
 	}{
 		{name: "build", failOn: "build reg:5000/shop/web:main-20261126101500", wantLast: "build reg:5000/shop/web:main-20261126101500", wantError: "build: image shop/web"},
 		{name: "second push moves no -latest", failOn: "push reg:5000/shop/web:main-20261126101500", wantLast: "push reg:5000/shop/web:main-20261126101500", wantError: "push:"},
-		{name: "retag", failOn: "retag shop/api main-latest", wantLast: "retag shop/api main-latest", wantError: "tag:"},
 		{
-			name: "update leaves later services untouched", failOn: "update worker reg:5000/shop/api", wantLast: "update worker reg:5000/shop/api", wantError: "deploy worker",
+			name: "retag after the deploy", failOn: "retag shop/api main-latest", wantLast: "retag shop/api main-latest", wantError: "tag:",
+			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.Updated, "web": updater.Updated},
+		},
+		{
+			name: "update leaves later services and -latest untouched", failOn: "update worker reg:5000/shop/api", wantLast: "update worker reg:5000/shop/api", wantError: "deploy worker",
 			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.RolledBack, "web": updater.Skipped},
+		},
+		{
+			name: "last service rolled back moves no -latest", failOn: "update web reg:5000/shop/web", wantLast: "update web reg:5000/shop/web", wantError: "deploy web",
+			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.Updated, "web": updater.RolledBack},
 		},
 	}
 	for _, tt := range tests {
@@ -324,6 +332,13 @@ func TestPipelineStopsAtFirstFailure(t *testing.T) {
 			}
 			if last := rec.calls[len(rec.calls)-1]; last != tt.wantLast {
 				t.Errorf("last call %q, want %q (calls %v)", last, tt.wantLast, rec.calls)
+			}
+			// -latest stays on what the services run: a failure before
+			// or during the deploy moves none.
+			for _, c := range rec.calls {
+				if strings.HasPrefix(c, "retag") && !strings.HasPrefix(tt.failOn, "retag") {
+					t.Errorf("%q though the job failed at %q", c, tt.failOn)
+				}
 			}
 			if tt.services != nil {
 				got := map[string]updater.Outcome{}
@@ -363,8 +378,14 @@ func TestBranchWithoutDeployTargetOnlyBuilds(t *testing.T) {
 			t.Errorf("a branch without a deploy target deployed: %s", c)
 		}
 	}
-	if j.Images[0].Tag != "feature-login-20261126101500" || j.Images[0].LatestTag != "feature-login-latest" {
+	comp := "feature-login-48fad0826e2169c7150d" // and a hash of feature/Login: see tagpolicy
+	if j.Images[0].Tag != comp+"-20261126101500" || j.Images[0].LatestTag != comp+"-latest" {
 		t.Errorf("tags = %+v", j.Images[0])
+	}
+	// Without a deploy target -latest moves once every image is pushed.
+	want := []string{"push reg:5000/shop/web:" + comp + "-20261126101500", "retag shop/api " + comp + "-latest", "retag shop/web " + comp + "-latest"}
+	if got := rec.calls[len(rec.calls)-3:]; !slices.Equal(got, want) {
+		t.Errorf("calls end %v, want %v", got, want)
 	}
 }
 
@@ -411,6 +432,12 @@ func TestServiceActions(t *testing.T) {
 			"digest shop/api:main-20261101000000", "digest shop/web:main-20261101000000",
 			"update api reg:5000/shop/api", "update worker reg:5000/shop/api", "update web reg:5000/shop/web",
 			"retag shop/api main-latest", "retag shop/web main-latest"}},
+		// main's services now run it: main-latest names it, and the
+		// branch the tag came from keeps its own -latest.
+		{"deploy another branch's tag", Request{Action: ActionDeploy, Project: "shop", Branch: "main", Tag: "feature-x-20261101000000"}, []string{
+			"digest shop/api:feature-x-20261101000000", "digest shop/web:feature-x-20261101000000",
+			"update api reg:5000/shop/api", "update worker reg:5000/shop/api", "update web reg:5000/shop/web",
+			"retag shop/api main-latest", "retag shop/web main-latest"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -424,6 +451,21 @@ func TestServiceActions(t *testing.T) {
 				t.Errorf("calls (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestFailedDeployOfATagMovesNoLatest(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+	rec.failOn["update web reg:5000/shop/web"] = errors.New("rolled back by swarm")
+	j := runWith(t, rec, shopConfig, Request{Action: ActionDeploy, Project: "shop", Branch: "main", Tag: "main-20261101000000"})
+	if j.Status != Failed {
+		t.Fatalf("status %s", j.Status)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "retag") {
+			t.Errorf("%q after a failed deploy: %v", c, rec.calls)
+		}
 	}
 }
 

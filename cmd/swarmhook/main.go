@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/internal/gctune"
 	"github.com/swarmhook/swarmhook/internal/logbuf"
 	"github.com/swarmhook/swarmhook/job"
@@ -99,6 +101,16 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
+	}
+
+	// The store is the server's while one runs: prune through its API.
+	lock, err := lockDataDir(cfg)
+	if err != nil {
+		return fmt.Errorf("%w; with swarmhook serve running, prune through its API (POST /api/prune)", err)
+	}
+	defer lock.Release()
 	docker, err := dockerClient(cfg)
 	if err != nil {
 		return err
@@ -155,7 +167,19 @@ func dockerClient(cfg *config.Config) (*client.Client, error) {
 	return docker, nil
 }
 
-// openStore opens the job logs and the job store under the data dir.
+// lockDataDir makes this process the only one using the data dir, for as
+// long as it lives: a second one fails at once naming the holder's PID.
+// Take it before anything under the data dir is read or written.
+func lockDataDir(cfg *config.Config) (*dirlock.Lock, error) {
+	lock, err := dirlock.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("lock data_dir: %w", err)
+	}
+	return lock, nil
+}
+
+// openStore opens the job logs and the job store under the data dir,
+// which the caller has locked (lockDataDir).
 func openStore(cfg *config.Config, log zerolog.Logger) (*store.LogDir, *store.SQLite, error) {
 	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
@@ -196,6 +220,22 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
+	}
+
+	// One process per data_dir, decided before anything in it is read or
+	// written; then the port, before any job is recovered.
+	lock, err := lockDataDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	defer listener.Close()
 
 	docker, err := dockerClient(cfg)
 	if err != nil {
@@ -256,7 +296,6 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	httpServer := &http.Server{
-		Addr: cfg.Listen,
 		Handler: server.New(server.Deps{
 			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
@@ -270,8 +309,8 @@ func serve(args []string, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.ListenAndServe() }()
-	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
+	go func() { serveErr <- httpServer.Serve(listener) }()
+	log.Info().Str("listen", listener.Addr().String()).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
 
 	select {
 	case err := <-serveErr:
