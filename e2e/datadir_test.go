@@ -274,3 +274,144 @@ func TestBusyPortFailsBeforeRecoveringJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestAFullDataDir fills swarmhook's data_dir, a small tmpfs, while a job
+// runs: webhooks are refused with 503 saying data_dir is full, /readyz
+// says the same, and the job's end, which cannot be saved, is saved once
+// space returns, which also ends a follower of its log.
+func TestAFullDataDir(t *testing.T) {
+	testenv.Require(t)
+	repo := testenv.NewGitRepo(t)
+	// Any build fails at once: the test is about the store, not images.
+	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY missing /x\n", "version.txt": "full"}
+	commit := repo.Commit("v1", files)
+	gate := newGatedGit(t, repo)
+	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true}
+projects:
+  - name: full
+    repo: %s
+    secret: %s
+    images: [{name: %s/app}]
+`, testenv.Registry(), gate.URL, secret, testenv.Unique("full")))
+	// Started again on an empty tmpfs of its own.
+	sh.Stop()
+	if err := os.RemoveAll(sh.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(sh.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testenv.MountTmpfs(t, sh.DataDir, 16<<20)
+	sh.Restart()
+
+	push := func(commit string) (int, []byte) {
+		return sh.GitHubPush("full", secret, testenv.GitHubPushBody("main", strings.Repeat("0", 40), commit, "full"))
+	}
+	code, body := push(commit)
+	if code != http.StatusAccepted {
+		t.Fatalf("push: %d %s", code, body)
+	}
+	var a struct{ Job int64 }
+	json.Unmarshal(body, &a)
+	gate.waitFetch(t) // the job runs, and waits in its fetch
+	free := testenv.Fill(t, sh.DataDir)
+
+	// Pushes go on into space SQLite's WAL and the join log already hold
+	// until one needs more.
+	code = http.StatusAccepted
+	for i := 0; code == http.StatusAccepted && i < 200; i++ {
+		code, body = push(fmt.Sprintf("%040x", i+1))
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "data_dir full") {
+		t.Errorf("push to a full data_dir: %d %s, want 503 saying data_dir full", code, body)
+	}
+	code, body = sh.Do(http.MethodGet, "/readyz", nil, nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "data_dir full") {
+		t.Errorf("/readyz with data_dir full: %d %s, want 503 saying data_dir full", code, body)
+	}
+
+	// A follower of the job's log, which must end with the job.
+	followed := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/jobs/%d/log?follow=1", sh.URL, a.Job), nil)
+		req.Header.Set("Authorization", "Bearer "+sh.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		followed <- err
+	}()
+	// The fetch has no room either: the job fails, and its end cannot
+	// be saved.
+	gate.open()
+	// (Builds of main run one at a time: only this job can have ended.)
+	testenv.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() (bool, string) {
+		return strings.Contains(sh.Output(), "job's end not saved"), "no failed save of the job's end logged"
+	})
+	if code, body := sh.API(http.MethodGet, fmt.Sprintf("/api/jobs/%d", a.Job), nil); code != http.StatusOK || !strings.Contains(string(body), `"status":"running"`) {
+		t.Fatalf("job while its end is unsaved: %d %s, want running", code, body)
+	}
+
+	free()
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Errorf("follower: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the follower of the job's log did not end once space returned")
+	}
+	j, _ := sh.WaitJob(a.Job, time.Minute)
+	if j.Status != "failed" {
+		t.Errorf("job %s once space returned, want failed (its fetch had no room): %s", j.Status, j.Error)
+	}
+	testenv.Eventually(t, time.Minute, 200*time.Millisecond, func() (bool, string) {
+		code, body := sh.Do(http.MethodGet, "/readyz", nil, nil)
+		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, body)
+	})
+}
+
+// TestADamagedDatabaseStopsTheStart starts swarmhook again on its
+// data_dir once its database is empty or not a database: it must refuse,
+// naming the file, rather than serve an empty history or fail every
+// webhook.
+func TestADamagedDatabaseStopsTheStart(t *testing.T) {
+	testenv.Require(t)
+	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true}
+projects:
+  - name: shop
+    repo: file:///nowhere
+    secret: %s
+    images: [{name: shop/app}]
+`, testenv.Registry(), secret))
+	sh.Stop()
+	db := filepath.Join(sh.DataDir, "swarmhook.db")
+	for _, tc := range []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"zero length", "", "delete it to start with an empty history"},
+		{"not a database", strings.Repeat("swarmhook ", 1000), "restore it from a backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sh.SetT(t)
+			if err := os.WriteFile(db, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out := sh.RunCommand("serve", "-config", sh.Config)
+			if code == 0 || !strings.Contains(out, db) || !strings.Contains(out, tc.want) {
+				t.Errorf("start on a damaged database: exit %d\n%s\nwant a refusal naming %s and saying %q", code, out, db, tc.want)
+			}
+			if strings.Contains(out, "swarmhook started") {
+				t.Errorf("swarmhook served on a damaged database:\n%s", out)
+			}
+			if got, _ := os.ReadFile(db); string(got) != tc.content {
+				t.Error("the refused database was changed")
+			}
+		})
+	}
+}

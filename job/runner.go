@@ -546,6 +546,7 @@ func (r *Runner) serviceCtx() context.Context {
 // run executes one job and records how it ended.
 func (r *Runner) run(ctx context.Context, j *Job) {
 	log := r.d.Log.With().Int64("job", j.ID).Str("project", j.Project).Str("action", string(j.Action)).Logger()
+	runner := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, r.cfg.Jobs.Timeout.Duration, fmt.Errorf("job timed out after %s", r.cfg.Jobs.Timeout.Duration))
 	defer cancel()
 
@@ -592,9 +593,47 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 		fmt.Fprintln(jl, "SUCCEEDED")
 		log.Info().Dur("took", j.Finished.Sub(j.Started)).Msg("job succeeded")
 	}
-	// Record the end even when the job's own context is spent.
-	r.save(context.WithoutCancel(ctx), j, log)
+	r.saveEnd(runner, j, log)
 	r.notify(j)
+}
+
+// saveRetry is how long the first retry of a job's final save waits;
+// each next one waits twice as long, up to saveRetryMax.
+const (
+	saveRetry    = time.Second
+	saveRetryMax = 30 * time.Second
+)
+
+// saveEnd records how j ended, trying again until it is saved or runner
+// (the runner's context, not the job's) is cancelled: a job left
+// running in the store would never end for its log's followers, and
+// until the next start Resume could not mark it interrupted. A full
+// data_dir is the usual cause, and the save goes through once space
+// returns.
+func (r *Runner) saveEnd(runner context.Context, j *Job, log zerolog.Logger) {
+	wait := saveRetry
+	for tries := 1; ; tries++ {
+		// Even when the job's own context is spent.
+		err := r.d.Store.Save(context.WithoutCancel(runner), j)
+		if err == nil {
+			if tries > 1 {
+				log.Info().Int("tries", tries).Str("status", string(j.Status)).Msg("job's end saved")
+			}
+			return
+		}
+		if runner.Err() != nil {
+			log.Error().Err(err).Str("status", string(j.Status)).Msg("job's end not saved: the next start marks it interrupted")
+			return
+		}
+		log.Error().Err(err).Str("status", string(j.Status)).Dur("retry_in", wait).Msg("job's end not saved, trying again")
+		t := time.NewTimer(wait)
+		select {
+		case <-runner.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, saveRetryMax)
+	}
 }
 
 // notify tells every observer about j's new state. Observers must not

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -36,7 +37,13 @@ type recorder struct {
 	// succeed again.
 	pushErrs []error
 	requests []builder.Request // every build request, in order
+	// failEnds fails that many saves of a job's end (a final status)
+	// with errNoSpace; endSaves counts them all.
+	failEnds, endSaves int
 }
+
+// errNoSpace stands in for the store's error when data_dir is full.
+var errNoSpace = errors.New("store: data_dir full: database or disk is full")
 
 func newRecorder() *recorder {
 	return &recorder{failOn: map[string]error{}, current: map[string]string{}, jobs: map[int64]*Job{}}
@@ -158,6 +165,13 @@ func (r *recorder) Join(_ context.Context, j *Job, _ *Delivery) error {
 func (r *recorder) Save(_ context.Context, j *Job) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if j.Status.Final() {
+		r.endSaves++
+		if r.failEnds > 0 {
+			r.failEnds--
+			return errNoSpace
+		}
+	}
 	r.jobs[j.ID] = j.Clone()
 	return nil
 }
@@ -172,6 +186,13 @@ func (r *recorder) Unfinished(context.Context) ([]*Job, error) {
 		}
 	}
 	return out, nil
+}
+
+// ends returns how many saves of a job's end there were.
+func (r *recorder) ends() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.endSaves
 }
 
 func (r *recorder) job(id int64) *Job {
@@ -460,4 +481,57 @@ func TestUnknownTagFailsBeforeAnyUpdate(t *testing.T) {
 			t.Errorf("updated a service for a missing tag: %s", c)
 		}
 	}
+}
+
+func TestAJobsEndIsSavedOnceTheStoreTakesWritesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+		rec.failEnds = 4
+		j := runOne(t, rec, "main")
+		if n := rec.ends(); j.Status != Succeeded || n != 5 {
+			t.Errorf("job %s (%s) after %d saves of its end, want succeeded after 5", j.Status, j.Error, n)
+		}
+	})
+}
+
+func TestAJobsEndNotSavedByShutdownIsInterruptedAtTheNextStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		rec.failEnds = 1 << 30
+		cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec, Log: zerolog.Nop()}
+		r := NewRunner(cfg, d)
+		r.Start(context.Background())
+		j, err := r.Submit(context.Background(), Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A minute of the bubble's clock: several tries by then.
+		time.Sleep(time.Minute)
+		if n := rec.ends(); n < 3 {
+			t.Fatalf("the job's end was saved %d times in a minute, want tries again", n)
+		}
+		grace, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := r.Shutdown(grace); err == nil {
+			t.Error("Shutdown with a job's end unsaved reported nothing")
+		}
+		if got := rec.job(j.ID).Status; got != Running {
+			t.Fatalf("job %s in the store after shutdown, want running", got)
+		}
+		rec.mu.Lock()
+		rec.failEnds = 0
+		rec.mu.Unlock()
+		next := NewRunner(cfg, d)
+		if err := next.Resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.job(j.ID).Status; got != Interrupted {
+			t.Errorf("job %s after the next start, want interrupted", got)
+		}
+	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/webhook"
 )
 
@@ -336,6 +337,27 @@ func TestHookQueueFullIsRetryable(t *testing.T) {
 	f.jobs.err = nil
 	if code, body := f.send(d); code != http.StatusAccepted {
 		t.Fatalf("retry: status %d %v, want 202", code, body)
+	}
+}
+
+func TestHookStoreTroubleIsRetryableAndSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"data_dir full", fmt.Errorf("record job: %w: create job: database or disk is full (13)", store.ErrFull), "data_dir full: create job: database or disk is full"},
+		{"disk error", fmt.Errorf("record job: %w: commit: disk I/O error (10)", store.ErrIO), "data_dir i/o error"},
+		{"database corrupt", fmt.Errorf("record job: %w: database disk image is malformed (11)", store.ErrCorrupt), "database corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.jobs.err = tc.err
+			code, body := f.send(gh("push", githubPush("refs/heads/main", commitA, "")))
+			if msg, _ := body["error"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, tc.want) {
+				t.Errorf("status %d %v, want 503 saying %q", code, body, tc.want)
+			}
+		})
 	}
 }
 

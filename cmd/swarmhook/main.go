@@ -116,7 +116,7 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer docker.Close()
-	logs, jobs, err := openStore(cfg)
+	logs, jobs, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func lockDataDir(cfg *config.Config) (*dirlock.Lock, error) {
 
 // openStore opens the job logs and the job store under the data dir,
 // which the caller has locked (lockDataDir).
-func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
+func openStore(cfg *config.Config, log zerolog.Logger) (*store.LogDir, *store.SQLite, error) {
 	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		return nil, nil, err
@@ -188,7 +188,7 @@ func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
+	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"), store.WithLog(log))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,7 +251,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logs, jobs, err := openStore(cfg)
+	logs, jobs, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
