@@ -102,9 +102,14 @@ func TestEveryHostDeploysOnce(t *testing.T) {
 	c := testenv.Require(t)
 	ns := testenv.Unique("intake")
 	repo := testenv.NewGitRepo(t)
-	service := ns + "-app"
+	// A service belongs to one project, so the signing-token project
+	// deploys a service of its own.
+	services := map[string]string{"app": ns + "-app", "app-signed": ns + "-signed"}
 	image := fmt.Sprintf("%s/%s/app", testenv.Registry(), ns)
-	testenv.CreateService(t, c, service, testenv.BuildAndPush(t, c, image+":init", "v0"), testenv.ServiceOptions{Replicas: 1})
+	initial := testenv.BuildAndPush(t, c, image+":init", "v0")
+	for _, service := range services {
+		testenv.CreateService(t, c, service, initial, testenv.ServiceOptions{Replicas: 1})
+	}
 	project := func(name, secret string) string {
 		return fmt.Sprintf(`
   - name: %s
@@ -117,7 +122,7 @@ func TestEveryHostDeploysOnce(t *testing.T) {
       - branch: "**"
         services: [%s]
         update: {delay: 0s, monitor: 1s}
-        timeout: 2m`, name, repo.URL(), secret, ns, service)
+        timeout: 2m`, name, repo.URL(), secret, ns, services[name])
 	}
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf("registry: {host: %q, insecure: true}\nprojects:%s%s\n",
 		testenv.Registry(), project("app", secret), project("app-signed", signingToken)))
@@ -177,6 +182,7 @@ func TestEveryHostDeploysOnce(t *testing.T) {
 			if len(j.Images) != 1 || !strings.HasPrefix(j.Images[0].Tag, wantTag) {
 				t.Fatalf("job images %+v, want one tagged %s<timestamp>", j.Images, wantTag)
 			}
+			service := services[h.project]
 			if got := testenv.Inspect(t, c, service).Spec.TaskTemplate.ContainerSpec.Image; got != j.Images[0].Ref {
 				t.Errorf("%s runs %s, want %s", service, got, j.Images[0].Ref)
 			}
