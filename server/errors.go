@@ -16,6 +16,10 @@ import (
 // errTooLarge is returned for bodies over the configured limit.
 var errTooLarge = errors.New("request body is over the size limit")
 
+// errBodyTimeout is a request body that did not arrive within the read
+// timeout (Limits.ReadTimeout).
+var errBodyTimeout = errors.New("request body did not arrive in time")
+
 // status maps an error to its HTTP status. It is the only place that
 // decides one.
 func status(err error) int {
@@ -34,6 +38,8 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag):
 		return http.StatusNotFound
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, prune.ErrRunning):
 		return http.StatusConflict
 	case errors.Is(err, errRateLimited):

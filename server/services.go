@@ -3,10 +3,8 @@ package server
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,37 +57,27 @@ func (s *Server) action(c echo.Context, req job.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), maxWait)
 	defer cancel()
+wait:
 	for !j.Status.Final() {
 		select {
 		case <-ctx.Done():
-			return c.JSON(http.StatusAccepted, j)
+			break wait
 		case <-time.After(followPoll):
 		}
 		if j, err = s.d.Store.Get(ctx, j.ID); err != nil {
-			return err
+			break wait
 		}
 	}
-	if j.Status != job.Succeeded {
+	s.lateAnswer(c)
+	switch {
+	case err != nil:
+		return err
+	case !j.Status.Final():
+		return c.JSON(http.StatusAccepted, j)
+	case j.Status != job.Succeeded:
 		return c.JSON(http.StatusConflict, j)
 	}
 	return c.JSON(http.StatusOK, j)
-}
-
-// bind decodes an optional JSON body into v; an empty body is fine.
-func bind(c echo.Context, v any) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<10))
-	if err != nil {
-		return fmt.Errorf("%w: read body: %v", errBadRequest, err)
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", errBadRequest, err)
-	}
-	return nil
 }
 
 // managed returns the deploy entry of a service named in the config, so

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -255,20 +254,16 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	httpServer := &http.Server{
-		Addr: cfg.Listen,
-		Handler: server.New(server.Deps{
-			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-			Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
-			Ready: []server.Check{
-				{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
-				{Name: "registry", Probe: reg.Ping},
-				{Name: "store", Probe: jobs.Writable},
-			},
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	httpServer := server.New(server.Deps{
+		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
+		Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+		Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+		Ready: []server.Check{
+			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+			{Name: "registry", Probe: reg.Ping},
+			{Name: "store", Probe: jobs.Writable},
+		},
+	}).HTTPServer(cfg.Listen)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.ListenAndServe() }()
 	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
