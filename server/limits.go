@@ -21,7 +21,8 @@ const (
 	readTimeout = 30 * time.Second
 	// writeTimeout bounds a request from its headers to the end of its
 	// answer, so a client that never reads cannot hold a handler. It
-	// covers readTimeout plus a handler's work with room to spare. Streamed and late answers (followed logs, ?wait=1,
+	// covers readTimeout plus an upstream call (upstreamTimeout) with
+	// room to spare. Streamed and late answers (followed logs, ?wait=1,
 	// prunes) replace it with streamWriteTimeout per write.
 	writeTimeout = 60 * time.Second
 	// idleTimeout closes a keep-alive connection with no request on it;
@@ -31,6 +32,10 @@ const (
 	// follower whose socket stays full that long is not reading and is
 	// dropped. Lines of a job log come seconds apart, never minutes.
 	streamWriteTimeout = 30 * time.Second
+	// upstreamTimeout bounds a registry or Git host call made while a
+	// request waits (tags, rollback to a tag, a branch head): past it
+	// the answer is 504 naming the host, not a request that hangs.
+	upstreamTimeout = 10 * time.Second
 	// maxFollowersPerToken and maxFollowers cap GET /api/jobs/:id/log
 	// ?follow=1 streams at once. Each holds a connection, an open log
 	// file, a 32 KB buffer and a store read every followPoll; a person
@@ -47,6 +52,7 @@ type Limits struct {
 	WriteTimeout       time.Duration
 	IdleTimeout        time.Duration
 	StreamWriteTimeout time.Duration
+	UpstreamTimeout    time.Duration
 	// FollowersPerToken and Followers cap log followers per API token
 	// and in all.
 	FollowersPerToken int
@@ -65,6 +71,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.WriteTimeout, writeTimeout)
 	def(&l.IdleTimeout, idleTimeout)
 	def(&l.StreamWriteTimeout, streamWriteTimeout)
+	def(&l.UpstreamTimeout, upstreamTimeout)
 	if l.FollowersPerToken == 0 {
 		l.FollowersPerToken = maxFollowersPerToken
 	}

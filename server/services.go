@@ -139,7 +139,7 @@ func (s *Server) checkTag(ctx context.Context, repo, tag string) error {
 	if err := webhook.ValidRefName(tag); err != nil || strings.ContainsRune(tag, '/') {
 		return fmt.Errorf("%w: %q is not a tag", errBadRequest, tag)
 	}
-	tags, err := s.d.Registry.Tags(ctx, repo)
+	tags, err := s.tags(ctx, repo)
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
 	}
@@ -213,9 +213,15 @@ func (s *Server) deployProject(c echo.Context) error {
 		return s.action(c, job.Request{Project: p.Name, Action: job.ActionDeploy, Trigger: job.TriggerManual, Branch: body.Branch, Tag: body.Tag})
 	}
 	ref := "refs/heads/" + body.Branch
-	commit, err := s.d.Heads.Head(ctx, p, ref)
+	var commit string
+	err := callUpstream(ctx, s.limits.UpstreamTimeout,
+		upstreamError{service: "Git host", host: gitHost(p.Repo), op: "find the head of " + body.Branch, redact: []string{p.Git.Token, urlPassword(p.Repo)}},
+		func(ctx context.Context) (err error) {
+			commit, err = s.d.Heads.Head(ctx, p, ref)
+			return err
+		})
 	if err != nil {
-		return fmt.Errorf("%w: find head of %s: %v", errNotFound, body.Branch, err)
+		return err
 	}
 	return s.action(c, job.Request{Project: p.Name, Action: job.ActionBuild, Trigger: job.TriggerManual, Ref: ref, Branch: body.Branch, Commit: commit})
 }
@@ -280,7 +286,7 @@ func (s *Server) serviceTags(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tags, err := s.d.Registry.Tags(c.Request().Context(), repo)
+	tags, err := s.tags(c.Request().Context(), repo)
 	if err != nil {
 		return err
 	}
