@@ -30,6 +30,8 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
+// tarNames lists the files of a tar, sorted, a symlink as "name -> target",
+// and checks each is owned by root.
 func tarNames(t *testing.T, r io.Reader) []string {
 	t.Helper()
 	var names []string
@@ -45,7 +47,11 @@ func tarNames(t *testing.T, r io.Reader) []string {
 		if h.Uid != 0 || h.Gid != 0 {
 			t.Errorf("%s owned by %d:%d, want root", h.Name, h.Uid, h.Gid)
 		}
-		if h.Typeflag != tar.TypeDir {
+		switch h.Typeflag {
+		case tar.TypeDir:
+		case tar.TypeSymlink:
+			names = append(names, h.Name+" -> "+h.Linkname)
+		default:
 			names = append(names, h.Name)
 		}
 	}
@@ -72,7 +78,7 @@ func TestContextTarHonoursDockerignore(t *testing.T) {
 				files[".dockerignore"] = tt.ignore
 			}
 			writeFiles(t, dir, files)
-			rc, err := ContextTar(dir, tt.dockerfile)
+			rc, err := ContextTar(context.Background(), dir, dir, tt.dockerfile)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,12 +87,6 @@ func TestContextTarHonoursDockerignore(t *testing.T) {
 				t.Errorf("context files (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestContextTarRefusesEscape(t *testing.T) {
-	if _, err := ContextTar(t.TempDir(), "../Dockerfile"); err == nil {
-		t.Fatal("dockerfile outside the context accepted")
 	}
 }
 

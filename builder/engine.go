@@ -46,7 +46,11 @@ const ProjectLabel = "io.swarmhook.project"
 
 // Request describes one image build.
 type Request struct {
-	// ContextDir is the build context on disk.
+	// WorkTree is the checked-out source the build may read: the
+	// context, the Dockerfile and .dockerignore must resolve inside it,
+	// symlinks followed (see ContextTar). Empty means ContextDir itself.
+	WorkTree string
+	// ContextDir is the build context on disk, WorkTree or below it.
 	ContextDir string
 	// Dockerfile is relative to ContextDir.
 	Dockerfile string
@@ -78,7 +82,8 @@ func NewEngine(c Client, registryAuth string) *Engine {
 // Build builds the image and returns its ID. Build output goes to log as
 // it arrives; a failing step's message is both in log and in the error.
 func (e *Engine) Build(ctx context.Context, req Request, log io.Writer) (string, error) {
-	tar, err := ContextTar(req.ContextDir, req.Dockerfile)
+	tree := cmp.Or(req.WorkTree, req.ContextDir)
+	tar, err := ContextTar(ctx, tree, req.ContextDir, req.Dockerfile)
 	if err != nil {
 		return "", err
 	}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,8 +44,13 @@ const (
 	DefaultRetryBackoff   = time.Second        // first pause between registry attempts; doubles each time
 	DefaultGitUsername    = "x-access-token"   // what GitHub expects with a token; GitLab takes any non-empty name
 	DefaultPruneWorkers   = 8                  // registry requests at once during a prune: fast, yet gentle on a small registry
-	minTokenLength        = 16                 // bearer tokens shorter than this are guessable
+	minSecretLength       = 16                 // bytes; bearer tokens and webhook secrets shorter than this are guessable
 )
+
+// shortSecret warns of a webhook secret below minSecretLength. It is a
+// warning, not an error: the secret is also set at the other end, and
+// refusing it would stop deploys that work until both ends change.
+var shortSecret = fmt.Sprintf("this secret is shorter than %d bytes, so one signed delivery lets it be guessed offline; set a longer random one (openssl rand -hex 32) here and at the other end", minSecretLength)
 
 // Scopes a token may carry.
 var knownScopes = map[string]bool{"read": true, "deploy": true, "rollback": true, "scale": true, "admin": true}
@@ -71,7 +78,15 @@ type Config struct {
 	Prune Prune `yaml:"prune"`
 	// Projects are the repositories swarmhook builds and deploys.
 	Projects []Project `yaml:"projects"`
+
+	// warnings are what Load found that works but should be changed.
+	warnings []Warning
 }
+
+// Warnings are what Load found that works but weakens swarmhook (a short
+// webhook secret, secrets in a file every user can read); the caller logs
+// them at start. They never hold a secret.
+func (c *Config) Warnings() []Warning { return c.warnings }
 
 // Docker says how to reach the Docker engine.
 type Docker struct {
@@ -92,7 +107,7 @@ type Registry struct {
 	Insecure bool `yaml:"insecure"`
 	// Username and Password are basic-auth credentials; both or neither.
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// Retries is how many times a push or tag move that failed with a
 	// transient error (5xx, connection reset or refused) is tried again
 	// before the job fails; nil means DefaultRetries, 0 none.
@@ -107,7 +122,7 @@ type Token struct {
 	// Name says whose token it is; it is recorded on every job it starts.
 	Name string `yaml:"name"`
 	// Token is the secret itself.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// Scopes are what it may do: read, deploy, rollback, scale, admin.
 	Scopes []string `yaml:"scopes"`
 }
@@ -185,7 +200,7 @@ type Project struct {
 	// Repo is the clone URL (file://, http(s)://, ssh:// or user@host:path).
 	Repo string `yaml:"repo"`
 	// Secret verifies webhook signatures.
-	Secret string `yaml:"secret"`
+	Secret string `yaml:"secret" secret:"true"`
 	// AllowUnsigned accepts deliveries without a signature. It must be set
 	// explicitly, and only on a project without a secret: an empty secret
 	// alone refuses every delivery.
@@ -219,12 +234,12 @@ type Git struct {
 	// Username goes with Token over HTTPS; DefaultGitUsername when empty.
 	Username string `yaml:"username"`
 	// Token is an HTTPS access token, sent as the basic-auth password.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// SSHKeyFile is the path of a private deploy key for ssh:// and
 	// user@host:path URLs.
 	SSHKeyFile string `yaml:"ssh_key_file"`
 	// SSHKeyPassphrase decrypts SSHKeyFile when it is encrypted.
-	SSHKeyPassphrase string `yaml:"ssh_key_passphrase"`
+	SSHKeyPassphrase string `yaml:"ssh_key_passphrase" secret:"true"`
 	// KnownHosts is a known_hosts file the server's host key must be in;
 	// empty means $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts. Host keys are
 	// always checked.
@@ -411,10 +426,10 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+		return fmt.Errorf("%q is not a duration like 30s or 5m", n.Value)
 	}
 	if v < 0 {
-		return fmt.Errorf("line %d: duration %q is negative", n.Line, n.Value)
+		return fmt.Errorf("duration %q is negative", n.Value)
 	}
 	d.Duration = v
 	return nil
@@ -475,7 +490,7 @@ func (g Glob) String() string { return g.pattern }
 func (g *Glob) UnmarshalYAML(n *yaml.Node) error {
 	v, err := NewGlob(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*g = v
 	return nil
@@ -539,7 +554,12 @@ type LookupFunc func(key string) (string, bool)
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// Load reads, expands, defaults and validates a configuration.
+// Load reads, expands, defaults and validates a configuration. Errors
+// name the key path as written in YAML and its line in the file, and never
+// repeat a secret. Secrets written as ${VAR} must not come out empty, API
+// tokens must be unique, and a service belongs to one project. When r is a
+// file (it has a Stat method), Load also warns if every user may read it
+// while it holds secrets itself rather than as ${VAR}; see Warnings.
 func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -549,50 +569,30 @@ func Load(r io.Reader, lookup LookupFunc) (*Config, error) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
-	if err := expand(&doc, lookup); err != nil {
-		return nil, err
-	}
-	expanded, err := yaml.Marshal(&doc)
-	if err != nil {
-		return nil, fmt.Errorf("re-encode config: %w", err)
-	}
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(string(expanded)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode config: %w", err)
+	f := newFindings()
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		f.scan(root, reflect.TypeFor[Config](), "", false, lookup)
+		if len(f.errs) > 0 {
+			return nil, errors.Join(f.errs...)
+		}
+		if err := root.Decode(&c); err != nil {
+			return nil, fmt.Errorf("decode config: %w", err)
+		}
+	}
+	if file, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := file.Stat(); err == nil {
+			f.checkMode(fi.Mode())
+		}
 	}
 	c.applyDefaults()
-	if err := c.validate(); err != nil {
-		return nil, err
+	c.validate(f)
+	if len(f.errs) > 0 {
+		return nil, errors.Join(f.errs...)
 	}
+	c.warnings = f.warnings
 	return &c, nil
-}
-
-// expand replaces ${VAR} in every scalar, in place.
-func expand(n *yaml.Node, lookup LookupFunc) error {
-	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
-		var missing []string
-		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-			key := m[2 : len(m)-1]
-			v, ok := lookup(key)
-			if !ok {
-				missing = append(missing, key)
-			}
-			return v
-		})
-		if len(missing) > 0 {
-			return fmt.Errorf("config line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
-		}
-		// Let the encoder pick a style that round-trips the new value.
-		n.Style, n.Tag = 0, ""
-	}
-	for _, c := range n.Content {
-		if err := expand(c, lookup); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (c *Config) applyDefaults() {
@@ -760,10 +760,18 @@ func IsSSHURL(repo string) bool {
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-func (c *Config) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+// validate records in found what is wrong with c, and what is weak.
+func (c *Config) validate(found *findings) {
+	bad := found.bad
+	for _, e := range found.emptySecrets {
+		if e.field == "registry.password" && c.Registry.Username == "" {
+			// The example shipped this way: no credentials in the file,
+			// those of ~/.docker/config.json instead. Refusing now would
+			// stop set-ups that work.
+			found.warn(e.field, "%s empty, so registry credentials come from ~/.docker/config.json; remove the key if that is meant", e.varList())
+			continue
+		}
+		bad(e.field, "%s set but empty; set it, or remove the key", e.varList())
 	}
 	if c.Jobs.Concurrency < 0 {
 		bad("jobs.concurrency", "must be at least 1")
@@ -798,6 +806,7 @@ func (c *Config) validate() error {
 	}
 	validateRetention("prune.retention", c.Prune.Retention, bad)
 	tokenNames := map[string]bool{}
+	tokenValues := map[string]int{}
 	for i, t := range c.Tokens {
 		f := fmt.Sprintf("tokens[%d]", i)
 		if t.Name == "" {
@@ -806,8 +815,14 @@ func (c *Config) validate() error {
 			bad(f+".name", "%q is used twice", t.Name)
 		}
 		tokenNames[t.Name] = true
-		if len(t.Token) < minTokenLength {
-			bad(f+".token", "must be at least %d characters", minTokenLength)
+		if len(t.Token) < minSecretLength {
+			bad(f+".token", "must be at least %d characters", minSecretLength)
+		}
+		if j, dup := tokenValues[t.Token]; dup && t.Token != "" {
+			// Looked up by value, one would take the other's scopes.
+			bad(f+".token", "%q has the same value as %q (tokens[%d], line %d); give each token its own", t.Name, c.Tokens[j].Name, j, found.lineOf(fmt.Sprintf("tokens[%d].token", j)))
+		} else {
+			tokenValues[t.Token] = i
 		}
 		if len(t.Scopes) == 0 {
 			bad(f+".scopes", "must not be empty")
@@ -819,6 +834,11 @@ func (c *Config) validate() error {
 		}
 	}
 	projectNames := map[string]bool{}
+	type serviceOwner struct {
+		project int
+		field   string
+	}
+	owner := map[string]serviceOwner{}
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		f := fmt.Sprintf("projects[%d]", i)
@@ -834,6 +854,14 @@ func (c *Config) validate() error {
 		}
 		if p.AllowUnsigned && p.Secret != "" {
 			bad(f+".allow_unsigned", "must not be set on a project with a secret: deliveries to it are always verified")
+		}
+		if p.Secret != "" && len(p.Secret) < minSecretLength {
+			found.warn(f+".secret", "%s", shortSecret)
+		}
+		for j, w := range p.Notify.Webhooks {
+			if w.Secret != "" && len(w.Secret) < minSecretLength {
+				found.warn(fmt.Sprintf("%s.notify.webhooks[%d].secret", f, j), "%s", shortSecret)
+			}
 		}
 		p.Notify.validate(f+".notify", bad)
 		if p.Status != nil {
@@ -899,6 +927,13 @@ func (c *Config) validate() error {
 					bad(h+".name", "%q is listed twice", s.Name)
 				}
 				seen[s.Name] = true
+				if o, taken := owner[s.Name]; taken && o.project != i {
+					// Two projects' jobs could update it at once, and
+					// rollback and scale would act for the first alone.
+					bad(h+".name", "service %q is already deployed by project %q (%s, line %d); a service belongs to one project", s.Name, c.Projects[o.project].Name, o.field, found.lineOf(o.field))
+				} else if !taken {
+					owner[s.Name] = serviceOwner{project: i, field: h}
+				}
 				if s.Image != "" && !imageNames[s.Image] {
 					bad(h+".image", "%q is not one of the project's images", s.Image)
 				}
@@ -922,5 +957,4 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
 }

@@ -107,9 +107,9 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 registry: {host: r:5000}
 projects:
   - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: []}]}
-  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: []}]}`, "projects[1].deploy[0].services: must not be empty"},
-		{"unknown key", "listen: :1\nlisten_addr: x\n", "field listen_addr not found"},
-		{"missing env", "projects:\n  - name: a\n    secret: ${NOPE}\n", "environment variable NOPE is not set"},
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: []}]}`, "line 5: projects[1].deploy[0].services: must not be empty"},
+		{"unknown key", "listen: :1\nlisten_addr: x\n", `line 2: unknown key "listen_addr" at the top level (known: listen, data_dir,`},
+		{"missing env", "projects:\n  - name: a\n    secret: ${NOPE}\n", "line 3: projects[0].secret: environment variable NOPE is not set"},
 		{"context escape", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a, context: ../etc}]}]`, `projects[0].images[0].context: "../etc" must be a relative path`},
@@ -312,9 +312,12 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := Load(f, env(map[string]string{"REGISTRY_PASSWORD": "", "CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "s", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "n", "SHOP_STATUS_TOKEN": "t", "SHOP_GIT_TOKEN": "t"}))
+	c, err := Load(f, env(map[string]string{"CHATOPS_TOKEN": "chatops-token-0123456789", "SHOP_WEBHOOK_SECRET": "shop-webhook-secret-0123", "SHOP_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X", "SHOP_NOTIFY_SECRET": "shop-notify-secret-0123", "SHOP_STATUS_TOKEN": "t", "SHOP_GIT_TOKEN": "t"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("config.example.yaml warns: %v", w)
 	}
 	if p, ok := c.Project("shop"); !ok || len(p.Deploy[0].Services) != 3 {
 		t.Errorf("example project = %+v", p)

@@ -44,7 +44,7 @@ const (
 type Notify struct {
 	// Slack are Slack-compatible incoming-webhook URLs (Slack, Mattermost,
 	// Rocket.Chat); each gets {"text": ...}. They are secrets.
-	Slack []string `yaml:"slack"`
+	Slack []string `yaml:"slack" secret:"true"`
 	// Webhooks get the job as JSON.
 	Webhooks []NotifyWebhook `yaml:"webhooks"`
 	// On lists the events that are sent: started, success, failure,
@@ -58,7 +58,7 @@ type NotifyWebhook struct {
 	URL string `yaml:"url"`
 	// Secret, when set, signs the body: X-Swarmhook-Signature:
 	// sha256=<hex HMAC-SHA256 of the body>.
-	Secret string `yaml:"secret"`
+	Secret string `yaml:"secret" secret:"true"`
 }
 
 // Wants reports whether event is one the project is notified of.
@@ -73,7 +73,7 @@ type CommitStatus struct {
 	// the Gitea/Forgejo base URL (required for those).
 	APIURL string `yaml:"api_url"`
 	// Token is a token allowed to set statuses. It is a secret.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// Repo is owner/name (GitHub, Gitea, Forgejo), or the project's
 	// numeric id or full path group/name (GitLab).
 	Repo string `yaml:"repo"`

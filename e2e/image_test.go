@@ -128,7 +128,7 @@ projects:
 // the Engine API's BuildKit builder, which skips the unused source stage.
 func buildWithBuildKit(t *testing.T, c *client.Client, dir, ref string) {
 	t.Helper()
-	tar, err := builder.ContextTar(dir, "Dockerfile")
+	tar, err := builder.ContextTar(context.Background(), dir, dir, "Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,9 @@ func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *
 // before service i's update and returns once it may start. An error from
 // ready stops the deploy like a failed update, without touching service i.
 func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer, ready func(i int) error) error {
+	if err := r.allExist(ctx, j, target, w); err != nil {
+		return err
+	}
 	for i, s := range target.Services {
 		if ready != nil {
 			if err := ready(i); err != nil {
@@ -55,6 +58,37 @@ func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, t
 		}
 	}
 	return nil
+}
+
+// allExist fails a deploy whose target names a service that does not
+// exist before it changes any: the first missing one is recorded as
+// failed, the others as skipped. Without Deps.Services each update finds
+// out for itself.
+func (r *Runner) allExist(ctx context.Context, j *Job, target *config.Deploy, w io.Writer) error {
+	if r.d.Services == nil {
+		return nil
+	}
+	names := make([]string, len(target.Services))
+	for i, s := range target.Services {
+		names[i] = s.Name
+	}
+	missing, err := r.d.Services.Missing(ctx, names)
+	if err != nil {
+		return fmt.Errorf("check the services of the deploy target: %w", err)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	err = &updater.NoServiceError{Service: missing[0]}
+	for _, s := range target.Services {
+		res := updater.Result{Service: s.Name, Outcome: updater.Skipped}
+		if s.Name == missing[0] {
+			res.Outcome, res.Message = updater.Failed, err.Error()
+		}
+		j.Services = append(j.Services, res)
+	}
+	fmt.Fprintf(w, "%s: nothing deployed\n", err)
+	return fmt.Errorf("deploy %s: %w", missing[0], err)
 }
 
 // stopDeploy records the services a failure left untouched as skipped
@@ -199,8 +233,9 @@ func (r *Runner) taggedImage(ctx context.Context, p *config.Project, s config.Se
 }
 
 // deployTag deploys an existing tag of every image to the project's
-// deploy target for the branch, without building, and moves -latest to
-// it: -latest always names what runs.
+// deploy target for the branch, without building, and then moves the
+// branch's -latest to it: -latest names what the branch's services run.
+// A failed deploy leaves -latest where it was.
 func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	p, ok := r.cfg.Project(j.Project)
 	if !ok {
@@ -210,6 +245,10 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no deploy target of project %s matches branch %s", p.Name, j.Branch)
 	}
+	component, err := tagpolicy.BranchComponent(j.Branch)
+	if err != nil {
+		return err
+	}
 	if err := r.stage(ctx, j, "resolve", w, func() error {
 		for _, img := range p.Images {
 			digest, err := r.d.Registry.Digest(ctx, img.Name, j.Tag)
@@ -217,7 +256,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 				return fmt.Errorf("image %s: %w", img.Name, err)
 			}
 			ref := r.d.Registry.Ref(img.Name, j.Tag)
-			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, Digest: digest, Ref: ref + "@" + digest})
+			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, LatestTag: tagpolicy.Latest(component), Digest: digest, Ref: ref + "@" + digest})
 			fmt.Fprintf(w, "%s is %s\n", ref, digest)
 		}
 		return nil
@@ -227,19 +266,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if err := r.deploy(ctx, j, p, target, w); err != nil {
 		return err
 	}
-	return r.stage(ctx, j, "tag", w, func() error {
-		for i, im := range j.Images {
-			component, _, ok := tagpolicy.ParseTimestamped(im.Tag)
-			if !ok {
-				continue // not a <branch>-<timestamp> tag: no -latest to move
-			}
-			j.Images[i].LatestTag = tagpolicy.Latest(component)
-			if _, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, j.Images[i].LatestTag, im.Digest); err != nil {
-				return fmt.Errorf("move %s: %w", j.Images[i].LatestTag, err)
-			}
-		}
-		return nil
-	})
+	return r.tagLatest(ctx, j, w)
 }
 
 // settings turns the config's update settings for service s of target d

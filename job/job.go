@@ -61,23 +61,26 @@ const (
 // Job is one run of the pipeline, as stored and as the API shows it.
 type Job struct {
 	ID         int64            `json:"id"`
-	Project    string           `json:"project"`
+	Project    string           `json:"project,omitempty"`
 	Number     int64            `json:"number"`
 	Action     Action           `json:"action"`
-	Trigger    Trigger          `json:"trigger"`
+	Trigger    Trigger          `json:"trigger,omitempty"`
 	Status     Status           `json:"status"`
-	Ref        string           `json:"ref"`
-	Branch     string           `json:"branch"`
-	Commit     string           `json:"commit"`
+	Ref        string           `json:"ref,omitempty"`
+	Branch     string           `json:"branch,omitempty"`
+	Commit     string           `json:"commit,omitempty"`
 	DeliveryID string           `json:"delivery_id,omitempty"`
 	Who        string           `json:"who,omitempty"`
-	Created    time.Time        `json:"created"`
+	Created    time.Time        `json:"created,omitzero"`
 	Started    time.Time        `json:"started,omitzero"`
 	Finished   time.Time        `json:"finished,omitzero"`
-	Stages     []Stage          `json:"stages"`
-	Images     []Image          `json:"images"`
-	Services   []updater.Result `json:"services"`
+	Stages     []Stage          `json:"stages,omitempty"`
+	Images     []Image          `json:"images,omitempty"`
+	Services   []updater.Result `json:"services,omitempty"`
 	Error      string           `json:"error,omitempty"`
+	// Stage is the stage a running job is in now; absent between stages
+	// and once the job ends. Stages lists the ones it finished.
+	Stage *CurrentStage `json:"stage,omitempty"`
 	// Reverted are the services rollback_all returned to their previous
 	// images after a failure.
 	Reverted []updater.Result `json:"reverted,omitempty"`
@@ -135,11 +138,17 @@ type Stage struct {
 	Millis int64 `json:"ms"`
 }
 
+// CurrentStage is the stage a running job is in, named as in Stages.
+type CurrentStage struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+}
+
 // Image is one image a job built and pushed.
 type Image struct {
 	Name      string `json:"name"`
 	Tag       string `json:"tag"`
-	LatestTag string `json:"latest_tag"`
+	LatestTag string `json:"latest_tag,omitempty"`
 	Digest    string `json:"digest,omitempty"`
 	// Ref is registry/name:tag@digest, what services are set to.
 	Ref string `json:"ref,omitempty"`
@@ -149,6 +158,10 @@ type Image struct {
 // with a running job.
 func (j *Job) Clone() *Job {
 	c := *j
+	if j.Stage != nil {
+		s := *j.Stage
+		c.Stage = &s
+	}
 	c.Stages = append([]Stage(nil), j.Stages...)
 	c.Images = append([]Image(nil), j.Images...)
 	c.Services = append([]updater.Result(nil), j.Services...)

@@ -21,21 +21,22 @@ var errBuildStopped = errors.New("deploy failed: later images are not needed")
 type imageStep struct {
 	stage  Stage
 	image  int    // index into the job's images
-	kind   string // build, push or tag
+	kind   string // build or push
 	digest string // set by a successful push
 	err    error
 }
 
 // overlap is the pipeline after fetch for a deploy target with
-// pipeline: overlap. One goroutine builds, pushes and tags the images in
-// the project's order, each -latest moving as soon as that image is
-// pushed; this one rolls the services in order, each as soon as its own
-// image is tagged and the service before it has converged. Only this
-// goroutine touches j: the build side reports through a channel.
+// pipeline: overlap. One goroutine builds and pushes the images in the
+// project's order; this one rolls the services in order, each as soon as
+// its own image is pushed and the service before it has converged. Only
+// this goroutine touches j: the build side reports through a channel.
 //
 // A failed build stops the deploy before the next service; a failed
 // update stops the builds. Either way on_failure applies to the services
-// already changed, and the job waits for the build side to end.
+// already changed, and the job waits for the build side to end. -latest
+// moves as in the sequential pipeline: only once every image is pushed
+// and every service runs it.
 func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, dir, component string, w io.Writer) error {
 	// Which image each service waits for, known before anything builds.
 	wants := make([]int, len(target.Services))
@@ -68,7 +69,6 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 			buildErr = fmt.Errorf("%s: %w", st.kind, st.err)
 		case st.kind == "push":
 			im.Digest, im.Ref = st.digest, r.d.Registry.Ref(im.Name, im.Tag)+"@"+st.digest
-		case st.kind == "tag":
 			ready[st.image] = true
 		}
 		r.d.Store.Save(ctx, j)
@@ -113,11 +113,14 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 	if err == nil {
 		err = buildErr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return r.tagLatest(ctx, j, w)
 }
 
-// buildInOrder builds, pushes and tags each image of its own copy of
-// the job in turn, with the same steps, retries and build timeout as the
+// buildInOrder builds and pushes each image of its own copy of the job
+// in turn, with the same steps, retries and build timeout as the
 // sequential pipeline, reporting every stage on steps; it closes steps
 // when done or at the first failure.
 func (r *Runner) buildInOrder(ctx context.Context, p *config.Project, bj *Job, dir string, stamp time.Time, steps chan<- imageStep, w io.Writer) {
@@ -125,7 +128,7 @@ func (r *Runner) buildInOrder(ctx context.Context, p *config.Project, bj *Job, d
 	ctx, cancel := buildDeadline(ctx, p)
 	defer cancel()
 	for i, im := range bj.Images {
-		for _, kind := range []string{"build", "push", "tag"} {
+		for _, kind := range []string{"build", "push"} {
 			st := imageStep{image: i, kind: kind, stage: Stage{Name: kind + " " + im.Name, Started: r.d.Now().UTC()}}
 			switch kind {
 			case "build":
@@ -133,8 +136,6 @@ func (r *Runner) buildInOrder(ctx context.Context, p *config.Project, bj *Job, d
 			case "push":
 				st.err = r.pushImage(ctx, bj, i, w)
 				st.digest = bj.Images[i].Digest
-			case "tag":
-				st.err = r.tagImage(ctx, bj, i, w)
 			}
 			st.err = withCause(ctx, st.err)
 			st.stage.Finished = r.d.Now().UTC()

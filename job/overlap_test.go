@@ -82,11 +82,14 @@ func TestOverlapRollsFirstServiceWhileLaterImageBuilds(t *testing.T) {
 	}
 	before := [][2]string{
 		{"checkout refs/heads/main c0ffee", "build reg:5000/shop/api:main-20261126101500"},
-		{"retag shop/api main-latest", "update api reg:5000/shop/api"},
+		{"push reg:5000/shop/api:main-20261126101500", "update api reg:5000/shop/api"},
 		{"update api reg:5000/shop/api", "build " + webRef},
 		{"update api reg:5000/shop/api", "update worker reg:5000/shop/api"},
 		{"update worker reg:5000/shop/api", "update web reg:5000/shop/web"},
-		{"retag shop/web main-latest", "update web reg:5000/shop/web"},
+		{"push " + webRef, "update web reg:5000/shop/web"},
+		// -latest moves once every service runs the build.
+		{"update web reg:5000/shop/web", "retag shop/api main-latest"},
+		{"update web reg:5000/shop/web", "retag shop/web main-latest"},
 	}
 	for _, b := range before {
 		if at(b[0]) > at(b[1]) {
@@ -97,7 +100,7 @@ func TestOverlapRollsFirstServiceWhileLaterImageBuilds(t *testing.T) {
 	for _, s := range j.Stages {
 		stages = append(stages, s.Name)
 	}
-	for _, want := range []string{"fetch", "build shop/api", "push shop/api", "tag shop/api", "build shop/web", "push shop/web", "tag shop/web", "deploy api", "deploy worker", "deploy web"} {
+	for _, want := range []string{"fetch", "build shop/api", "push shop/api", "build shop/web", "push shop/web", "deploy api", "deploy worker", "deploy web", "tag"} {
 		if !slices.Contains(stages, want) {
 			t.Errorf("stage %q missing from %v", want, stages)
 		}
@@ -141,7 +144,7 @@ func TestOverlapLaterBuildFailureStopsTheDeploy(t *testing.T) {
 				t.Errorf("service outcomes (-want +got):\n%s", diff)
 			}
 			for _, c := range rec.calls {
-				if c == "update worker reg:5000/shop/api" || strings.HasPrefix(c, "update web") || c == "push "+webRef || c == "retag shop/web main-latest" {
+				if c == "update worker reg:5000/shop/api" || strings.HasPrefix(c, "update web") || c == "push "+webRef || strings.HasPrefix(c, "retag") {
 					t.Errorf("%q ran after web's build failed: %v", c, rec.calls)
 				}
 			}
@@ -170,7 +173,7 @@ func TestOverlapFailedUpdateStopsLaterBuilds(t *testing.T) {
 		t.Errorf("web's build was not cancelled: %v", rec.calls)
 	}
 	for _, c := range rec.calls {
-		if c == "push "+webRef || strings.HasPrefix(c, "update web") {
+		if c == "push "+webRef || strings.HasPrefix(c, "update web") || strings.HasPrefix(c, "retag") {
 			t.Errorf("%q ran after api's update failed", c)
 		}
 	}

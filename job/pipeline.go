@@ -23,21 +23,28 @@ import (
 	"github.com/swarmhook/swarmhook/updater"
 )
 
-// stage runs fn as a named, timed stage of j.
+// stage runs fn as a named, timed stage of j. While fn runs, j's
+// record names the stage (Job.Stage).
 func (r *Runner) stage(ctx context.Context, j *Job, name string, w io.Writer, fn func() error) error {
 	fmt.Fprintf(w, "==> %s\n", name)
 	s := Stage{Name: name, Started: r.d.Now().UTC()}
+	j.Stage = &CurrentStage{Name: name, Started: s.Started}
+	r.d.Store.Save(ctx, j)
 	err := fn()
 	s.Finished = r.d.Now().UTC()
 	s.Millis = s.Finished.Sub(s.Started).Milliseconds()
+	j.Stage = nil
 	j.Stages = append(j.Stages, s)
 	r.d.Store.Save(ctx, j)
 	return err
 }
 
-// pipeline is the job proper: fetch, build, push, tag, deploy. Any error
-// stops it where it is: nothing later runs. In particular -latest moves
-// only once every image is pushed, and nothing deploys unless it has.
+// pipeline is the job proper: fetch, build, push, deploy, tag. Any error
+// stops it where it is: nothing later runs. Nothing deploys unless every
+// image is pushed, and -latest moves last: for a branch with a deploy
+// target only once every service runs the new images, for one without
+// once every image is pushed. A failed or rolled-back deploy leaves it on
+// what the branch's services still run.
 func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.Writer) error {
 	component, err := tagpolicy.BranchComponent(j.Branch)
 	if err != nil {
@@ -55,7 +62,13 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		if err != nil {
 			return err
 		}
-		return r.d.Source.Checkout(ctx, repo, j.Ref, j.Commit, dir, w)
+		// The job builds what the branch holds now: a newer commit when
+		// it has moved past this push, never an older one.
+		tip, err := r.d.Source.Checkout(ctx, repo, j.Ref, j.Commit, dir, w)
+		if err == nil {
+			j.Commit = tip
+		}
+		return err
 	}); err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
@@ -86,7 +99,22 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("push: %w", err)
 	}
 
-	// -latest moves only once every image of the job is pushed.
+	r.pruneImages(ctx, j, w)
+
+	if target, ok := p.DeployFor(j.Branch); ok {
+		if err := r.deploy(ctx, j, p, target, w); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(w, "no deploy target matches %s: built and pushed only\n", j.Branch)
+	}
+	return r.tagLatest(ctx, j, w)
+}
+
+// tagLatest moves every image's -latest to the job's build, in one
+// stage: the last step of a build, once every image is pushed and every
+// service of the branch runs it.
+func (r *Runner) tagLatest(ctx context.Context, j *Job, w io.Writer) error {
 	if err := r.stage(ctx, j, "tag", w, func() error {
 		for i := range j.Images {
 			if err := r.tagImage(ctx, j, i, w); err != nil {
@@ -97,14 +125,7 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	}); err != nil {
 		return fmt.Errorf("tag: %w", err)
 	}
-	r.pruneImages(ctx, j, w)
-
-	target, ok := p.DeployFor(j.Branch)
-	if !ok {
-		fmt.Fprintf(w, "no deploy target matches %s: built and pushed only\n", j.Branch)
-		return nil
-	}
-	return r.deploy(ctx, j, p, target, w)
+	return nil
 }
 
 // buildImages builds every image of p, p.Build.Parallelism at a time,
@@ -172,6 +193,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 	}
 	maps.Copy(lbls, labels(p, j, stamp))
 	_, err := r.d.Builder.Build(ctx, builder.Request{
+		WorkTree:   dir,
 		ContextDir: filepath.Join(dir, img.Context),
 		Dockerfile: img.Dockerfile,
 		Tags:       []string{ref},

@@ -88,7 +88,10 @@ type Logs interface {
 
 // Source writes the tree of a pushed commit into a fresh directory.
 type Source interface {
-	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) error
+	// Checkout writes the tree of ref's tip into dest and returns the
+	// tip, which is commit or, when ref has moved past it, newer; a
+	// commit no longer on ref is an error.
+	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) (string, error)
 	// Head returns the commit ref points at now.
 	Head(ctx context.Context, repo source.Repo, ref string) (string, error)
 }
@@ -135,6 +138,10 @@ type Deps struct {
 	Pruner   ImagePruner
 	Registry Tagger
 	Updater  ServiceUpdater
+	// Services, when set, is asked before a deploy whether the target's
+	// services all exist, so a missing one fails the deploy before any
+	// service changes.
+	Services ServiceInventory
 	Log      zerolog.Logger
 	// Observers hear of job state changes: notifications, metrics.
 	Observers []Observer
@@ -235,17 +242,23 @@ func NewRunner(cfg *config.Config, d Deps) *Runner {
 	return r
 }
 
-// Resume deals with the jobs a previous process left unfinished: running
-// ones are marked interrupted (their work died with the process), queued
-// ones are queued again. Call it after Start.
+// Resume deals with what a previous process left unfinished: running
+// jobs are marked interrupted (their work died with the process), queued
+// ones are queued again, and every work tree under data_dir/work is
+// removed. Call it once, after Start and before any Submit, while this
+// runner runs no job; the caller must hold the data directory (no other
+// process uses it).
 func (r *Runner) Resume(ctx context.Context) error {
+	if err := r.removeWorkTrees(); err != nil {
+		r.d.Log.Warn().Err(err).Msg("leftover work trees stay on disk")
+	}
 	jobs, err := r.d.Store.Unfinished(ctx)
 	if err != nil {
 		return fmt.Errorf("read unfinished jobs: %w", err)
 	}
 	for _, j := range jobs {
 		if j.Status == Running {
-			j.Status, j.Finished = Interrupted, r.d.Now().UTC()
+			j.Status, j.Finished, j.Stage = Interrupted, r.d.Now().UTC(), nil
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
 			if err := r.d.Store.Save(ctx, j); err != nil {
 				return err
@@ -533,6 +546,7 @@ func (r *Runner) serviceCtx() context.Context {
 // run executes one job and records how it ended.
 func (r *Runner) run(ctx context.Context, j *Job) {
 	log := r.d.Log.With().Int64("job", j.ID).Str("project", j.Project).Str("action", string(j.Action)).Logger()
+	runner := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, r.cfg.Jobs.Timeout.Duration, fmt.Errorf("job timed out after %s", r.cfg.Jobs.Timeout.Duration))
 	defer cancel()
 
@@ -541,14 +555,17 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 		log.Error().Err(err).Msg("open job log")
 		w = nopCloser{io.Discard}
 	}
-	defer w.Close()
-	jl := &lockedWriter{w: w}
+	// Every line goes through escapeLog; text from outside in lines
+	// written here goes through Printable as well.
+	lw := escapeLog(w)
+	defer lw.Close()
+	jl := &lockedWriter{w: lw}
 
 	j.Status, j.Started = Running, r.d.Now().UTC()
 	r.save(ctx, j, log)
 	r.notify(j)
 	log.Info().Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service).Msg("job started")
-	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, j.describe(), j.Trigger, whoSuffix(j.Who))
+	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, Printable(j.describe()), j.Trigger, whoSuffix(j.Who))
 
 	switch j.Action {
 	case ActionBuild:
@@ -561,24 +578,62 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 	if err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
-	j.Finished = r.d.Now().UTC()
+	j.Finished, j.Stage = r.d.Now().UTC(), nil
 	switch {
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Status, j.Error = Interrupted, err.Error()
-		fmt.Fprintf(jl, "INTERRUPTED: %v\n", err)
+		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))
 		log.Warn().Err(err).Msg("job interrupted by shutdown")
 	case err != nil:
 		j.Status, j.Error = Failed, err.Error()
-		fmt.Fprintf(jl, "FAILED: %v\n", err)
+		fmt.Fprintf(jl, "FAILED: %s\n", Printable(err.Error()))
 		log.Error().Err(err).Msg("job failed")
 	default:
 		j.Status = Succeeded
 		fmt.Fprintln(jl, "SUCCEEDED")
 		log.Info().Dur("took", j.Finished.Sub(j.Started)).Msg("job succeeded")
 	}
-	// Record the end even when the job's own context is spent.
-	r.save(context.WithoutCancel(ctx), j, log)
+	r.saveEnd(runner, j, log)
 	r.notify(j)
+}
+
+// saveRetry is how long the first retry of a job's final save waits;
+// each next one waits twice as long, up to saveRetryMax.
+const (
+	saveRetry    = time.Second
+	saveRetryMax = 30 * time.Second
+)
+
+// saveEnd records how j ended, trying again until it is saved or runner
+// (the runner's context, not the job's) is cancelled: a job left
+// running in the store would never end for its log's followers, and
+// until the next start Resume could not mark it interrupted. A full
+// data_dir is the usual cause, and the save goes through once space
+// returns.
+func (r *Runner) saveEnd(runner context.Context, j *Job, log zerolog.Logger) {
+	wait := saveRetry
+	for tries := 1; ; tries++ {
+		// Even when the job's own context is spent.
+		err := r.d.Store.Save(context.WithoutCancel(runner), j)
+		if err == nil {
+			if tries > 1 {
+				log.Info().Int("tries", tries).Str("status", string(j.Status)).Msg("job's end saved")
+			}
+			return
+		}
+		if runner.Err() != nil {
+			log.Error().Err(err).Str("status", string(j.Status)).Msg("job's end not saved: the next start marks it interrupted")
+			return
+		}
+		log.Error().Err(err).Str("status", string(j.Status)).Dur("retry_in", wait).Msg("job's end not saved, trying again")
+		t := time.NewTimer(wait)
+		select {
+		case <-runner.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, saveRetryMax)
+	}
 }
 
 // notify tells every observer about j's new state. Observers must not
@@ -593,7 +648,7 @@ func whoSuffix(who string) string {
 	if who == "" {
 		return ""
 	}
-	return " (" + who + ")"
+	return " (" + Printable(who) + ")"
 }
 
 func (r *Runner) save(ctx context.Context, j *Job, log zerolog.Logger) {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -35,7 +37,13 @@ type recorder struct {
 	// succeed again.
 	pushErrs []error
 	requests []builder.Request // every build request, in order
+	// failEnds fails that many saves of a job's end (a final status)
+	// with errNoSpace; endSaves counts them all.
+	failEnds, endSaves int
 }
+
+// errNoSpace stands in for the store's error when data_dir is full.
+var errNoSpace = errors.New("store: data_dir full: database or disk is full")
 
 func newRecorder() *recorder {
 	return &recorder{failOn: map[string]error{}, current: map[string]string{}, jobs: map[int64]*Job{}}
@@ -48,8 +56,8 @@ func (r *recorder) note(call string) error {
 	return r.failOn[call]
 }
 
-func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) error {
-	return r.note("checkout " + ref + " " + commit)
+func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) (string, error) {
+	return commit, r.note("checkout " + ref + " " + commit)
 }
 
 func (r *recorder) Head(_ context.Context, _ source.Repo, ref string) (string, error) {
@@ -157,6 +165,13 @@ func (r *recorder) Join(_ context.Context, j *Job, _ *Delivery) error {
 func (r *recorder) Save(_ context.Context, j *Job) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if j.Status.Final() {
+		r.endSaves++
+		if r.failEnds > 0 {
+			r.failEnds--
+			return errNoSpace
+		}
+	}
 	r.jobs[j.ID] = j.Clone()
 	return nil
 }
@@ -171,6 +186,13 @@ func (r *recorder) Unfinished(context.Context) ([]*Job, error) {
 		}
 	}
 	return out, nil
+}
+
+// ends returns how many saves of a job's end there were.
+func (r *recorder) ends() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.endSaves
 }
 
 func (r *recorder) job(id int64) *Job {
@@ -255,11 +277,11 @@ func TestPipelineOrder(t *testing.T) {
 		"build reg:5000/shop/web:main-20261126101500",
 		"push reg:5000/shop/api:main-20261126101500",
 		"push reg:5000/shop/web:main-20261126101500",
-		"retag shop/api main-latest",
-		"retag shop/web main-latest",
 		"update api reg:5000/shop/api",
 		"update worker reg:5000/shop/api",
 		"update web reg:5000/shop/web",
+		"retag shop/api main-latest",
+		"retag shop/web main-latest",
 	}
 	if diff := cmp.Diff(want, rec.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
@@ -271,7 +293,7 @@ func TestPipelineOrder(t *testing.T) {
 	for _, s := range j.Stages {
 		stages = append(stages, s.Name)
 	}
-	if diff := cmp.Diff([]string{"fetch", "build", "push", "tag", "deploy api", "deploy worker", "deploy web"}, stages); diff != "" {
+	if diff := cmp.Diff([]string{"fetch", "build", "push", "deploy api", "deploy worker", "deploy web", "tag"}, stages); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
 	}
 }
@@ -286,10 +308,17 @@ func TestPipelineStopsAtFirstFailure(t *testing.T) {
 	}{
 		{name: "build", failOn: "build reg:5000/shop/web:main-20261126101500", wantLast: "build reg:5000/shop/web:main-20261126101500", wantError: "build: image shop/web"},
 		{name: "second push moves no -latest", failOn: "push reg:5000/shop/web:main-20261126101500", wantLast: "push reg:5000/shop/web:main-20261126101500", wantError: "push:"},
-		{name: "retag", failOn: "retag shop/api main-latest", wantLast: "retag shop/api main-latest", wantError: "tag:"},
 		{
-			name: "update leaves later services untouched", failOn: "update worker reg:5000/shop/api", wantLast: "update worker reg:5000/shop/api", wantError: "deploy worker",
+			name: "retag after the deploy", failOn: "retag shop/api main-latest", wantLast: "retag shop/api main-latest", wantError: "tag:",
+			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.Updated, "web": updater.Updated},
+		},
+		{
+			name: "update leaves later services and -latest untouched", failOn: "update worker reg:5000/shop/api", wantLast: "update worker reg:5000/shop/api", wantError: "deploy worker",
 			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.RolledBack, "web": updater.Skipped},
+		},
+		{
+			name: "last service rolled back moves no -latest", failOn: "update web reg:5000/shop/web", wantLast: "update web reg:5000/shop/web", wantError: "deploy web",
+			services: map[string]updater.Outcome{"api": updater.Updated, "worker": updater.Updated, "web": updater.RolledBack},
 		},
 	}
 	for _, tt := range tests {
@@ -303,6 +332,13 @@ func TestPipelineStopsAtFirstFailure(t *testing.T) {
 			}
 			if last := rec.calls[len(rec.calls)-1]; last != tt.wantLast {
 				t.Errorf("last call %q, want %q (calls %v)", last, tt.wantLast, rec.calls)
+			}
+			// -latest stays on what the services run: a failure before
+			// or during the deploy moves none.
+			for _, c := range rec.calls {
+				if strings.HasPrefix(c, "retag") && !strings.HasPrefix(tt.failOn, "retag") {
+					t.Errorf("%q though the job failed at %q", c, tt.failOn)
+				}
 			}
 			if tt.services != nil {
 				got := map[string]updater.Outcome{}
@@ -342,8 +378,14 @@ func TestBranchWithoutDeployTargetOnlyBuilds(t *testing.T) {
 			t.Errorf("a branch without a deploy target deployed: %s", c)
 		}
 	}
-	if j.Images[0].Tag != "feature-login-20261126101500" || j.Images[0].LatestTag != "feature-login-latest" {
+	comp := "feature-login-48fad0826e2169c7150d" // and a hash of feature/Login: see tagpolicy
+	if j.Images[0].Tag != comp+"-20261126101500" || j.Images[0].LatestTag != comp+"-latest" {
 		t.Errorf("tags = %+v", j.Images[0])
+	}
+	// Without a deploy target -latest moves once every image is pushed.
+	want := []string{"push reg:5000/shop/web:" + comp + "-20261126101500", "retag shop/api " + comp + "-latest", "retag shop/web " + comp + "-latest"}
+	if got := rec.calls[len(rec.calls)-3:]; !slices.Equal(got, want) {
+		t.Errorf("calls end %v, want %v", got, want)
 	}
 }
 
@@ -390,6 +432,12 @@ func TestServiceActions(t *testing.T) {
 			"digest shop/api:main-20261101000000", "digest shop/web:main-20261101000000",
 			"update api reg:5000/shop/api", "update worker reg:5000/shop/api", "update web reg:5000/shop/web",
 			"retag shop/api main-latest", "retag shop/web main-latest"}},
+		// main's services now run it: main-latest names it, and the
+		// branch the tag came from keeps its own -latest.
+		{"deploy another branch's tag", Request{Action: ActionDeploy, Project: "shop", Branch: "main", Tag: "feature-x-20261101000000"}, []string{
+			"digest shop/api:feature-x-20261101000000", "digest shop/web:feature-x-20261101000000",
+			"update api reg:5000/shop/api", "update worker reg:5000/shop/api", "update web reg:5000/shop/web",
+			"retag shop/api main-latest", "retag shop/web main-latest"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,6 +454,21 @@ func TestServiceActions(t *testing.T) {
 	}
 }
 
+func TestFailedDeployOfATagMovesNoLatest(t *testing.T) {
+	rec := newRecorder()
+	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+	rec.failOn["update web reg:5000/shop/web"] = errors.New("rolled back by swarm")
+	j := runWith(t, rec, shopConfig, Request{Action: ActionDeploy, Project: "shop", Branch: "main", Tag: "main-20261101000000"})
+	if j.Status != Failed {
+		t.Fatalf("status %s", j.Status)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "retag") {
+			t.Errorf("%q after a failed deploy: %v", c, rec.calls)
+		}
+	}
+}
+
 func TestUnknownTagFailsBeforeAnyUpdate(t *testing.T) {
 	rec := newRecorder()
 	rec.failOn["digest shop/web:main-20200101000000"] = errors.New("registry: not found")
@@ -418,4 +481,57 @@ func TestUnknownTagFailsBeforeAnyUpdate(t *testing.T) {
 			t.Errorf("updated a service for a missing tag: %s", c)
 		}
 	}
+}
+
+func TestAJobsEndIsSavedOnceTheStoreTakesWritesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+		rec.failEnds = 4
+		j := runOne(t, rec, "main")
+		if n := rec.ends(); j.Status != Succeeded || n != 5 {
+			t.Errorf("job %s (%s) after %d saves of its end, want succeeded after 5", j.Status, j.Error, n)
+		}
+	})
+}
+
+func TestAJobsEndNotSavedByShutdownIsInterruptedAtTheNextStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		rec.failEnds = 1 << 30
+		cfg, err := config.Load(strings.NewReader(fmt.Sprintf(shopConfig, t.TempDir())), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Deps{Store: rec, Logs: discardLogs{}, Source: rec, Builder: rec, Registry: rec, Updater: rec, Log: zerolog.Nop()}
+		r := NewRunner(cfg, d)
+		r.Start(context.Background())
+		j, err := r.Submit(context.Background(), Request{Project: "shop", Trigger: TriggerPush, Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A minute of the bubble's clock: several tries by then.
+		time.Sleep(time.Minute)
+		if n := rec.ends(); n < 3 {
+			t.Fatalf("the job's end was saved %d times in a minute, want tries again", n)
+		}
+		grace, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := r.Shutdown(grace); err == nil {
+			t.Error("Shutdown with a job's end unsaved reported nothing")
+		}
+		if got := rec.job(j.ID).Status; got != Running {
+			t.Fatalf("job %s in the store after shutdown, want running", got)
+		}
+		rec.mu.Lock()
+		rec.failEnds = 0
+		rec.mu.Unlock()
+		next := NewRunner(cfg, d)
+		if err := next.Resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.job(j.ID).Status; got != Interrupted {
+			t.Errorf("job %s after the next start, want interrupted", got)
+		}
+	})
 }

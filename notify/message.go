@@ -56,7 +56,7 @@ func subject(j *job.Job) string {
 		s = fmt.Sprintf("%s %s", j.Action, j.Service)
 	}
 	if j.Who != "" {
-		s += " by " + j.Who
+		s += " by " + job.Printable(j.Who)
 	}
 	return s
 }
@@ -80,7 +80,7 @@ func summary(j *job.Job, event string) string {
 	case config.EventSuperseded:
 		return fmt.Sprintf("%s superseded by job %d: %s", head, j.SupersededBy, subject(j))
 	}
-	return fmt.Sprintf("%s %s: %s: %s", head, j.Status, subject(j), j.Error)
+	return fmt.Sprintf("%s %s: %s: %s", head, j.Status, subject(j), job.Printable(j.Error))
 }
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
@@ -126,7 +126,7 @@ func statusDescription(j *job.Job, event string) string {
 	case config.EventSuccess:
 		s = fmt.Sprintf("#%d deployed in %s", j.Number, took(j))
 	default:
-		s = fmt.Sprintf("#%d %s: %s", j.Number, j.Status, j.Error)
+		s = fmt.Sprintf("#%d %s: %s", j.Number, j.Status, job.Printable(j.Error))
 	}
 	const max = 140
 	if r := []rune(s); len(r) > max {

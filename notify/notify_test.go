@@ -289,6 +289,25 @@ func TestSlackEscapesControlCharacters(t *testing.T) {
 	}
 }
 
+// TestNotificationLinesStayOneLine: a pusher's name or an error from
+// outside cannot add a line to a notification or a commit status.
+func TestNotificationLinesStayOneLine(t *testing.T) {
+	j := testJob(job.Failed)
+	j.Who, j.Error = "mallory\nSUCCEEDED", "build: step failed\x1b[2J\nSUCCEEDED"
+	for name, text := range map[string]string{
+		"slack":   slackText(j, config.EventFailure, ""),
+		"summary": summary(j, config.EventFailure),
+		"status":  statusDescription(j, config.EventFailure),
+	} {
+		if strings.ContainsAny(text, "\n\r\x1b") {
+			t.Errorf("%s text %q carries a control character", name, text)
+		}
+	}
+	if got := summary(j, config.EventFailure); !strings.Contains(got, `by "mallory\nSUCCEEDED"`) {
+		t.Errorf("summary %q does not show the pusher's name quoted", got)
+	}
+}
+
 func TestRetries(t *testing.T) {
 	tests := []struct {
 		name         string

@@ -54,9 +54,18 @@ func status(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrShuttingDown):
 		return http.StatusServiceUnavailable
+	case dataDirFault(err):
+		// The sender should try again, and the operator read why.
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+// dataDirFault reports whether err is the data directory's fault, not
+// the request's: full, failing or damaged.
+func dataDirFault(err error) bool {
+	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrIO) || errors.Is(err, store.ErrCorrupt)
 }
 
 var (
@@ -85,6 +94,8 @@ func errorHandler(log zerolog.Logger) echo.HTTPErrorHandler {
 		if code == http.StatusInternalServerError {
 			log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
 			msg = "internal error"
+		} else if dataDirFault(err) {
+			log.Error().Err(err).Str("path", c.Path()).Msg("request refused: data_dir cannot take it")
 		}
 		if c.Request().Method == http.MethodHead {
 			c.NoContent(code)

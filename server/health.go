@@ -32,17 +32,24 @@ type readyAnswer struct {
 	Status string            `json:"status"`
 	Failed []string          `json:"failed,omitempty"`
 	Checks map[string]string `json:"checks"`
+	// Warnings are the failed Deps.Warn checks.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// readyz runs every check at once and answers 200 when all pass, or 503
-// naming what failed.
+// readyz runs every check at once and answers 200 when all Ready checks
+// pass, or 503 naming what failed. Failed Warn checks are named under
+// warnings either way.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
 	a := readyAnswer{Status: "ok", Checks: map[string]string{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, ch := range s.d.Ready {
+	for i, ch := range slices.Concat(s.d.Ready, s.d.Warn) {
+		failed := &a.Failed
+		if i >= len(s.d.Ready) {
+			failed = &a.Warnings
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -51,13 +58,14 @@ func (s *Server) readyz(c echo.Context) error {
 			defer mu.Unlock()
 			if err != nil {
 				a.Checks[ch.Name] = err.Error()
-				a.Failed = append(a.Failed, ch.Name)
+				*failed = append(*failed, ch.Name)
 				return
 			}
 			a.Checks[ch.Name] = "ok"
 		}()
 	}
 	wg.Wait()
+	slices.Sort(a.Warnings)
 	if len(a.Failed) > 0 {
 		slices.Sort(a.Failed)
 		a.Status = "unavailable: " + strings.Join(a.Failed, ", ")

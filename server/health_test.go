@@ -137,3 +137,42 @@ func TestDeliveriesCountedByProviderAndOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyzWarnsWithoutBeingUnready: a failed Warn check (deploy
+// targets naming services that do not exist) is in the answer's detail
+// and warnings, and readiness is decided by the Ready checks alone.
+func TestReadyzWarnsWithoutBeingUnready(t *testing.T) {
+	missing := probe(errors.New("deploy targets name services that do not exist: shop_api"))
+	tests := []struct {
+		name       string
+		ready      []Check
+		wantCode   int
+		wantFailed []string
+	}{
+		{"ready with a warning", []Check{{"engine", probe(nil)}}, 200, nil},
+		{"unready with a warning", []Check{{"engine", probe(errors.New("no socket"))}}, 503, []string{"engine"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Deps{Config: &config.Config{}, Log: zerolog.Nop(), Ready: tt.ready, Warn: []Check{{"services", missing}}})
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != tt.wantCode {
+				t.Fatalf("code %d, want %d: %s", rec.Code, tt.wantCode, rec.Body)
+			}
+			var a readyAnswer
+			if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantFailed, a.Failed); diff != "" {
+				t.Errorf("failed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"services"}, a.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if got := a.Checks["services"]; !strings.Contains(got, "shop_api") {
+				t.Errorf("services check says %q, want it to name shop_api", got)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/webhook"
 )
 
@@ -48,6 +49,10 @@ projects:
   - name: closed
     repo: file:///srv/closed.git
     images: [{name: closed}]
+  - name: signed
+    repo: file:///srv/signed.git
+    secret: whsec_c2lnbmluZy10b2tlbi1kby1ub3QtbG9n
+    images: [{name: signed}]
 `
 
 // recordingJobs records submitted requests and hands out increasing ids.
@@ -335,6 +340,27 @@ func TestHookQueueFullIsRetryable(t *testing.T) {
 	}
 }
 
+func TestHookStoreTroubleIsRetryableAndSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"data_dir full", fmt.Errorf("record job: %w: create job: database or disk is full (13)", store.ErrFull), "data_dir full: create job: database or disk is full"},
+		{"disk error", fmt.Errorf("record job: %w: commit: disk I/O error (10)", store.ErrIO), "data_dir i/o error"},
+		{"database corrupt", fmt.Errorf("record job: %w: database disk image is malformed (11)", store.ErrCorrupt), "database corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.jobs.err = tc.err
+			code, body := f.send(gh("push", githubPush("refs/heads/main", commitA, "")))
+			if msg, _ := body["error"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, tc.want) {
+				t.Errorf("status %d %v, want 503 saying %q", code, body, tc.want)
+			}
+		})
+	}
+}
+
 func TestRedeliveryBuildsNothing(t *testing.T) {
 	f := newFixture(t)
 	body := githubPush("refs/heads/main", commitA, "")
@@ -359,6 +385,65 @@ func TestRedeliveryBuildsNothing(t *testing.T) {
 	f.clock = f.clock.Add(2 * time.Hour)
 	if code, a := f.send(first); code != 202 || a["job"] != 3.0 {
 		t.Errorf("after 25h: %d %v, want a new job", code, a)
+	}
+}
+
+// signedGitLab is a push to project signed from a GitLab hook with a
+// signing token: webhook-id id is signed, Idempotency-Key key is not.
+func signedGitLab(t *testing.T, at time.Time, id, key, commit string) delivery {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"object_kind": "push", "ref": "refs/heads/main", "before": zero,
+		"after": commit, "checkout_sha": commit, "user_username": "tess"})
+	sig, err := webhook.SignStandard("whsec_c2lnbmluZy10b2tlbi1kby1ub3QtbG9n", id, at, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("X-Gitlab-Event", "Push Hook")
+	h.Set("Idempotency-Key", key)
+	h.Set("Webhook-Id", id)
+	h.Set("Webhook-Timestamp", fmt.Sprint(at.Unix()))
+	h.Set("Webhook-Signature", sig)
+	return delivery{project: "signed", header: h, body: body}
+}
+
+// withHeader is d with header k set to v.
+func withHeader(d delivery, k, v string) delivery {
+	d.header = d.header.Clone()
+	d.header.Set(k, v)
+	return d
+}
+
+// TestSignedGitLabDeliveriesAreKnownByTheirSignedID: a delivery signed
+// with a whsec_ token is deduplicated by the webhook-id its signature
+// covers, so resending a captured delivery under another (unsigned)
+// Idempotency-Key cannot make a later real push look like a redelivery.
+func TestSignedGitLabDeliveriesAreKnownByTheirSignedID(t *testing.T) {
+	f := newFixture(t)
+	commitB := strings.Repeat("b", 40)
+	first := signedGitLab(t, f.clock, "msg_1", "key_1", commitA)
+	if code, a := f.send(first); code != 202 || a["job"] != 1.0 {
+		t.Fatalf("first delivery: %d %v", code, a)
+	}
+	// Another signed delivery that happens to carry the same unsigned key.
+	if code, a := f.send(signedGitLab(t, f.clock, "msg_2", "key_1", commitB)); code != 202 || a["job"] != 2.0 {
+		t.Errorf("same Idempotency-Key, another webhook-id: %d %v, want a new job", code, a)
+	}
+	// The first delivery resent under the key the next real push carries
+	// is a redelivery of msg_1...
+	if code, a := f.send(withHeader(first, "Idempotency-Key", "key_3")); code != 200 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of msg_1") {
+		t.Errorf("replay under another Idempotency-Key: %d %v, want a redelivery of msg_1", code, a)
+	}
+	// ...and that push still builds.
+	if code, a := f.send(signedGitLab(t, f.clock, "msg_3", "key_3", commitA)); code != 202 || a["job"] != 3.0 {
+		t.Errorf("real push after the replay: %d %v, want a new job", code, a)
+	}
+	// A webhook-id the signature does not cover is refused.
+	if code, a := f.send(withHeader(first, "Webhook-Id", "msg_4")); code != http.StatusUnauthorized {
+		t.Errorf("forged webhook-id: %d %v, want 401", code, a)
+	}
+	if n := len(f.jobs.submitted()); n != 3 {
+		t.Errorf("%d jobs submitted, want 3", n)
 	}
 }
 

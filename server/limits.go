@@ -81,11 +81,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// HTTPServer returns an http.Server serving s on addr with the server's
-// read, write and idle bounds.
-func (s *Server) HTTPServer(addr string) *http.Server {
+// HTTPServer returns an http.Server serving s with the server's read,
+// write and idle bounds; the caller gives it a listener.
+func (s *Server) HTTPServer() *http.Server {
 	return &http.Server{
-		Addr:              addr,
 		Handler:           s,
 		ReadHeaderTimeout: s.limits.ReadHeaderTimeout,
 		ReadTimeout:       s.limits.ReadTimeout,

@@ -80,7 +80,7 @@ func startLive(t *testing.T, limits Limits, deps Deps) *liveServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := s.HTTPServer("")
+	hs := s.HTTPServer()
 	go hs.Serve(smallBuffers{l})
 	t.Cleanup(func() { hs.Close() })
 	return &liveServer{Server: s, addr: l.Addr().String(), store: st, logs: logs, log: out}

@@ -53,6 +53,9 @@ type Deps struct {
 	Now func() time.Time
 	// Ready are the checks GET /readyz runs; all must pass.
 	Ready []Check
+	// Warn are checks GET /readyz also runs and reports, under warnings,
+	// without being unready when they fail.
+	Warn []Check
 	// Metrics serves GET /metrics; nil serves none.
 	Metrics http.Handler
 	// DeliveryCounter counts webhook deliveries; nil counts none.

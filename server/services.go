@@ -107,7 +107,16 @@ func (s *Server) rollback(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.checkTag(c.Request().Context(), repo, body.Tag); err != nil {
+		ctx := c.Request().Context()
+		offer := func(tags []string) ([]string, error) {
+			ts, err := s.rollbackTags(ctx, p, svc, repo, tags)
+			names := make([]string, len(ts))
+			for i, t := range ts {
+				names[i] = t.Tag
+			}
+			return names, err
+		}
+		if err := s.checkTag(ctx, repo, body.Tag, offer); err != nil {
 			return err
 		}
 	}
@@ -133,9 +142,10 @@ func (s *Server) serviceRepo(ctx context.Context, p *config.Project, svc config.
 	return "", fmt.Errorf("%w: service %s runs %s, none of project %s's images", errBadRequest, svc.Name, st.Image, p.Name)
 }
 
-// checkTag fails with errNoSuchTag, naming the nearest tags, when repo
-// has no such tag.
-func (s *Server) checkTag(ctx context.Context, repo, tag string) error {
+// checkTag fails with errNoSuchTag when repo has no such tag, naming the
+// nearest of the tags offer picks from the repository's: only tags the
+// caller could have meant, never another branch's.
+func (s *Server) checkTag(ctx context.Context, repo, tag string, offer func(tags []string) ([]string, error)) error {
 	if err := webhook.ValidRefName(tag); err != nil || strings.ContainsRune(tag, '/') {
 		return fmt.Errorf("%w: %q is not a tag", errBadRequest, tag)
 	}
@@ -145,6 +155,9 @@ func (s *Server) checkTag(ctx context.Context, repo, tag string) error {
 	}
 	if slices.Contains(tags, tag) {
 		return nil
+	}
+	if tags, err = offer(tags); err != nil {
+		return err
 	}
 	return fmt.Errorf("%w: %s has no tag %q; nearest: %s", errNoSuchTag, repo, tag, strings.Join(nearest(tags, tag, 5), ", "))
 }
@@ -205,8 +218,21 @@ func (s *Server) deployProject(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if body.Tag != "" {
+		comp, err := tagpolicy.BranchComponent(body.Branch)
+		if err != nil {
+			return fmt.Errorf("%w: branch: %v", errBadRequest, err)
+		}
+		offer := func(tags []string) ([]string, error) {
+			var mine []string
+			for _, t := range tags {
+				if c, _, ok := tagpolicy.ParseTimestamped(t); ok && c == comp {
+					mine = append(mine, t)
+				}
+			}
+			return mine, nil
+		}
 		for _, im := range p.Images {
-			if err := s.checkTag(ctx, im.Name, body.Tag); err != nil {
+			if err := s.checkTag(ctx, im.Name, body.Tag, offer); err != nil {
 				return err
 			}
 		}
@@ -276,30 +302,28 @@ func (s *Server) listServices(c echo.Context) error {
 }
 
 // serviceTags: GET /api/services/:service/tags, rollback candidates
-// newest first.
+// newest first: the tags that builds of the branches deploying to the
+// service pushed, each with how its build ended (see rollbackTags).
 func (s *Server) serviceTags(c echo.Context) error {
+	ctx := c.Request().Context()
 	p, _, svc, err := s.managed(c.Param("service"))
 	if err != nil {
 		return err
 	}
-	repo, err := s.serviceRepo(c.Request().Context(), p, svc)
+	repo, err := s.serviceRepo(ctx, p, svc)
 	if err != nil {
 		return err
 	}
-	tags, err := s.tags(c.Request().Context(), repo)
+	tags, err := s.tags(ctx, repo)
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
+	ts, err := s.rollbackTags(ctx, p, svc, repo, tags)
 	if err != nil {
 		return err
 	}
-	var ts []string
-	for _, t := range tags {
-		if _, _, ok := tagpolicy.ParseTimestamped(t); ok {
-			ts = append(ts, t)
-		}
+	if ts == nil {
+		ts = []RollbackTag{}
 	}
-	slices.SortFunc(ts, func(a, b string) int {
-		_, ta, _ := tagpolicy.ParseTimestamped(a)
-		_, tb, _ := tagpolicy.ParseTimestamped(b)
-		return tb.Compare(ta)
-	})
 	return c.JSON(http.StatusOK, map[string]any{"service": svc.Name, "repository": repo, "tags": ts})
 }

@@ -58,18 +58,27 @@ func NewMirrors(dir string) (*Mirrors, error) {
 }
 
 // Checkout fetches ref (refs/heads/x or refs/tags/x) from repo into its
-// mirror and writes the tree of commit into dest, which must not exist yet.
-// It fails with ErrCommitNotFound when the commit is not in the repository.
-func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest string, log io.Writer) error {
+// mirror and writes into dest, which must not exist yet, the tree of ref's
+// tip as just fetched, and returns that tip. commit, the pushed one, must
+// be the tip or in its history. When ref has moved past it (a later push
+// arrived, or this one was re-sent or delivered late), the tip is checked
+// out, never the older commit, and the log says so. When commit is not on
+// ref (force-pushed away, or never there) Checkout fails with
+// ErrCommitNotFound, naming the tip.
+func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest string, log io.Writer) (string, error) {
 	if err := os.Mkdir(dest, 0o700); err != nil {
-		return fmt.Errorf("create work tree: %w", err)
+		return "", fmt.Errorf("create work tree: %w", err)
 	}
 	root, err := os.OpenRoot(dest)
 	if err != nil {
-		return fmt.Errorf("open work tree: %w", err)
+		return "", fmt.Errorf("open work tree: %w", err)
 	}
 	defer root.Close()
-	return m.checkout(ctx, repo, []string{ref}, commit, root, log, 0)
+	r, tip, err := m.fetchTip(ctx, repo, ref, commit, log)
+	if err != nil {
+		return "", err
+	}
+	return tip, m.checkout(ctx, r, repo, tip, root, log, 0)
 }
 
 // Memory bounds for a mirror. go-git's defaults cache 96 MB of objects
@@ -84,17 +93,9 @@ const (
 // maxSubmoduleDepth bounds submodules of submodules, against cycles.
 const maxSubmoduleDepth = 8
 
-// checkout fetches refs into repo's mirror unless commit is there
-// already, and writes commit's tree into root, then its submodules'.
-func (m *Mirrors) checkout(ctx context.Context, repo Repo, refs []string, commit string, root *os.Root, log io.Writer, depth int) error {
-	sum := sha256.Sum256([]byte(repo.URL))
-	key := hex.EncodeToString(sum[:12])
-	unlock := m.locks.Lock(key)
-	r, err := m.fetch(ctx, filepath.Join(m.dir, key), repo, refs, commit, log)
-	unlock()
-	if err != nil {
-		return err
-	}
+// checkout writes commit's tree from its mirror r into root, then its
+// submodules'.
+func (m *Mirrors) checkout(ctx context.Context, r *git.Repository, repo Repo, commit string, root *os.Root, log io.Writer, depth int) error {
 	c, err := r.CommitObject(plumbing.NewHash(commit))
 	if err != nil {
 		return fmt.Errorf("read commit %s: %w", commit, err)
@@ -165,12 +166,74 @@ func (m *Mirrors) checkoutSubmodule(ctx context.Context, parent Repo, modules ma
 	defer subRoot.Close()
 	fmt.Fprintf(log, "submodule %s at %s\n", sub.path, sub.commit.String()[:12])
 	repo := Repo{URL: u, Auth: parent.Auth, Submodules: true}
-	return m.checkout(ctx, repo, []string{"refs/heads/*", "refs/tags/*"}, sub.commit.String(), subRoot, log, depth+1)
+	r, err := m.fetchCommit(ctx, repo, []string{"refs/heads/*", "refs/tags/*"}, sub.commit.String(), log)
+	if err != nil {
+		return err
+	}
+	return m.checkout(ctx, r, repo, sub.commit.String(), subRoot, log, depth+1)
 }
 
-// fetch brings commit into the mirror at dir, creating the mirror first.
-func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, refs []string, commit string, log io.Writer) (*git.Repository, error) {
-	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCache),
+// fetchTip fetches ref into repo's mirror, even when commit is there
+// already: only the repository knows where ref is now. It returns the
+// mirror and ref's tip, provided commit is the tip or in its history.
+func (m *Mirrors) fetchTip(ctx context.Context, repo Repo, ref, commit string, log io.Writer) (*git.Repository, string, error) {
+	var tip plumbing.Hash
+	r, err := m.withMirror(repo, func(r *git.Repository) error {
+		if err := fetchRefs(ctx, r, repo, []string{ref}, log); err != nil {
+			return err
+		}
+		var err error
+		tip, err = refCommit(r, ref)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	pushed := plumbing.NewHash(commit)
+	if tip == pushed {
+		return r, tip.String(), nil
+	}
+	// The fetch brought all of the tip's history: a commit the mirror
+	// lacks is not on it, and needs no walk.
+	behind := false
+	if _, err := r.CommitObject(pushed); err == nil {
+		if behind, err = isAncestor(ctx, r, pushed, tip); err != nil {
+			return nil, "", fmt.Errorf("look for %s on %s: %w", commit, ref, err)
+		}
+	}
+	if !behind {
+		return nil, "", fmt.Errorf("%w: %s is not on %s (now at %s): force-pushed away?", ErrCommitNotFound, commit, ref, tip)
+	}
+	fmt.Fprintf(log, "%s has moved on from %s to %s: checking out %s, never a commit older than the branch\n", ref, commit, tip, tip.String()[:12])
+	return r, tip.String(), nil
+}
+
+// fetchCommit brings commit into repo's mirror, fetching refs unless it
+// is there already. Submodules use it: a pinned commit need not be any
+// branch's tip.
+func (m *Mirrors) fetchCommit(ctx context.Context, repo Repo, refs []string, commit string, log io.Writer) (*git.Repository, error) {
+	return m.withMirror(repo, func(r *git.Repository) error {
+		if _, err := r.CommitObject(plumbing.NewHash(commit)); err == nil {
+			fmt.Fprintf(log, "commit %s already in the mirror, no fetch needed\n", commit[:12])
+			return nil
+		}
+		if err := fetchRefs(ctx, r, repo, refs, log); err != nil {
+			return err
+		}
+		if _, err := r.CommitObject(plumbing.NewHash(commit)); err != nil {
+			return fmt.Errorf("%w: %s is not on %s", ErrCommitNotFound, commit, strings.Join(refs, " "))
+		}
+		return nil
+	})
+}
+
+// withMirror opens repo's mirror, creating it first, and runs fn on it
+// holding the mirror's lock, so fetches into one mirror never overlap.
+func (m *Mirrors) withMirror(repo Repo, fn func(*git.Repository) error) (*git.Repository, error) {
+	sum := sha256.Sum256([]byte(repo.URL))
+	key := hex.EncodeToString(sum[:12])
+	defer m.locks.Lock(key)()
+	st := filesystem.NewStorageWithOptions(osfs.New(filepath.Join(m.dir, key)), cache.NewObjectLRU(objectCache),
 		filesystem.Options{LargeObjectThreshold: largeObject, ExclusiveAccess: true})
 	r, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -182,17 +245,22 @@ func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, refs []strin
 	if err != nil {
 		return nil, fmt.Errorf("open mirror: %w", err)
 	}
-	if _, err := r.CommitObject(plumbing.NewHash(commit)); err == nil {
-		fmt.Fprintf(log, "commit %s already in the mirror, no fetch needed\n", commit[:12])
-		return r, nil
+	if err := fn(r); err != nil {
+		return nil, err
 	}
+	return r, nil
+}
+
+// fetchRefs fetches refs into mirror r, forced, as the repository has
+// them now.
+func fetchRefs(ctx context.Context, r *git.Repository, repo Repo, refs []string, log io.Writer) error {
 	ref := strings.Join(refs, " ")
 	fmt.Fprintf(log, "fetching %s\n", ref)
 	var specs []gitconfig.RefSpec
 	for _, r := range refs {
 		specs = append(specs, gitconfig.RefSpec("+"+r+":"+r))
 	}
-	err = r.FetchContext(ctx, &git.FetchOptions{
+	err := r.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RemoteURL:  repo.URL,
 		RefSpecs:   specs,
@@ -200,13 +268,58 @@ func (m *Mirrors) fetch(ctx context.Context, dir string, repo Repo, refs []strin
 		Tags:       git.NoTags,
 		Force:      true,
 	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, fmt.Errorf("fetch %s: %w", ref, err)
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		fmt.Fprintf(log, "%s already up to date\n", ref)
+		return nil
 	}
-	if _, err := r.CommitObject(plumbing.NewHash(commit)); err != nil {
-		return nil, fmt.Errorf("%w: %s is not on %s any more (force-pushed away?)", ErrCommitNotFound, commit, ref)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", ref, err)
 	}
-	return r, nil
+	return nil
+}
+
+// refCommit is the commit ref points at in mirror r, an annotated tag
+// peeled.
+func refCommit(r *git.Repository, ref string) (plumbing.Hash, error) {
+	rf, err := r.Reference(plumbing.ReferenceName(ref), true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read %s: %w", ref, err)
+	}
+	tag, err := r.TagObject(rf.Hash())
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return rf.Hash(), nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read tag %s: %w", ref, err)
+	}
+	c, err := tag.Commit()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read tag %s: %w", ref, err)
+	}
+	return c.Hash, nil
+}
+
+// isAncestor reports whether commit is in tip's history, walking it under
+// ctx.
+func isAncestor(ctx context.Context, r *git.Repository, commit, tip plumbing.Hash) (bool, error) {
+	c, err := r.CommitObject(tip)
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", tip, err)
+	}
+	iter := object.NewCommitPreorderIter(c, nil, nil)
+	defer iter.Close()
+	found := false
+	err = iter.ForEach(func(c *object.Commit) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.Hash == commit {
+			found = true
+			return storer.ErrStop
+		}
+		return nil
+	})
+	return found, err
 }
 
 // writeTree writes every file of c's tree into root. Writes go through an

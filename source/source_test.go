@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,7 +64,7 @@ func TestCheckout(t *testing.T) {
 
 	var log bytes.Buffer
 	dest := filepath.Join(work, "one")
-	if err := m.Checkout(ctx, Repo{URL: url}, "refs/heads/main", first, dest, &log); err != nil {
+	if _, err := m.Checkout(ctx, Repo{URL: url}, "refs/heads/main", first, dest, &log); err != nil {
 		t.Fatalf("Checkout: %v\n%s", err, log.String())
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, "app/deep/x.txt")); err != nil || string(b) != "x" {
@@ -75,19 +77,20 @@ func TestCheckout(t *testing.T) {
 		t.Errorf("first checkout should fetch, log:\n%s", log.String())
 	}
 
-	// The same commit again: served from the mirror.
+	// The same commit again: the repository is asked where main is,
+	// and nothing new comes.
 	log.Reset()
-	if err := m.Checkout(ctx, Repo{URL: url}, "refs/heads/main", first, filepath.Join(work, "two"), &log); err != nil {
+	if _, err := m.Checkout(ctx, Repo{URL: url}, "refs/heads/main", first, filepath.Join(work, "two"), &log); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "no fetch needed") {
-		t.Errorf("second checkout should not fetch, log:\n%s", log.String())
+	if !strings.Contains(log.String(), "refs/heads/main already up to date") {
+		t.Errorf("second checkout should find main up to date, log:\n%s", log.String())
 	}
 
 	// A new commit: fetched incrementally, and the old file is changed.
 	second := commit(map[string]string{"app/deep/x.txt": "y"})
 	dest = filepath.Join(work, "three")
-	if err := m.Checkout(ctx, Repo{URL: url}, "refs/heads/main", second, dest, &log); err != nil {
+	if _, err := m.Checkout(ctx, Repo{URL: url}, "refs/heads/main", second, dest, &log); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dest, "app/deep/x.txt")); string(b) != "y" {
@@ -102,12 +105,108 @@ func TestCheckoutMissingCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = m.Checkout(context.Background(), Repo{URL: url}, "refs/heads/main", strings.Repeat("ab", 20), filepath.Join(t.TempDir(), "w"), &bytes.Buffer{})
+	_, err = m.Checkout(context.Background(), Repo{URL: url}, "refs/heads/main", strings.Repeat("ab", 20), filepath.Join(t.TempDir(), "w"), &bytes.Buffer{})
 	if !errors.Is(err, ErrCommitNotFound) {
 		t.Fatalf("err = %v, want ErrCommitNotFound", err)
 	}
 	if !strings.Contains(err.Error(), "force-pushed") {
 		t.Errorf("error should say why: %v", err)
+	}
+}
+
+// Only the tip of the pushed ref as fetched now builds: a re-sent or late
+// push of an older commit checks out the tip instead, even when the
+// mirror has the older commit from an earlier build; a commit no longer
+// on the ref fails, naming the tip.
+func TestCheckoutOnlyTheTip(t *testing.T) {
+	tests := []struct {
+		name string
+		// prepare makes history in repo, may check some of it out, and
+		// returns the ref and commit to check out and the tip.
+		prepare func(repo *testenv.GitRepo, checkout func(ref, commit string)) (ref, commit, tip string)
+		want    error
+	}{
+		{"the tip", func(repo *testenv.GitRepo, _ func(string, string)) (string, string, string) {
+			repo.Commit("a", map[string]string{"a": "a"})
+			b := repo.Commit("b", map[string]string{"a": "b"})
+			return "refs/heads/main", b, b
+		}, nil},
+		{"an older commit, in the mirror", func(repo *testenv.GitRepo, checkout func(string, string)) (string, string, string) {
+			a := repo.Commit("a", map[string]string{"a": "a"})
+			checkout("refs/heads/main", a)
+			b := repo.Commit("b", map[string]string{"a": "b"})
+			checkout("refs/heads/main", b)
+			return "refs/heads/main", a, b
+		}, nil},
+		{"an older commit, never fetched", func(repo *testenv.GitRepo, _ func(string, string)) (string, string, string) {
+			a := repo.Commit("a", map[string]string{"a": "a"})
+			b := repo.Commit("b", map[string]string{"a": "b"})
+			return "refs/heads/main", a, b
+		}, nil},
+		{"force-pushed away, in the mirror", func(repo *testenv.GitRepo, checkout func(string, string)) (string, string, string) {
+			a := repo.Commit("a", map[string]string{"a": "a"})
+			gone := repo.Commit("gone", map[string]string{"a": "gone"})
+			checkout("refs/heads/main", gone)
+			repo.Git("reset", "-q", "--hard", a)
+			return "refs/heads/main", gone, a
+		}, ErrCommitNotFound},
+		{"on another branch only", func(repo *testenv.GitRepo, checkout func(string, string)) (string, string, string) {
+			a := repo.Commit("a", map[string]string{"a": "a"})
+			repo.Git("checkout", "-q", "-b", "other")
+			other := repo.Commit("other", map[string]string{"a": "other"})
+			checkout("refs/heads/other", other)
+			return "refs/heads/main", other, a
+		}, ErrCommitNotFound},
+		{"an annotated tag", func(repo *testenv.GitRepo, _ func(string, string)) (string, string, string) {
+			a := repo.Commit("a", map[string]string{"a": "a"})
+			repo.Git("tag", "-a", "-m", "v1", "v1")
+			repo.Commit("b", map[string]string{"a": "b"})
+			return "refs/tags/v1", a, a
+		}, nil},
+		{"a tag moved on", func(repo *testenv.GitRepo, checkout func(string, string)) (string, string, string) {
+			a := repo.Commit("a", map[string]string{"a": "a"})
+			repo.Git("tag", "v1")
+			checkout("refs/tags/v1", a)
+			b := repo.Commit("b", map[string]string{"a": "b"})
+			repo.Git("tag", "-f", "v1")
+			return "refs/tags/v1", a, b
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := testenv.NewGitRepo(t)
+			m, err := NewMirrors(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, work := context.Background(), t.TempDir()
+			n := 0
+			checkout := func(ref, commit string) {
+				t.Helper()
+				n++
+				if _, err := m.Checkout(ctx, Repo{URL: repo.URL()}, ref, commit, filepath.Join(work, strconv.Itoa(n)), io.Discard); err != nil {
+					t.Fatalf("checkout %s at %s: %v", ref, commit, err)
+				}
+			}
+			ref, commit, tip := tt.prepare(repo, checkout)
+			var log bytes.Buffer
+			got, err := m.Checkout(ctx, Repo{URL: repo.URL()}, ref, commit, filepath.Join(work, "last"), &log)
+			if tt.want != nil {
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), commit+" is not on "+ref+" (now at "+tip+")") {
+					t.Fatalf("err = %v, want %v naming %s and the tip %s", err, tt.want, commit, tip)
+				}
+				return
+			}
+			if err != nil || got != tip {
+				t.Fatalf("Checkout = %s, %v; want the tip %s", got, err, tip)
+			}
+			if b, _ := os.ReadFile(filepath.Join(work, "last", "a")); string(b) != repo.Git("show", tip+":a") {
+				t.Errorf("work tree holds a = %q, want the tip's", b)
+			}
+			if moved := strings.Contains(log.String(), ref+" has moved on from "+commit+" to "+tip); moved != (commit != tip) {
+				t.Errorf("log says the ref moved: %v, want %v\n%s", moved, commit != tip, log.String())
+			}
+		})
 	}
 }
 
@@ -136,7 +235,7 @@ func TestCheckoutPrivateHTTP(t *testing.T) {
 	ctx := context.Background()
 	var log bytes.Buffer
 
-	err = m.Checkout(ctx, Repo{URL: url, Auth: TokenAuth("deployer", "wrong-token-value")}, "refs/heads/main", want, filepath.Join(t.TempDir(), "w"), &log)
+	_, err = m.Checkout(ctx, Repo{URL: url, Auth: TokenAuth("deployer", "wrong-token-value")}, "refs/heads/main", want, filepath.Join(t.TempDir(), "w"), &log)
 	if err == nil {
 		t.Fatal("fetch with a wrong token succeeded")
 	}
@@ -145,7 +244,7 @@ func TestCheckoutPrivateHTTP(t *testing.T) {
 	}
 
 	dest := filepath.Join(t.TempDir(), "w")
-	if err := m.Checkout(ctx, Repo{URL: url, Auth: TokenAuth("deployer", token)}, "refs/heads/main", want, dest, &log); err != nil {
+	if _, err := m.Checkout(ctx, Repo{URL: url, Auth: TokenAuth("deployer", token)}, "refs/heads/main", want, dest, &log); err != nil {
 		t.Fatalf("Checkout with the token: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dest, "a.txt")); string(b) != "private" {
@@ -181,7 +280,7 @@ func TestCheckoutSubmodules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "w")
 			var log bytes.Buffer
-			if err := m.Checkout(context.Background(), Repo{URL: app.URL(), Submodules: tt.submodules}, "refs/heads/main", commit, dest, &log); err != nil {
+			if _, err := m.Checkout(context.Background(), Repo{URL: app.URL(), Submodules: tt.submodules}, "refs/heads/main", commit, dest, &log); err != nil {
 				t.Fatalf("Checkout: %v\n%s", err, log.String())
 			}
 			b, _ := os.ReadFile(filepath.Join(dest, "vendor/lib/lib.txt"))

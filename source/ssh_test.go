@@ -138,7 +138,7 @@ func TestCheckoutWithDeployKey(t *testing.T) {
 			}
 			dest := filepath.Join(t.TempDir(), "w")
 			var log bytes.Buffer
-			err = m.Checkout(context.Background(), Repo{URL: url, Auth: auth}, "refs/heads/main", commit, dest, &log)
+			_, err = m.Checkout(context.Background(), Repo{URL: url, Auth: auth}, "refs/heads/main", commit, dest, &log)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

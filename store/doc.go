@@ -12,7 +12,11 @@
 // a join log file beside the database and folded in about 10 ms later,
 // or first by any other write (see joinLog), which makes a burst of
 // pushes to one branch cheap.
-// The schema is created and upgraded by numbered migrations at open. Each
+// The schema is created and upgraded by numbered migrations at open,
+// after SQLite's quick_check: an empty or damaged file is refused, not
+// replaced. Errors that are the data directory's fault (full, failing,
+// damaged) carry ErrFull, ErrIO or ErrCorrupt, and Writable reports them
+// for readiness. Each
 // job's log is a plain file beside it, readable while the job still
 // writes it.
 package store

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // foldEvery is about how long a push that joined a waiting build stays
@@ -81,10 +83,21 @@ type joinLog struct {
 }
 
 // logFile is a file appends have moved on from, and the sequence number
-// of the last record it holds: once that is folded, it goes.
+// of the last record it holds: once that is folded, it goes, or, when
+// damaged records were found in it at open, is renamed to aside, kept
+// for whoever looks into what was lost.
 type logFile struct {
-	name string
-	last uint64
+	name  string
+	last  uint64
+	aside string
+}
+
+// drop removes f, or sets it aside if it is damaged.
+func (f logFile) drop() error {
+	if f.aside != "" {
+		return os.Rename(f.name, f.aside)
+	}
+	return os.Remove(f.name)
 }
 
 // joined is one push that joined a waiting build: the build's record as
@@ -109,40 +122,88 @@ var errJoinLogClosed = errors.New("store: join log closed")
 // openJoinLog reads the records earlier processes left in base's files
 // after folded, the last one the database holds, as the pushes to fold
 // first, and deletes the files that hold none.
-func openJoinLog(base string, folded uint64) (*joinLog, error) {
+//
+// A record that fails its check, anywhere but cut short at the very end
+// of a file (the write in progress when a process died, never
+// answered), is damage: it is logged as an error with the file, the
+// offset and how many acknowledged pushes were lost with it, the records
+// after it are read still, and the file is renamed aside rather than
+// deleted once what could be read of it is folded.
+func openJoinLog(base string, folded uint64, log zerolog.Logger) (*joinLog, error) {
 	l := &joinLog{base: base, rotateAt: rotateAt, seq: folded,
 		byDel: map[string]*joined{}, byJob: map[int64]*joined{}, kick: make(chan struct{}, 1)}
 	names, err := filepath.Glob(base + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("list join logs: %w", err)
 	}
-	var recs []*joined
+	// In the order they were written: damage is told by the records
+	// either side of it, whichever file holds them.
+	type file struct {
+		name string
+		num  uint64
+	}
+	var files []file
 	for _, name := range names {
 		num, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
 		if err != nil {
 			continue // not one of ours
 		}
-		data, err := os.ReadFile(name)
+		files = append(files, file{name, num})
+	}
+	sort.Slice(files, func(i, k int) bool { return files[i].num < files[k].num })
+	var recs []*joined
+	var damage []*damaged
+	var prev uint64 // the last whole record's sequence number so far
+	at := time.Now().UTC().Format("20060102T150405Z")
+	for _, f := range files {
+		data, err := os.ReadFile(f.name)
 		if err != nil {
 			return nil, fmt.Errorf("read join log: %w", err)
 		}
-		l.num = max(l.num, num)
+		l.num = max(l.num, f.num)
 		// A record cut short is the one being written when the process
 		// died: its push was never answered, so it is dropped.
+		found, bad := decodeJoins(data)
+		if len(found) > 0 {
+			// Damage an earlier file ends with is told by what this
+			// one starts with.
+			for _, d := range damage {
+				if d.next == 0 {
+					d.next = found[0].seq
+				}
+			}
+		}
+		for _, d := range bad {
+			d.file = f.name
+			if d.prev == 0 {
+				d.prev = prev
+			}
+			damage = append(damage, d)
+		}
 		var last uint64
-		for _, r := range decodeJoins(data) {
+		for _, r := range found {
 			l.seq = max(l.seq, r.seq)
 			last = max(last, r.seq)
+			prev = max(prev, r.seq)
 			if r.seq > folded {
 				recs = append(recs, r)
 			}
 		}
+		lf := logFile{name: f.name, last: last}
+		if len(bad) > 0 {
+			lf.aside = asideName(f.name, at)
+		}
 		if last <= folded {
 			// All in the database already, or nothing whole.
-			os.Remove(name)
+			if err := lf.drop(); err != nil && lf.aside != "" {
+				return nil, fmt.Errorf("set damaged join log aside: %w", err)
+			}
 			continue
 		}
-		l.old = append(l.old, logFile{name, last})
+		l.old = append(l.old, lf)
+	}
+	for _, d := range damage {
+		d.report(log, folded, at)
 	}
 	// The sequence numbers say which record came first, whichever file
 	// holds it.
@@ -154,6 +215,38 @@ func openJoinLog(base string, folded uint64) (*joinLog, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// asideName is where a damaged join log file is kept, renamed at open
+// time at (see openJoinLog).
+func asideName(name, at string) string { return name + ".damaged-" + at }
+
+// damaged is a stretch of a join log file that holds no whole record.
+type damaged struct {
+	file   string
+	off, n int
+	// prev and next are the sequence numbers of the whole records
+	// before and after it, in any file; 0 when there is none.
+	prev, next uint64
+}
+
+// report logs d as an error: where it is, and how many pushes not yet
+// in the database (after folded) it held.
+func (d *damaged) report(log zerolog.Logger, folded uint64, at string) {
+	e := log.Error().Str("file", d.file).Int("offset", d.off).Int("bytes", d.n).
+		Str("kept_as", asideName(d.file, at))
+	from := max(d.prev, folded)
+	if d.next == 0 {
+		// Nothing whole after it: how many it held is not known.
+		e.Int("records_lost", 1).Bool("records_lost_at_least", true)
+	} else {
+		lost := 0
+		if d.next > from+1 {
+			lost = int(d.next - from - 1)
+		}
+		e.Int("records_lost", lost)
+	}
+	e.Msg("damaged join log: acknowledged pushes it held are lost")
 }
 
 // add keeps r as the newest waiting record. l.mu is held, or l is not
@@ -193,7 +286,7 @@ func (l *joinLog) rotate() error {
 // swap makes next the file appends go to. l.mu is held.
 func (l *joinLog) swap(next *os.File) {
 	if l.f != nil {
-		l.old = append(l.old, logFile{l.f.Name(), l.seq})
+		l.old = append(l.old, logFile{name: l.f.Name(), last: l.seq})
 		l.f.Close()
 	}
 	l.f, l.size = next, 0
@@ -351,21 +444,21 @@ func (l *joinLog) committed() {
 	}
 	l.taken = 0
 	l.commits++
-	var gone []string
+	var gone []logFile
 	kept := l.old[:0]
 	for _, f := range l.old {
 		if f.last <= folded {
-			gone = append(gone, f.name)
+			gone = append(gone, f)
 		} else {
 			kept = append(kept, f)
 		}
 	}
 	l.old = kept
 	l.mu.Unlock()
-	for _, name := range gone {
+	for _, f := range gone {
 		// One left behind holds only folded records: the next open
 		// skips them and deletes it.
-		os.Remove(name)
+		f.drop()
 	}
 }
 
@@ -391,7 +484,7 @@ func (l *joinLog) close() error {
 	if len(l.waits) == 0 {
 		err = errors.Join(err, os.Remove(l.f.Name()))
 		for _, f := range l.old {
-			err = errors.Join(err, os.Remove(f.name))
+			err = errors.Join(err, f.drop())
 		}
 		l.old = nil
 	}
@@ -426,27 +519,76 @@ func encodeJoin(b []byte, r *joined) []byte {
 	return b
 }
 
-// decodeJoins returns the whole records at the start of b, stopping at
-// the first one that is cut short or damaged.
-func decodeJoins(b []byte) []*joined {
+// decodeJoins returns the whole records in b, and the stretches between
+// them that hold none, with the sequence numbers either side that b
+// holds. A record cut short at the end is no damage: it is the write in
+// progress when a process died.
+func decodeJoins(b []byte) ([]*joined, []*damaged) {
 	var out []*joined
-	for len(b) >= 8 {
-		n := binary.LittleEndian.Uint32(b[0:])
-		if uint64(n) > uint64(len(b)-8) {
+	var bad []*damaged
+	for off := 0; off < len(b); {
+		if r, n := decodeAt(b[off:]); r != nil {
+			if k := len(bad); k > 0 && bad[k-1].next == 0 {
+				bad[k-1].next = r.seq
+			}
+			out = append(out, r)
+			off += n
+			continue
+		}
+		// The next whole record, if any: damage ends there.
+		next := off + 1
+		for ; next < len(b); next++ {
+			if r, _ := decodeAt(b[next:]); r != nil {
+				break
+			}
+		}
+		if next == len(b) && cutShort(b[off:]) {
 			break
 		}
-		payload := b[8 : 8+n]
-		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-			break
+		d := &damaged{off: off, n: next - off}
+		if len(out) > 0 {
+			d.prev = out[len(out)-1].seq
 		}
-		r, ok := decodeJoin(payload)
-		if !ok {
-			break
-		}
-		out = append(out, r)
-		b = b[8+n:]
+		bad = append(bad, d)
+		off = next
 	}
-	return out
+	return out, bad
+}
+
+// decodeAt decodes the record at the start of b, and returns it and its
+// length, or nil if there is no whole, sound one.
+func decodeAt(b []byte) (*joined, int) {
+	if len(b) < 8 {
+		return nil, 0
+	}
+	n := binary.LittleEndian.Uint32(b[0:])
+	if uint64(n) > uint64(len(b)-8) {
+		return nil, 0
+	}
+	payload := b[8 : 8+n]
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, 0
+	}
+	r, ok := decodeJoin(payload)
+	if !ok {
+		return nil, 0
+	}
+	return r, 8 + int(n)
+}
+
+// maxTorn bounds the length a record cut short may claim. A queued
+// job's JSON is a few KiB; a header claiming more than this is damage,
+// as garbage in the length almost always does.
+const maxTorn = 1 << 20
+
+// cutShort reports whether b is the start of a record whose end is
+// missing.
+func cutShort(b []byte) bool {
+	if len(b) < 8 {
+		return true
+	}
+	n := binary.LittleEndian.Uint32(b[0:])
+	return n <= maxTorn && uint64(n) > uint64(len(b)-8)
 }
 
 func decodeJoin(p []byte) (*joined, bool) {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/swarmhook/swarmhook/job"
 )
 
@@ -20,7 +23,7 @@ import (
 // writes and Close, so a test sees pushes while they wait in it.
 func openSlowFold(t *testing.T, path string) *SQLite {
 	t.Helper()
-	s, err := openSQLite(context.Background(), path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: time.Hour})
+	s, err := openSQLite(context.Background(), path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: time.Hour}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,33 +72,45 @@ func TestJoinRecordsRoundTrip(t *testing.T) {
 	for _, r := range recs {
 		log = encodeJoin(log, r)
 	}
-	if got := decodeJoins(log); !reflect.DeepEqual(got, recs) {
-		t.Fatalf("decoded %+v, want %+v", got, recs)
+	if got, bad := decodeJoins(log); !reflect.DeepEqual(got, recs) || len(bad) > 0 {
+		t.Fatalf("decoded %+v, damage %+v, want %+v", got, bad, recs)
 	}
-	whole := len(encodeJoin(nil, recs[0])) + len(encodeJoin(nil, recs[1]))
-	damaged := bytes.Clone(log)
-	damaged[whole+12] ^= 1
+	first := len(encodeJoin(nil, recs[0]))
+	whole := first + len(encodeJoin(nil, recs[1]))
+	flipped := bytes.Clone(log)
+	flipped[whole+12] ^= 1
+	middle := bytes.Clone(log)
+	middle[first+2] ^= 0x80 // the length: no telling where the record ends
 	for _, tc := range []struct {
 		name string
 		log  []byte
-		want int
+		want []*joined
+		bad  []damaged
 	}{
-		{"cut in the last record's payload", log[:len(log)-3], 2},
-		{"cut in the last record's header", log[:whole+5], 2},
-		{"last record damaged", damaged, 2},
-		{"empty", nil, 0},
+		{"cut in the last record's payload", log[:len(log)-3], recs[:2], nil},
+		{"cut in the last record's header", log[:whole+5], recs[:2], nil},
+		{"last record damaged", flipped, recs[:2], []damaged{{off: whole, n: len(log) - whole, prev: 2}}},
+		{"length of a middle record damaged", middle, []*joined{recs[0], recs[2]}, []damaged{{off: first, n: whole - first, prev: 1, next: 1 << 50}}},
+		{"empty", nil, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := decodeJoins(tc.log)
-			if len(got) != tc.want || (tc.want > 0 && !reflect.DeepEqual(got, recs[:tc.want])) {
-				t.Errorf("decoded %d records %+v, want the first %d", len(got), got, tc.want)
+			got, bad := decodeJoins(tc.log)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("decoded %d records %+v, want %+v", len(got), got, tc.want)
+			}
+			var gotBad []damaged
+			for _, d := range bad {
+				gotBad = append(gotBad, *d)
+			}
+			if !reflect.DeepEqual(gotBad, tc.bad) {
+				t.Errorf("damage %+v, want %+v", gotBad, tc.bad)
 			}
 		})
 	}
 }
 
 func TestJoinAppendRetriesAfterAFold(t *testing.T) {
-	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"), 0)
+	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"), 0, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +296,7 @@ func TestEmptyJoinLogsAreRemovedAtOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := openJoinLog(base, 0)
+	l, err := openJoinLog(base, 0, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +408,7 @@ func TestTheFolderFoldsAPartAtATime(t *testing.T) {
 	// Killed now, the next process folds only what the database lacks.
 	copyPath := filepath.Join(t.TempDir(), "swarmhook.db")
 	copyStore(t, path, copyPath, nil)
-	l, err := openJoinLog(copyPath+"-joins", folded)
+	l, err := openJoinLog(copyPath+"-joins", folded, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +431,7 @@ func TestTheFolderFoldsAPartAtATime(t *testing.T) {
 
 func TestJoinLogFilesGoOnceFolded(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "db-joins")
-	l, err := openJoinLog(base, 0)
+	l, err := openJoinLog(base, 0, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +490,7 @@ func TestTheFolderFoldsOnItsOwn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "swarmhook.db")
-			s, err := openSQLite(ctx, path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: tc.foldEvery})
+			s, err := openSQLite(ctx, path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: tc.foldEvery}, zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -509,7 +524,7 @@ func TestTheFolderFoldsOnItsOwn(t *testing.T) {
 }
 
 func TestJoinLogGivesMemoryBackAfterABurst(t *testing.T) {
-	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"), 0)
+	l, err := openJoinLog(filepath.Join(t.TempDir(), "db-joins"), 0, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,5 +553,158 @@ func TestJoinLogGivesMemoryBackAfterABurst(t *testing.T) {
 	}
 	if jobs, _ := l.delivery("github", "after", since); !reflect.DeepEqual(jobs, []int64{1}) {
 		t.Errorf("delivery appended after the burst: %v, want [1]", jobs)
+	}
+}
+
+func TestADamagedJoinLogRecordIsReportedAndTheFileKept(t *testing.T) {
+	ctx := context.Background()
+	s, path, waiting := openWithWaitingBuild(t)
+	at := waiting.Created
+	window := at.Add(-24 * time.Hour)
+	const pushes = 60
+	for i := range pushes {
+		joinPush(t, s, waiting, fmt.Sprintf("c%d", i+2), i+2, fmt.Sprintf("shop/p%d", i))
+	}
+	copyPath := filepath.Join(t.TempDir(), "swarmhook.db")
+	copyStore(t, path, copyPath, nil)
+	logs, _ := filepath.Glob(copyPath + "-joins.*")
+	var file string
+	var data []byte
+	for _, name := range logs {
+		if b, _ := os.ReadFile(name); len(b) > len(data) {
+			file, data = name, b
+		}
+	}
+	// One flipped byte in the payload of the tenth record.
+	off := 0
+	for range 9 {
+		_, n := decodeAt(data[off:])
+		off += n
+	}
+	_, n := decodeAt(data[off:])
+	data[off+n-3] ^= 0x20
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	s2, err := OpenSQLite(ctx, copyPath, WithLog(zerolog.New(&out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	type report struct {
+		Level       string `json:"level"`
+		File        string `json:"file"`
+		Offset      int    `json:"offset"`
+		RecordsLost int    `json:"records_lost"`
+		KeptAs      string `json:"kept_as"`
+	}
+	var rep report
+	for dec := json.NewDecoder(bytes.NewReader(out.Bytes())); dec.More(); {
+		var line report
+		if err := dec.Decode(&line); err != nil {
+			t.Fatal(err)
+		}
+		if line.File != "" {
+			rep = line
+		}
+	}
+	if rep.Level != "error" || rep.File != file || rep.Offset != off || rep.RecordsLost != 1 {
+		t.Errorf("report %+v, want an error naming %s at offset %d with 1 record lost; log:\n%s", rep, file, off, out.String())
+	}
+	if _, err := os.Stat(rep.KeptAs); err != nil || !strings.HasPrefix(rep.KeptAs, file+".damaged-") {
+		t.Errorf("damaged file kept as %q: %v", rep.KeptAs, err)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("damaged file still where the next open reads it: %v", err)
+	}
+	// Only the damaged record's push is lost: the pushes after it are
+	// folded, the build stands at the last.
+	got, err := s2.Get(ctx, waiting.ID)
+	if err != nil || got.Commit != fmt.Sprintf("c%d", pushes+1) {
+		t.Errorf("joined build after the damage: %+v %v, want it at c%d", got, err, pushes+1)
+	}
+	var lost []string
+	for i := range pushes {
+		id := fmt.Sprintf("shop/p%d", i)
+		if _, seen, _ := s2.Delivery(ctx, "github", id, window); !seen {
+			lost = append(lost, id)
+		}
+	}
+	if !reflect.DeepEqual(lost, []string{"shop/p9"}) {
+		t.Errorf("deliveries lost: %v, want only shop/p9, the damaged record's", lost)
+	}
+}
+
+func TestJoinLogDamageCountsThePushesLost(t *testing.T) {
+	rec := func(seq uint64) []byte {
+		return encodeJoin(nil, &joined{seq: seq, job: 1, data: []byte(`{"id":1}`), provider: "github", id: fmt.Sprint("d", seq)})
+	}
+	recs := func(from, to uint64) []byte {
+		var b []byte
+		for s := from; s <= to; s++ {
+			b = append(b, rec(s)...)
+		}
+		return b
+	}
+	garbage := bytes.Repeat([]byte{0xa5}, 100)
+	type report struct {
+		File        string `json:"file"`
+		RecordsLost int    `json:"records_lost"`
+		AtLeast     bool   `json:"records_lost_at_least"`
+	}
+	for _, tc := range []struct {
+		name   string
+		files  map[int][]byte // by file number
+		folded uint64
+		want   []report // file numbers as names
+		left   int      // pushes read
+	}{
+		{"damage at the end of a file, the next file goes on",
+			map[int][]byte{1: append(recs(1, 3), garbage...), 2: recs(6, 7)}, 0,
+			[]report{{File: "1", RecordsLost: 2}}, 5},
+		{"a file all garbage between two",
+			map[int][]byte{1: recs(1, 2), 2: garbage, 3: recs(9, 9)}, 0,
+			[]report{{File: "2", RecordsLost: 6}}, 3},
+		{"damage after the last record",
+			map[int][]byte{1: append(recs(1, 4), garbage...)}, 0,
+			[]report{{File: "1", RecordsLost: 1, AtLeast: true}}, 4},
+		{"damage among records already folded",
+			map[int][]byte{1: append(append(recs(1, 2), garbage...), recs(4, 6)...)}, 5,
+			[]report{{File: "1", RecordsLost: 0}}, 1},
+		{"a file with nothing whole, numbered 10 after 9",
+			map[int][]byte{9: recs(1, 1), 10: garbage, 11: recs(3, 3)}, 0,
+			[]report{{File: "10", RecordsLost: 1}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := filepath.Join(t.TempDir(), "db-joins")
+			for num, b := range tc.files {
+				if err := os.WriteFile(fmt.Sprint(base, ".", num), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			l, err := openJoinLog(base, tc.folded, zerolog.New(&out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.close()
+			var got []report
+			for dec := json.NewDecoder(&out); dec.More(); {
+				var r report
+				if err := dec.Decode(&r); err != nil {
+					t.Fatal(err)
+				}
+				r.File = strings.TrimPrefix(r.File, base+".")
+				got = append(got, r)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("reports %+v, want %+v", got, tc.want)
+			}
+			if n := l.backlog(); n != tc.left {
+				t.Errorf("%d pushes read, want %d", n, tc.left)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/swarmhook/swarmhook/job"
@@ -120,13 +121,32 @@ type SQLite struct {
 	// goroutine and dropped (0) whenever a transaction rolls back. Only
 	// the writer goroutine touches it.
 	nextID int64
+	// path is the database file; health what reads and writes said of
+	// it (see Writable).
+	path   string
+	health health
 }
 
 // OpenSQLite opens (creating if needed) the database at path and brings
-// its schema up to date.
-func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	return openSQLite(ctx, path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: foldEvery})
+// its schema up to date. It refuses a file that is empty or fails
+// SQLite's quick_check (ErrCorrupt, naming the file): a new history is
+// started only where there is no file at all.
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (*SQLite, error) {
+	o := options{log: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return openSQLite(ctx, path, tuning{ckptEvery: checkpointEvery, restartFrames: restartFrames, foldEvery: foldEvery}, o.log)
 }
+
+// Option changes how OpenSQLite opens the store.
+type Option func(*options)
+
+type options struct{ log zerolog.Logger }
+
+// WithLog is where the store reports what it finds wrong with its files
+// at open (a damaged join log record, for one). It logs nothing else.
+func WithLog(log zerolog.Logger) Option { return func(o *options) { o.log = log } }
 
 // tuning is when the store does its background work: the constants
 // named after its fields, other values in tests.
@@ -136,7 +156,10 @@ type tuning struct {
 	foldEvery     time.Duration
 }
 
-func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) {
+func openSQLite(ctx context.Context, path string, tune tuning, log zerolog.Logger) (*SQLite, error) {
+	if err := checkFile(ctx, path); err != nil {
+		return nil, err
+	}
 	if err := usePageSize(ctx, path, pageSize); err != nil {
 		return nil, err
 	}
@@ -150,7 +173,7 @@ func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) 
 	// One write connection, owned by the writer: SQLite has one writer
 	// anyway, and this keeps "database is locked" out of the picture.
 	write.SetMaxOpenConns(1)
-	s := &SQLite{write: write, tune: tune}
+	s := &SQLite{write: write, tune: tune, path: path}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err
@@ -177,7 +200,7 @@ func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) 
 		err = conn.QueryRowContext(ctx, "SELECT folded FROM join_log").Scan(&folded)
 	}
 	if err == nil {
-		s.joins, err = openJoinLog(path+"-joins", folded)
+		s.joins, err = openJoinLog(path+"-joins", folded, log)
 	}
 	if err != nil {
 		conn.Close()
@@ -186,9 +209,13 @@ func openSQLite(ctx context.Context, path string, tune tuning) (*SQLite, error) 
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.w = newWriter(conn, writerHooks{
-		begin:      s.fold,
-		committed:  s.joins.committed,
+		begin: s.fold,
+		committed: func() {
+			s.joins.committed()
+			s.health.committed()
+		},
 		rolledBack: func() { s.nextID = 0 },
+		failed:     s.health.note,
 	})
 	// Pushes a stopped process left in the join log go in before
 	// anything else is written; then what Join and Delivery keep in
@@ -492,7 +519,7 @@ func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 		seen, commits := s.joins.delivery(r.provider, r.id, since)
 		if seen == nil && d != nil && s.recent.maybeSeen(r.provider, r.id, since) {
 			if seen, err = delivery(s.findDelivery.QueryRowContext(ctx, r.provider, r.id, since.UnixMilli()), r.provider, r.id); err != nil {
-				return fmt.Errorf("join job %d: %w", j.ID, err)
+				return fmt.Errorf("join job %d: %w", j.ID, s.health.note(err))
 			}
 		}
 		if seen == nil {
@@ -513,7 +540,7 @@ func (s *SQLite) Join(ctx context.Context, j *job.Job, d *job.Delivery) error {
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("join job %d: %w", j.ID, err)
+				return fmt.Errorf("join job %d: %w", j.ID, s.health.note(err))
 			}
 		}
 		if seen != nil {
@@ -698,7 +725,7 @@ func (s *SQLite) Get(ctx context.Context, id int64) (*job.Job, error) {
 		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read job %d: %w", id, err)
+		return nil, fmt.Errorf("read job %d: %w", id, s.health.note(err))
 	}
 	if joined != nil && job.Status(status) == job.Queued {
 		data = joined
@@ -755,7 +782,7 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 	joined := s.joins.jobs() // before the database: see Get
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return nil, fmt.Errorf("list jobs: %w", s.health.note(err))
 	}
 	defer rows.Close()
 	var out []*job.Job
@@ -764,7 +791,7 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 		var status string
 		var data []byte
 		if err := rows.Scan(&id, &status, &data); err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
+			return nil, fmt.Errorf("list jobs: %w", s.health.note(err))
 		}
 		if newer, ok := joined[id]; ok && job.Status(status) == job.Queued {
 			data = newer
@@ -775,7 +802,10 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 		}
 		out = append(out, j)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", s.health.note(err))
+	}
+	return out, nil
 }
 
 // Unfinished returns every job still queued or running, oldest first: at
@@ -798,7 +828,7 @@ func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.T
 		return nil, false, nil
 	}
 	jobs, err := delivery(s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()), provider, id)
-	return jobs, jobs != nil, err
+	return jobs, jobs != nil, s.health.note(err)
 }
 
 // delivery decodes the jobs a delivery record names; nil without a record.

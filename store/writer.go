@@ -51,6 +51,9 @@ type writerHooks struct {
 	// rolledBack runs after a transaction was rolled back, so state
 	// cached alongside it can be dropped.
 	rolledBack func()
+	// failed sees the error a transaction failed with, and returns the
+	// error its writes get instead.
+	failed func(err error) error
 }
 
 // write is one caller's part of a batch, or, when between is set, work
@@ -181,6 +184,15 @@ func (w *writer) commit(batch []*write) {
 }
 
 func (w *writer) run(batch []*write) error {
+	err := w.try(batch)
+	if err != nil && w.hooks.failed != nil {
+		err = w.hooks.failed(err)
+	}
+	return err
+}
+
+// try runs a batch in one transaction, rolled back should any of it fail.
+func (w *writer) try(batch []*write) error {
 	tx := &wtx{w}
 	if _, err := tx.exec("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin write: %w", err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/swarmhook/swarmhook/job"
 )
 
@@ -196,7 +198,7 @@ func TestCloseFlushesWaitingWrites(t *testing.T) {
 func TestWALStartsOverUnderContinuousWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "swarmhook.db")
 	const frames = 64
-	s, err := openSQLite(context.Background(), path, tuning{ckptEvery: 5 * time.Millisecond, restartFrames: frames, foldEvery: foldEvery})
+	s, err := openSQLite(context.Background(), path, tuning{ckptEvery: 5 * time.Millisecond, restartFrames: frames, foldEvery: foldEvery}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,12 @@ const DefaultKeepLast = 10
 // KeepLast of its branch, or it is younger than KeepWithin.
 type Rule struct {
 	// Branches are globs over branch components (path.Match syntax, '/'
-	// read as '-', so "feature/*" matches the component "feature-login").
-	// Empty matches every branch.
+	// read as '-', so "feature/*" matches the component
+	// "feature-login-<hash>" of the branch feature/login). A hashed
+	// component (see BranchComponent) is matched with and without its
+	// hash, so "release/v1" matches the branch release/v1. Empty matches
+	// every branch. A rule only chooses how many tags to keep: each
+	// component still counts its own.
 	Branches []string `json:"branches,omitempty"`
 	// KeepLast is how many of the newest tags of each branch to keep;
 	// at least 1.
@@ -63,9 +67,15 @@ func (r Rule) Matches(component string) bool {
 	if len(r.Branches) == 0 {
 		return true
 	}
+	names := []string{component}
+	if hashed(component) {
+		names = append(names, component[:len(component)-HashLen-1])
+	}
 	for _, g := range r.Branches {
-		if ok, _ := path.Match(normalizeGlob(g), component); ok {
-			return true
+		for _, name := range names {
+			if ok, _ := path.Match(normalizeGlob(g), name); ok {
+				return true
+			}
 		}
 	}
 	return false

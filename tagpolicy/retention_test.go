@@ -115,6 +115,45 @@ func TestPlanRepo(t *testing.T) {
 	}
 }
 
+// TestPlanRepoCountsEachBranchApart: pushes to Main (or feature/x beside
+// feature-x) are counted under their own component, so a flood of them
+// never pushes main's rollback points out of its keep_last.
+func TestPlanRepoCountsEachBranchApart(t *testing.T) {
+	comp := func(branch string) string {
+		c, err := BranchComponent(branch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var tags []Tag
+	for i := 10; i < 13; i++ {
+		tags = append(tags, Tag{stamp(comp("main"), i), fmt.Sprintf("main%d", i)}, Tag{stamp(comp("feature-x"), i), fmt.Sprintf("fx%d", i)})
+	}
+	for i := 1; i < 6; i++ {
+		tags = append(tags, Tag{stamp(comp("Main"), i), fmt.Sprintf("Main%d", i)}, Tag{stamp(comp("feature/x"), i), fmt.Sprintf("fsx%d", i)})
+	}
+	p := PlanRepo(tags, []Rule{{Branches: []string{"main", "feature/*"}, KeepLast: 3}}, Protection{}, now)
+	for _, d := range p.Delete {
+		if d.Branch == "main" || d.Branch == "feature-x" {
+			t.Errorf("deleted %s of %s: newer pushes to another branch counted against it", d.Tag, d.Branch)
+		}
+	}
+	if got, want := len(p.Delete), 2+2; got != want {
+		t.Errorf("deleted %v, want the oldest 2 of Main and of feature/x", names(p.Delete))
+	}
+	// "main" and "feature/*" match the hashed components of Main and
+	// feature/x by their readable part: the rule still applies to them.
+	for _, b := range []string{"Main", "feature/x", "main", "feature-x"} {
+		if !(Rule{Branches: []string{"main", "feature/*"}, KeepLast: 1}).Matches(comp(b)) {
+			t.Errorf("rule does not match %s (%s)", b, comp(b))
+		}
+	}
+	if (Rule{Branches: []string{"main"}, KeepLast: 1}).Matches(comp("main-x")) {
+		t.Errorf("rule main matches main-x")
+	}
+}
+
 func TestPlanRepoExclusive(t *testing.T) {
 	tags := []Tag{{stamp("main", 1), "d1"}, {stamp("main", 2), "d2"}, {stamp("main", 3), "d2"}, {stamp("main", 4), "d4"}}
 	p := PlanRepo(tags, []Rule{{KeepLast: 1}}, Protection{}, now)

@@ -26,11 +26,12 @@ type Status struct {
 	Previous string `json:"previous_image,omitempty"`
 }
 
-// Status reads the state of one service.
+// Status reads the state of one service. A service that does not exist
+// is a *NoServiceError.
 func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
-	svc, _, err := u.c.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+	svc, err := u.inspect(ctx, service)
 	if err != nil {
-		return Status{}, fmt.Errorf("inspect service %s: %w", service, err)
+		return Status{}, err
 	}
 	st := Status{Name: svc.Spec.Name, Image: specImage(svc), Digest: Digest(specImage(svc)), Tag: Tag(specImage(svc))}
 	if svc.UpdateStatus != nil {

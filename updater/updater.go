@@ -77,9 +77,9 @@ type Result struct {
 	Service  string    `json:"service"`
 	Outcome  Outcome   `json:"outcome"`
 	Previous string    `json:"previous_image,omitempty"`
-	Image    string    `json:"image"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
+	Image    string    `json:"image,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 	Message  string    `json:"message,omitempty"`
 }
 
@@ -120,10 +120,11 @@ func New(c Client, registryAuth string) *Updater {
 }
 
 // CurrentImage returns the image the service's spec names now.
+// A service that does not exist is a *NoServiceError.
 func (u *Updater) CurrentImage(ctx context.Context, service string) (string, error) {
-	s, _, err := u.c.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+	s, err := u.inspect(ctx, service)
 	if err != nil {
-		return "", fmt.Errorf("inspect service %s: %w", service, err)
+		return "", err
 	}
 	return specImage(s), nil
 }
@@ -154,7 +155,8 @@ func Repository(ref string) string {
 
 // Update sets the service's image and rolling-update settings and waits
 // for Swarm to converge. The returned error is nil only for Updated and
-// Unchanged; the Result is filled in either way.
+// Unchanged; the Result is filled in either way. A service that does not
+// exist is a *NoServiceError, and so for Rollback, Redeploy and Scale.
 func (u *Updater) Update(ctx context.Context, req Request, log io.Writer) (Result, error) {
 	return u.change(ctx, req.Service, req.Timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
 		if d := Digest(req.Image); d != "" && Digest(specImage(svc)) == d {
@@ -237,9 +239,9 @@ func (u *Updater) change(ctx context.Context, service string, timeout time.Durat
 	var svc swarm.Service
 	for attempt := 0; ; attempt++ {
 		var err error
-		svc, _, err = u.c.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+		svc, err = u.inspect(ctx, service)
 		if err != nil {
-			return finish(Failed, fmt.Errorf("inspect service %s: %w", service, err))
+			return finish(Failed, err)
 		}
 		if svc.Spec.TaskTemplate.ContainerSpec == nil {
 			return finish(Failed, fmt.Errorf("service %s has no container spec", service))

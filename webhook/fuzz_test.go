@@ -77,6 +77,24 @@ func FuzzParseGitLab(f *testing.F) {
 		})
 }
 
+// FuzzParseGitLabSigned fuzzes deliveries signed with a whsec_ token;
+// an accepted one is always known by the webhook-id the signature covers.
+func FuzzParseGitLabSigned(f *testing.F) {
+	f.Add(gitlabPushBody, "msg_1", "msg_1")
+	f.Add(gitlabTagPushBody, "msg_2", "msg_1")
+	f.Add([]byte(`{}`), "", "key")
+	f.Fuzz(func(t *testing.T, body []byte, id, key string) {
+		d, err := Parse(gitlabSignedAs(t, "Push Hook", signingToken, id, key, now, body), body, policy(signingToken))
+		if err != nil {
+			return
+		}
+		checkDelivery(t, d)
+		if d.ID != id {
+			t.Fatalf("signed delivery known as %q, want its webhook-id %q", d.ID, id)
+		}
+	})
+}
+
 func FuzzParseGitea(f *testing.F) {
 	fuzzParse(f, [][]byte{giteaPushBody, gogsPushBody}, func(body []byte) http.Header {
 		return giteaHeaders(gitea, "push", secret, body)

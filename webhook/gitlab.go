@@ -26,9 +26,15 @@ type gitlabPush struct {
 // Push Hook, System Hook), checked by X-Gitlab-Token, or by the Standard
 // Webhooks webhook-signature header when the project's secret is a
 // signing token (whsec_...).
+//
+// A signed delivery is known by its webhook-id, which the signature
+// covers; its other id headers are not signed, so anyone who saw one
+// delivery could resend it under another id, or under the id of a push
+// still to come and have that push dropped as a redelivery.
 func parseGitLab(h http.Header, body []byte, pol Policy) (Delivery, error) {
+	signed := strings.HasPrefix(pol.Secret, signingTokenPrefix)
 	if err := pol.verify(func() error {
-		if strings.HasPrefix(pol.Secret, signingTokenPrefix) {
+		if signed {
 			return standardWebhook(h, body, pol.Secret, pol.Now)
 		}
 		if !validToken(pol.Secret, h.Get("X-Gitlab-Token")) {
@@ -38,7 +44,11 @@ func parseGitLab(h http.Header, body []byte, pol Policy) (Delivery, error) {
 	}); err != nil {
 		return Delivery{}, err
 	}
-	d := Delivery{Provider: "gitlab", ID: gitlabDeliveryID(h), Event: h.Get("X-Gitlab-Event")}
+	id := gitlabDeliveryID(h)
+	if signed {
+		id = h.Get("webhook-id")
+	}
+	d := Delivery{Provider: "gitlab", ID: id, Event: h.Get("X-Gitlab-Event")}
 	// GitLab has no ping: its "Test" button sends a real push.
 	if d.Kind = kindOf(d.Event, "", "Push Hook", "Tag Push Hook", "System Hook"); d.Kind != KindPush {
 		return d, nil
@@ -68,9 +78,10 @@ func parseGitLab(h http.Header, body []byte, pol Policy) (Delivery, error) {
 	return d, nil
 }
 
-// gitlabDeliveryID prefers Idempotency-Key, which GitLab keeps across
-// retries of one delivery, over X-Gitlab-Event-UUID, which older GitLab
-// versions send alone.
+// gitlabDeliveryID is the id of a delivery checked by X-Gitlab-Token,
+// which signs nothing: Idempotency-Key, which GitLab keeps across retries
+// of one delivery, before X-Gitlab-Event-UUID, which older GitLab
+// versions send alone. Signed deliveries use their signed webhook-id.
 func gitlabDeliveryID(h http.Header) string {
 	for _, k := range []string{"Idempotency-Key", "webhook-id", "X-Gitlab-Event-UUID"} {
 		if v := h.Get(k); v != "" {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	_ "embed"
+	"errors"
 	"net/http"
 	"strconv"
 	"testing"
@@ -32,11 +33,18 @@ func gitlabHeaders(event, token string) http.Header {
 // gitlabSigned is a delivery from a GitLab hook with a signing token.
 func gitlabSigned(t *testing.T, event, token string, at time.Time, body []byte) http.Header {
 	t.Helper()
-	sig, err := SignStandard(token, "msg_1", at, body)
+	return gitlabSignedAs(t, event, token, "msg_1", "msg_1", at, body)
+}
+
+// gitlabSignedAs is gitlabSigned with webhook-id id (signed) and
+// Idempotency-Key key (not signed).
+func gitlabSignedAs(t testing.TB, event, token, id, key string, at time.Time, body []byte) http.Header {
+	t.Helper()
+	sig, err := SignStandard(token, id, at, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return headers("X-Gitlab-Event", event, "Idempotency-Key", "msg_1", "webhook-id", "msg_1",
+	return headers("X-Gitlab-Event", event, "Idempotency-Key", key, "webhook-id", id,
 		"webhook-timestamp", strconv.FormatInt(at.Unix(), 10), "webhook-signature", "v1,bm90IHRoaXMgb25l "+sig,
 		"X-Gitlab-Event-UUID", gitlabUUID)
 }
@@ -72,6 +80,10 @@ func TestParseGitLab(t *testing.T) {
 		{name: "truncated", header: gitlabHeaders("Push Hook", secret), body: gitlabPushBody[:100], policy: policy(secret), wantErr: ErrMalformed, errHas: "gitlab push hook body is truncated JSON"},
 		{name: "signed webhook", header: gitlabSigned(t, "Push Hook", signingToken, now.Add(-time.Minute), gitlabPushBody), body: gitlabPushBody, policy: signedPolicy,
 			want: delivery("Push Hook", "msg_1", master)},
+		{name: "signed webhook is known by its signed webhook-id, not Idempotency-Key", header: gitlabSignedAs(t, "Push Hook", signingToken, "msg_2", "msg_1", now, gitlabPushBody),
+			body: gitlabPushBody, policy: signedPolicy, want: delivery("Push Hook", "msg_2", master)},
+		{name: "signed webhook without a webhook-id", header: gitlabSignedAs(t, "Push Hook", signingToken, "", "msg_1", now, gitlabPushBody), body: gitlabPushBody, policy: signedPolicy,
+			wantErr: ErrSignature, errHas: "no webhook-id header"},
 		{name: "signed webhook with a plain token instead", header: gitlabHeaders("Push Hook", signingToken), body: gitlabPushBody, policy: signedPolicy, wantErr: ErrSignature},
 		{name: "signed with another key", header: gitlabSigned(t, "Push Hook", "whsec_b3RoZXJvdGhlcm90aGVyb3RoZXJvdGhlcm90aGVyMQ==", now, gitlabPushBody), body: gitlabPushBody, policy: signedPolicy, wantErr: ErrSignature},
 		{name: "signed body changed", header: gitlabSigned(t, "Push Hook", signingToken, now, gitlabPushBody), body: gitlabTagPushBody, policy: signedPolicy, wantErr: ErrSignature},
@@ -86,5 +98,13 @@ func TestGitLabSignedTimestampIsPartOfTheSignature(t *testing.T) {
 	h.Set("webhook-timestamp", strconv.FormatInt(now.Unix()+1, 10))
 	if _, err := Parse(h, gitlabPushBody, policy(signingToken)); err == nil {
 		t.Error("a changed webhook-timestamp was accepted")
+	}
+}
+
+func TestGitLabSignedIDIsPartOfTheSignature(t *testing.T) {
+	h := gitlabSigned(t, "Push Hook", signingToken, now, gitlabPushBody)
+	h.Set("webhook-id", "msg_forged")
+	if _, err := Parse(h, gitlabPushBody, policy(signingToken)); !errors.Is(err, ErrSignature) {
+		t.Errorf("a changed webhook-id: err = %v, want %v", err, ErrSignature)
 	}
 }

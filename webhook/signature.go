@@ -75,6 +75,10 @@ func standardWebhook(h http.Header, body []byte, secret string, now time.Time) e
 	if sigs == "" {
 		return fmt.Errorf("%w: no webhook-signature header", ErrSignature)
 	}
+	if id == "" {
+		// The id is what the delivery is known by (see parseGitLab).
+		return fmt.Errorf("%w: no webhook-id header", ErrSignature)
+	}
 	key, err := signingKey(secret)
 	if err != nil {
 		return err

@@ -141,7 +141,7 @@ func benchFetch(args []string) error {
 		}
 		head, _ := git(repo, "rev-parse", "HEAD")
 		start := time.Now()
-		if err := mirrors.Checkout(ctx, source.Repo{URL: url}, "refs/heads/main", head, filepath.Join(root, fmt.Sprintf("w-%d-a", r)), io.Discard); err != nil {
+		if _, err := mirrors.Checkout(ctx, source.Repo{URL: url}, "refs/heads/main", head, filepath.Join(root, fmt.Sprintf("w-%d-a", r)), io.Discard); err != nil {
 			return err
 		}
 		clones = append(clones, time.Since(start))
@@ -150,7 +150,7 @@ func benchFetch(args []string) error {
 		git(repo, "commit", "-q", "-m", "small change")
 		head, _ = git(repo, "rev-parse", "HEAD")
 		start = time.Now()
-		if err := mirrors.Checkout(ctx, source.Repo{URL: url}, "refs/heads/main", head, filepath.Join(root, fmt.Sprintf("w-%d-b", r)), io.Discard); err != nil {
+		if _, err := mirrors.Checkout(ctx, source.Repo{URL: url}, "refs/heads/main", head, filepath.Join(root, fmt.Sprintf("w-%d-b", r)), io.Discard); err != nil {
 			return err
 		}
 		refetches = append(refetches, time.Since(start))

@@ -134,6 +134,9 @@ const (
 	pathShell      = "shell"
 	pathSequential = "swarmhook"
 	pathOverlap    = "overlap"
+
+	// branchOverlap is the branch whose deploy target has pipeline: overlap.
+	branchOverlap = "overlap"
 )
 
 var paths = []string{pathShell, pathSequential, pathOverlap}
@@ -270,8 +273,10 @@ func git(dir string, args ...string) error {
 	return nil
 }
 
-// startSwarmhook runs swarmhook with two projects on the same repository,
-// images and services: bench (sequential) and bench-overlap.
+// startSwarmhook runs swarmhook with one project whose two deploy targets
+// share the images and services: branch main (sequential) and branch
+// overlap (pipeline: overlap). One project, because swarmhook refuses a
+// service claimed by two.
 func (e *env) startSwarmhook() error {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -286,21 +291,19 @@ func (e *env) startSwarmhook() error {
 	for _, si := range serviceImages {
 		fmt.Fprintf(&services, "{name: %s%s, image: %s/%s}, ", e.prefix, si[0], strings.TrimPrefix(e.ns, e.o.registry+"/"), si[1])
 	}
-	project := func(name, pipeline string) string {
-		return fmt.Sprintf(`  - name: %s
-    repo: file://%s
-    secret: "${BENCH_SECRET}"
-    images: [%s]
-    deploy:
-      - branch: main
+	svc := strings.TrimSuffix(services.String(), ", ")
+	target := func(branch, pipeline string) string {
+		return fmt.Sprintf(`      - branch: %s
         services: [%s]
         update: {parallelism: 1, delay: 0s, monitor: %s, failure_action: rollback, order: stop-first}
         pipeline: %s
-`, name, e.origin, strings.TrimSuffix(images.String(), ", "), strings.TrimSuffix(services.String(), ", "), updateMonitor, pipeline)
+`, branch, svc, updateMonitor, pipeline)
 	}
 	cfg := fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\nregistry: {host: %q, insecure: true}\n"+
-		"tokens: [{name: bench, token: \"${BENCH_TOKEN}\", scopes: [read]}]\nprojects:\n%s%s",
-		port, filepath.Join(e.dir, "data"), e.o.registry, project("bench", "sequential"), project("bench-overlap", "overlap"))
+		"tokens: [{name: bench, token: \"${BENCH_TOKEN}\", scopes: [read]}]\nprojects:\n"+
+		"  - name: bench\n    repo: file://%s\n    secret: \"${BENCH_SECRET}\"\n    images: [%s]\n    deploy:\n%s%s",
+		port, filepath.Join(e.dir, "data"), e.o.registry, e.origin, strings.TrimSuffix(images.String(), ", "),
+		target("main", "sequential"), target(branchOverlap, "overlap"))
 	path := filepath.Join(e.dir, "swarmhook.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
@@ -387,11 +390,16 @@ func (e *env) once(ctx context.Context, path string) (sample, error) {
 		}
 		s.stages, s.order = readSteps(steps)
 	default:
-		project := "bench"
+		branch := "main"
 		if path == pathOverlap {
-			project = "bench-overlap"
+			// The overlap target deploys branch overlap: point it at the
+			// same commit, so both paths build and deploy the same source.
+			branch = branchOverlap
+			if err := git(e.origin, "branch", "-f", branchOverlap, commit); err != nil {
+				return s, err
+			}
 		}
-		id, err := e.push(project, commit)
+		id, err := e.push(branch, commit)
 		if err != nil {
 			return s, err
 		}
@@ -484,14 +492,14 @@ func readSteps(path string) (map[string]time.Duration, []string) {
 
 // push sends a signed GitHub push delivery for commit and returns the job
 // it started.
-func (e *env) push(project, commit string) (int64, error) {
+func (e *env) push(branch, commit string) (int64, error) {
 	body, _ := json.Marshal(map[string]any{
-		"ref": "refs/heads/main", "after": commit, "before": strings.Repeat("0", 40),
+		"ref": "refs/heads/" + branch, "after": commit, "before": strings.Repeat("0", 40),
 		"repository":  map[string]any{"name": "app", "full_name": "bench/app"},
 		"pusher":      map[string]any{"name": "bench"},
 		"head_commit": map[string]any{"id": commit, "message": "bench"},
 	})
-	req, _ := http.NewRequest(http.MethodPost, e.shURL+"/hooks/"+project, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.shURL+"/hooks/bench", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", randomHex(8))
@@ -702,7 +710,7 @@ func (e *env) burstOf(ctx context.Context, path string) (burstResult, error) {
 			commits <- c
 			continue
 		}
-		id, err := e.push("bench", c)
+		id, err := e.push("main", c)
 		if err != nil {
 			return r, err
 		}

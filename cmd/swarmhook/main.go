@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/internal/gctune"
 	"github.com/swarmhook/swarmhook/internal/logbuf"
 	"github.com/swarmhook/swarmhook/job"
@@ -98,12 +100,22 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
+	}
+
+	// The store is the server's while one runs: prune through its API.
+	lock, err := lockDataDir(cfg)
+	if err != nil {
+		return fmt.Errorf("%w; with swarmhook serve running, prune through its API (POST /api/prune)", err)
+	}
+	defer lock.Release()
 	docker, err := dockerClient(cfg)
 	if err != nil {
 		return err
 	}
 	defer docker.Close()
-	logs, jobs, err := openStore(cfg)
+	logs, jobs, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -154,8 +166,20 @@ func dockerClient(cfg *config.Config) (*client.Client, error) {
 	return docker, nil
 }
 
-// openStore opens the job logs and the job store under the data dir.
-func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
+// lockDataDir makes this process the only one using the data dir, for as
+// long as it lives: a second one fails at once naming the holder's PID.
+// Take it before anything under the data dir is read or written.
+func lockDataDir(cfg *config.Config) (*dirlock.Lock, error) {
+	lock, err := dirlock.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("lock data_dir: %w", err)
+	}
+	return lock, nil
+}
+
+// openStore opens the job logs and the job store under the data dir,
+// which the caller has locked (lockDataDir).
+func openStore(cfg *config.Config, log zerolog.Logger) (*store.LogDir, *store.SQLite, error) {
 	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		return nil, nil, err
@@ -163,7 +187,7 @@ func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
+	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"), store.WithLog(log))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,6 +219,22 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
+	}
+
+	// One process per data_dir, decided before anything in it is read or
+	// written; then the port, before any job is recovered.
+	lock, err := lockDataDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	defer listener.Close()
 
 	docker, err := dockerClient(cfg)
 	if err != nil {
@@ -210,7 +250,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logs, jobs, err := openStore(cfg)
+	logs, jobs, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -220,6 +260,7 @@ func serve(args []string, stderr io.Writer) error {
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	engine := builder.NewEngine(docker, creds.EngineAuth())
+	inventory := updater.NewInventory(docker)
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:     jobs,
 		Logs:      logs,
@@ -228,6 +269,7 @@ func serve(args []string, stderr io.Writer) error {
 		Pruner:    engine,
 		Registry:  m.Tagger(reg),
 		Updater:   m.Updater(swarm),
+		Services:  inventory,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 	})
@@ -246,7 +288,7 @@ func serve(args []string, stderr io.Writer) error {
 		// during bursts of deliveries.
 		go gctune.Run(ctx, gctune.Config{})
 	}
-	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: updater.NewInventory(docker), Store: jobs, Logs: logs, Log: log})
+	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Logs: logs, Log: log})
 	if cfg.Prune.Schedule != "" {
 		go pruner.Schedule(ctx, cfg.Prune.Schedule)
 	}
@@ -263,10 +305,14 @@ func serve(args []string, stderr io.Writer) error {
 			{Name: "registry", Probe: reg.Ping},
 			{Name: "store", Probe: jobs.Writable},
 		},
-	}).HTTPServer(cfg.Listen)
+		Warn: []server.Check{
+			{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
+		},
+	}).HTTPServer()
+	job.WarnMissingServices(ctx, cfg, inventory, log)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.ListenAndServe() }()
-	log.Info().Str("listen", cfg.Listen).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
+	go func() { serveErr <- httpServer.Serve(listener) }()
+	log.Info().Str("listen", listener.Addr().String()).Int("projects", len(cfg.Projects)).Msg("swarmhook started")
 
 	select {
 	case err := <-serveErr:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,6 +26,8 @@ type Swarmhook struct {
 	DataDir string
 	// Token is an admin API token it was configured with.
 	Token string
+	// Config is the path of its config file.
+	Config string
 
 	t      testing.TB
 	args   []string
@@ -53,7 +56,7 @@ func StartSwarmhook(t testing.TB, configBody string) *Swarmhook {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Swarmhook{URL: fmt.Sprintf("http://127.0.0.1:%d", port), DataDir: filepath.Join(dir, "data"), Token: AdminToken,
+	s := &Swarmhook{URL: fmt.Sprintf("http://127.0.0.1:%d", port), DataDir: filepath.Join(dir, "data"), Token: AdminToken, Config: path,
 		t: t, output: &lockedBuffer{}, args: []string{bin, "serve", "-config", path, "-log-format", "console"}}
 	t.Cleanup(func() {
 		s.Stop()
@@ -127,6 +130,37 @@ func (s *Swarmhook) Stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// PID is the process id of the running process.
+func (s *Swarmhook) PID() int { return s.cmd.Process.Pid }
+
+// Exited is closed when the process has exited, whoever ended it.
+func (s *Swarmhook) Exited() <-chan struct{} { return s.done }
+
+// RunCommand runs the swarmhook binary with args (say serve -config
+// another.yaml, as a second process would) and waits for it to exit, as a
+// process refused at start-up does. It returns the exit code and what the
+// process printed. A process still running after a minute is killed and
+// fails the test.
+func (s *Swarmhook) RunCommand(args ...string) (int, string) {
+	s.t.Helper()
+	out := &lockedBuffer{}
+	cmd := exec.Command(s.args[0], args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		s.t.Fatalf("swarmhook %s was still running after a minute:\n%s", strings.Join(args, " "), TrimLines(out.String(), 40))
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
 }
 
 // Output is everything the process logged so far.
