@@ -53,6 +53,14 @@ projects:
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, logs := openStore(t)
+	jobs := &fakeJobs{store: st}
+	return New(Deps{Config: cfg, Jobs: jobs, Store: st, Logs: logs, Log: zerolog.Nop()}), jobs, st, logs
+}
+
+// openStore opens a job store and log directory of the test's own.
+func openStore(t *testing.T) (*store.SQLite, *store.LogDir) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "db"))
 	if err != nil {
@@ -63,8 +71,7 @@ projects:
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := &fakeJobs{store: st}
-	return New(Deps{Config: cfg, Jobs: jobs, Store: st, Logs: logs, Log: zerolog.Nop()}), jobs, st, logs
+	return st, logs
 }
 
 func pushBody(ref, after, message string) []byte {

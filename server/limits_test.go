@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -53,20 +52,12 @@ type liveServer struct {
 }
 
 // startLive serves a Server built with deps (limitsConfig unless deps
-// has a config, and a store and logs of its own) and limits, on a listener whose connections have small send
-// buffers so a client that does not read fills them quickly.
+// has a config, and a store and logs of its own) and limits, on a
+// listener whose connections have small send buffers so a client that
+// does not read fills them quickly.
 func startLive(t *testing.T, limits Limits, deps Deps) *liveServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	logs, err := store.NewLogDir(filepath.Join(dir, "logs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, logs := openStore(t)
 	out := &syncBuffer{}
 	if deps.Config == nil {
 		deps.Config = loadConfig(t, limitsConfig)
