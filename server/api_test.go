@@ -53,6 +53,14 @@ projects:
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, logs := openStore(t)
+	jobs := &fakeJobs{store: st}
+	return New(Deps{Config: cfg, Jobs: jobs, Store: st, Logs: logs, Log: zerolog.Nop()}), jobs, st, logs
+}
+
+// openStore opens a job store and log directory of the test's own.
+func openStore(t *testing.T) (*store.SQLite, *store.LogDir) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "db"))
 	if err != nil {
@@ -63,8 +71,7 @@ projects:
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := &fakeJobs{store: st}
-	return New(Deps{Config: cfg, Jobs: jobs, Store: st, Logs: logs, Log: zerolog.Nop()}), jobs, st, logs
+	return st, logs
 }
 
 func pushBody(ref, after, message string) []byte {
@@ -178,19 +185,18 @@ func TestListJobs(t *testing.T) {
 	}
 }
 
+// TestFollowLogStreamsUntilJobEnds: lines arrive as they are written,
+// long after the server's write timeout (a stream has a deadline per
+// write instead), until the job ends.
 func TestFollowLogStreamsUntilJobEnds(t *testing.T) {
-	s, _, st, logs := newTestServer(t)
-	ctx := context.Background()
-	j := &job.Job{Project: "shop", Status: job.Running}
-	st.Create(ctx, j, job.With{})
-	w, _ := logs.Create(j.ID)
+	ls := startLive(t, Limits{WriteTimeout: time.Millisecond}, Deps{})
+	ctx, st := context.Background(), ls.store
+	j, w := ls.runningJob(t, 0)
 	io.WriteString(w, "line one\n")
 
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/jobs/1/log?follow=1", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ls.addr+"/api/jobs/1/log?follow=1", nil)
 	req.Header.Set("Authorization", "Bearer reader-token-0123456789")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := failsafeClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +205,8 @@ func TestFollowLogStreamsUntilJobEnds(t *testing.T) {
 	if !lines.Scan() || lines.Text() != "line one" {
 		t.Fatalf("first line %q", lines.Text())
 	}
-	// A line written while the client watches arrives before the job ends.
+	// A line written while the client watches arrives before the job
+	// ends, a followPoll or more after the write timeout.
 	io.WriteString(w, "line two\n")
 	if !lines.Scan() || lines.Text() != "line two" {
 		t.Fatalf("second line %q", lines.Text())
@@ -211,5 +218,4 @@ func TestFollowLogStreamsUntilJobEnds(t *testing.T) {
 	if !strings.Contains(string(rest), "SUCCEEDED") {
 		t.Errorf("stream ended without the last line: %q", rest)
 	}
-	w.Close()
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/prune"
+	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/webhook"
 )
@@ -16,11 +18,16 @@ import (
 // errTooLarge is returned for bodies over the configured limit.
 var errTooLarge = errors.New("request body is over the size limit")
 
+// errBodyTimeout is a request body that did not arrive within the read
+// timeout (Limits.ReadTimeout).
+var errBodyTimeout = errors.New("request body did not arrive in time")
+
 // status maps an error to its HTTP status. It is the only place that
 // decides one.
 func status(err error) int {
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
+	var up *upstreamError
 	switch {
 	case errors.As(err, &he):
 		return he.Code
@@ -32,8 +39,15 @@ func status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag):
+	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag),
+		errors.Is(err, source.ErrCommitNotFound), errors.Is(err, registry.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
+	case errors.As(err, &up) && up.timedOut:
+		return http.StatusGatewayTimeout
+	case errors.As(err, &up):
+		return http.StatusBadGateway
 	case errors.Is(err, prune.ErrRunning):
 		return http.StatusConflict
 	case errors.Is(err, errRateLimited):

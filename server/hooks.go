@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -57,7 +55,7 @@ func (s *Server) hook(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(failureRefill.Seconds())))
 		return fmt.Errorf("%w: too many failed signature checks from %s", errRateLimited, remote)
 	}
-	body, err := s.readBody(c)
+	body, err := readBody(c, s.d.Config.Webhook.MaxBodyBytes, "delivery")
 	if err != nil {
 		return err
 	}
@@ -159,35 +157,6 @@ func answer(ids []int64, ignored string) hookAnswer {
 		a.Jobs = ids
 	}
 	return a
-}
-
-// readBody reads a delivery up to the configured limit. A declared
-// length over the limit is refused before a byte is read; an undeclared
-// one is cut off at the limit.
-func (s *Server) readBody(c echo.Context) ([]byte, error) {
-	limit := s.d.Config.Webhook.MaxBodyBytes
-	r := c.Request()
-	if r.ContentLength > limit {
-		return nil, fmt.Errorf("%w: %d bytes declared, the limit is %d", errTooLarge, r.ContentLength, limit)
-	}
-	if r.ContentLength > 0 {
-		// Declared and within the limit: one read into a buffer of the
-		// exact size (a bytes.Buffer would grow past it to read EOF).
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, fmt.Errorf("read delivery: %w", err)
-		}
-		return body, nil
-	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, limit)); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, limit)
-		}
-		return nil, fmt.Errorf("read delivery: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // skipReason says why a push starts no job, or "" when it should build.

@@ -72,7 +72,9 @@ func writeJobs(w *echo.Response, jobs []*job.Job) error {
 
 // getLog answers GET /api/jobs/:id/log with the job's log as text. With
 // ?follow=1 it streams new lines as they are written until the job ends,
-// so a user can watch a deploy happen with curl.
+// so a user can watch a deploy happen with curl. Followers are capped per
+// token and in all (Limits); every write has a deadline of its own
+// (Limits.StreamWriteTimeout), so a client that stops reading is dropped.
 func (s *Server) getLog(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, err := jobID(c)
@@ -83,33 +85,42 @@ func (s *Server) getLog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	follow := c.QueryParam("follow") == "1" || c.QueryParam("follow") == "true"
+	if follow && !j.Status.Final() {
+		who, _ := c.Get("who").(string)
+		release, err := s.followers.acquire(who)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	rc, err := s.d.Logs.Open(id)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	follow := c.QueryParam("follow") == "1" || c.QueryParam("follow") == "true"
-	if !follow || j.Status.Final() {
-		return c.Stream(http.StatusOK, "text/plain; charset=utf-8", rc)
-	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	return s.follow(ctx, id, rc, w)
+	sw := s.stream(w)
+	if !follow || j.Status.Final() {
+		io.Copy(sw, rc)
+		return nil
+	}
+	return s.follow(ctx, id, rc, sw)
 }
 
 // follow copies r to w as it grows, until the job is final and the log
-// read to its end, or the client goes away.
-func (s *Server) follow(ctx context.Context, id int64, r io.Reader, w *echo.Response) error {
+// read to its end, or the client goes away or stops reading.
+func (s *Server) follow(ctx context.Context, id int64, r io.Reader, w io.Writer) error {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil // the client left
+				return nil // the client left or stopped reading
 			}
-			w.Flush()
 			continue
 		}
 		if err != nil && !errors.Is(err, io.EOF) {

@@ -22,6 +22,7 @@ type Pruner interface {
 // prune answers POST /api/prune. {"dry_run": true} returns the plan and
 // deletes nothing; otherwise the prune runs to its end (a client that
 // leaves does not stop it) and the report names the job recording it.
+// Either can take minutes, so the answer is a late one (lateAnswer).
 func (s *Server) prune(c echo.Context) error {
 	if s.d.Prune == nil {
 		return errNotFound
@@ -35,6 +36,7 @@ func (s *Server) prune(c echo.Context) error {
 	ctx := c.Request().Context()
 	if body.DryRun {
 		rep, err := s.d.Prune.Plan(ctx)
+		s.lateAnswer(c)
 		if err != nil {
 			return err
 		}
@@ -42,6 +44,7 @@ func (s *Server) prune(c echo.Context) error {
 	}
 	who, _ := c.Get("who").(string)
 	rep, err := s.d.Prune.Run(context.WithoutCancel(ctx), job.TriggerManual, who)
+	s.lateAnswer(c)
 	if err != nil {
 		return err
 	}

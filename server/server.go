@@ -62,9 +62,13 @@ type Deps struct {
 	DeliveryCounter DeliveryCounter
 	// Prune plans and runs registry prunes; nil answers 404.
 	Prune Pruner
+	// Limits bound what one client can hold; zero fields take the
+	// defaults (see Limits).
+	Limits Limits
 }
 
-// Server is the HTTP edge. It is an http.Handler.
+// Server is the HTTP edge. It is an http.Handler; HTTPServer serves it
+// with the read, write and idle bounds of its Limits.
 type Server struct {
 	d    Deps
 	echo *echo.Echo
@@ -72,6 +76,9 @@ type Server struct {
 	failures *failureLimiter
 	// deliveryLocks keeps two copies of one delivery apart.
 	deliveryLocks keylock.Set
+	limits        Limits
+	// followers caps GET /api/jobs/:id/log?follow=1 streams.
+	followers *followers
 }
 
 // New builds the routes.
@@ -81,7 +88,8 @@ func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{d: d, echo: e, failures: newFailureLimiter(d.Now)}
+	l := d.Limits.withDefaults()
+	s := &Server{d: d, echo: e, failures: newFailureLimiter(d.Now), limits: l, followers: newFollowers(l.FollowersPerToken, l.Followers)}
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	e.Use(s.accessLog)
 

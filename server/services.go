@@ -3,10 +3,8 @@ package server
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,37 +57,27 @@ func (s *Server) action(c echo.Context, req job.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), maxWait)
 	defer cancel()
+wait:
 	for !j.Status.Final() {
 		select {
 		case <-ctx.Done():
-			return c.JSON(http.StatusAccepted, j)
+			break wait
 		case <-time.After(followPoll):
 		}
 		if j, err = s.d.Store.Get(ctx, j.ID); err != nil {
-			return err
+			break wait
 		}
 	}
-	if j.Status != job.Succeeded {
+	s.lateAnswer(c)
+	switch {
+	case err != nil:
+		return err
+	case !j.Status.Final():
+		return c.JSON(http.StatusAccepted, j)
+	case j.Status != job.Succeeded:
 		return c.JSON(http.StatusConflict, j)
 	}
 	return c.JSON(http.StatusOK, j)
-}
-
-// bind decodes an optional JSON body into v; an empty body is fine.
-func bind(c echo.Context, v any) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<10))
-	if err != nil {
-		return fmt.Errorf("%w: read body: %v", errBadRequest, err)
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", errBadRequest, err)
-	}
-	return nil
 }
 
 // managed returns the deploy entry of a service named in the config, so
@@ -161,7 +149,7 @@ func (s *Server) checkTag(ctx context.Context, repo, tag string, offer func(tags
 	if err := webhook.ValidRefName(tag); err != nil || strings.ContainsRune(tag, '/') {
 		return fmt.Errorf("%w: %q is not a tag", errBadRequest, tag)
 	}
-	tags, err := s.d.Registry.Tags(ctx, repo)
+	tags, err := s.tags(ctx, repo)
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
 	}
@@ -251,9 +239,15 @@ func (s *Server) deployProject(c echo.Context) error {
 		return s.action(c, job.Request{Project: p.Name, Action: job.ActionDeploy, Trigger: job.TriggerManual, Branch: body.Branch, Tag: body.Tag})
 	}
 	ref := "refs/heads/" + body.Branch
-	commit, err := s.d.Heads.Head(ctx, p, ref)
+	var commit string
+	err := callUpstream(ctx, s.limits.UpstreamTimeout,
+		upstreamError{service: "Git host", host: gitHost(p.Repo), op: "find the head of " + body.Branch, redact: []string{p.Git.Token, urlPassword(p.Repo)}},
+		func(ctx context.Context) (err error) {
+			commit, err = s.d.Heads.Head(ctx, p, ref)
+			return err
+		})
 	if err != nil {
-		return fmt.Errorf("%w: find head of %s: %v", errNotFound, body.Branch, err)
+		return err
 	}
 	return s.action(c, job.Request{Project: p.Name, Action: job.ActionBuild, Trigger: job.TriggerManual, Ref: ref, Branch: body.Branch, Commit: commit})
 }
@@ -320,7 +314,7 @@ func (s *Server) serviceTags(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tags, err := s.d.Registry.Tags(ctx, repo)
+	tags, err := s.tags(ctx, repo)
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -297,22 +296,19 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	httpServer := &http.Server{
-		Handler: server.New(server.Deps{
-			Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-			Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-			Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
-			Ready: []server.Check{
-				{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
-				{Name: "registry", Probe: reg.Ping},
-				{Name: "store", Probe: jobs.Writable},
-			},
-			Warn: []server.Check{
-				{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
-			},
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	httpServer := server.New(server.Deps{
+		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
+		Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+		Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+		Ready: []server.Check{
+			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+			{Name: "registry", Probe: reg.Ping},
+			{Name: "store", Probe: jobs.Writable},
+		},
+		Warn: []server.Check{
+			{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
+		},
+	}).HTTPServer()
 	job.WarnMissingServices(ctx, cfg, inventory, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(listener) }()
