@@ -12,6 +12,7 @@ import (
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/store"
+	"github.com/swarmhook/swarmhook/updater"
 	"github.com/swarmhook/swarmhook/webhook"
 )
 
@@ -28,6 +29,7 @@ func status(err error) int {
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
 	var up *upstreamError
+	var missing *updater.NoServiceError
 	switch {
 	case errors.As(err, &he):
 		return he.Code
@@ -40,7 +42,7 @@ func status(err error) int {
 	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag),
-		errors.Is(err, source.ErrCommitNotFound), errors.Is(err, registry.ErrNotFound):
+		errors.Is(err, source.ErrCommitNotFound), errors.Is(err, registry.ErrNotFound), errors.As(err, &missing):
 		return http.StatusNotFound
 	case errors.Is(err, errBodyTimeout):
 		return http.StatusRequestTimeout
