@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"regexp"
 	"strings"
 
@@ -10,18 +11,26 @@ import (
 // LookupFunc finds an environment variable; os.LookupEnv in production.
 type LookupFunc func(key string) (string, bool)
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// envName is what a variable's name may be.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// expand replaces each ${VAR} in scalar n with the variable's value, once,
-// and lets the result be read as if written plainly (so ${N} can be a
-// number). It reports false, with an error, when a variable is not set.
+// expand replaces each ${VAR} (or $VAR, as os.Expand reads them) in scalar
+// n with the variable's value, once, and lets the result be read as if
+// written plainly (so ${N} can be a number). It reports false, with an
+// error, when a variable is not set. A '$' that starts no variable name
+// ($$, $1, a '$' before a space or at the end) stays as written.
 func (f *findings) expand(n *yaml.Node, path string, lookup LookupFunc) bool {
-	if _, done := f.vars[n]; done || n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
+	if _, done := f.vars[n]; done || n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") {
 		return true
 	}
 	var used, missing []string
-	v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-		key := m[2 : len(m)-1]
+	v := os.Expand(n.Value, func(key string) string {
+		if !envName.MatchString(key) {
+			if len(key) == 1 {
+				return "$" + key // $$, $1, $*: os.Expand's shell specials
+			}
+			return "${" + key + "}"
+		}
 		used = append(used, key)
 		v, ok := lookup(key)
 		if !ok {
