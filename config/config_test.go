@@ -310,6 +310,8 @@ func TestGlob(t *testing.T) {
 		{"feature/**", "feature/login/fix", true},
 		{"feature/**", "feature", true}, // '**' is any number of segments, none too
 		{"feature/**", "features/x", false},
+		{"feat**", "feature", true}, // '**' inside a segment is a '*'
+		{"feat**", "feat/x", false},
 		{"release/1.*", "release/1.2", true},
 		{"release/1.*", "release/1.2/hotfix", false},
 		{"release/1.*", "release/10", false},
