@@ -46,22 +46,12 @@ func (c *Config) Project(name string) (*Project, bool) {
 
 // BuildsBranch reports whether pushes to branch build at all.
 func (p *Project) BuildsBranch(branch string) bool {
-	for _, g := range p.Branches {
-		if g.Match(branch) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(p.Branches, func(g Glob) bool { return g.Match(branch) })
 }
 
 // BuildsTag reports whether pushes of tag build at all.
 func (p *Project) BuildsTag(tag string) bool {
-	for _, g := range p.Tags {
-		if g.Match(tag) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(p.Tags, func(g Glob) bool { return g.Match(tag) })
 }
 
 // DeployFor returns the first deploy target whose branch pattern matches.
