@@ -138,6 +138,9 @@ projects: [{name: a, repo: x, secret: s, allow_unsigned: true, images: [{name: a
 		{"bad tag glob", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, tags: [""], images: [{name: a}]}]`, `pattern is empty`},
+		{"bad branch glob", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: "release/[0-9", services: [s]}]}]`, `line 3: projects[0].deploy[0].branch: "release/[0-9" is not a valid pattern`},
 		{"bad public url", "public_url: deploy.example.com\n", "public_url: must be an absolute http:// or https:// URL"},
 		{"bad slack url", `
 registry: {host: r:5000}
@@ -285,6 +288,8 @@ func TestIsSSHURL(t *testing.T) {
 	}
 }
 
+// TestGlob pins the one glob dialect (doublestar) on branch and tag
+// names: '*' stays within a segment, '**' crosses '/', '.' is itself.
 func TestGlob(t *testing.T) {
 	tests := []struct {
 		pattern, name string
@@ -297,11 +302,47 @@ func TestGlob(t *testing.T) {
 		{"release/**", "release/1/2", true},
 		{"**", "any/thing", true},
 		{"v?", "v1", true},
+		{"v?", "v/", false},
 		{"a.b", "axb", false},
+		{"feature/*", "feature/login", true},
+		{"feature/*", "feature/login/fix", false},
+		{"feature/**", "feature/login", true},
+		{"feature/**", "feature/login/fix", true},
+		{"feature/**", "feature", true}, // '**' is any number of segments, none too
+		{"feature/**", "features/x", false},
+		{"feat**", "feature", true}, // '**' inside a segment is a '*'
+		{"feat**", "feat/x", false},
+		{"release/1.*", "release/1.2", true},
+		{"release/1.*", "release/1.2/hotfix", false},
+		{"release/1.*", "release/10", false},
+		{"release/[0-9]*", "release/2", true},
+		{"{main,develop}", "develop", true},
 	}
 	for _, tt := range tests {
 		if got := MustGlob(tt.pattern).Match(tt.name); got != tt.want {
 			t.Errorf("Glob(%q).Match(%q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+	if (Glob{}).Match("") || (Glob{}).Match("main") {
+		t.Error("the zero Glob matches")
+	}
+}
+
+func TestGlobLiteral(t *testing.T) {
+	for pattern, want := range map[string]bool{
+		"main": true, "release/1.0": true,
+		"release/*": false, "v?": false, "release/[0-9]": false, "{a,b}": false, `a\*`: false,
+	} {
+		if got := MustGlob(pattern).Literal(); got != want {
+			t.Errorf("Glob(%q).Literal() = %v, want %v", pattern, got, want)
+		}
+	}
+}
+
+func TestNewGlobRefusesBadPatterns(t *testing.T) {
+	for _, pattern := range []string{"", "release/[0-9", "{a,b"} {
+		if _, err := NewGlob(pattern); err == nil {
+			t.Errorf("NewGlob(%q) accepted it", pattern)
 		}
 	}
 }

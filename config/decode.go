@@ -268,42 +268,6 @@ func yamlFields(t reflect.Type) (map[string]reflect.StructField, []string) {
 	return fields, names
 }
 
-// expand replaces each ${VAR} in scalar n with the variable's value, once,
-// and lets the result be read as if written plainly (so ${N} can be a
-// number). It reports false, with an error, when a variable is not set.
-func (f *findings) expand(n *yaml.Node, path string, lookup LookupFunc) bool {
-	if _, done := f.vars[n]; done || n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "${") {
-		return true
-	}
-	var used, missing []string
-	v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-		key := m[2 : len(m)-1]
-		used = append(used, key)
-		v, ok := lookup(key)
-		if !ok {
-			missing = append(missing, key)
-		}
-		return v
-	})
-	f.vars[n] = used
-	if len(missing) > 0 {
-		f.badAt(n.Line, path, "environment variable %s is not set", strings.Join(missing, ", "))
-		return false
-	}
-	if len(used) == 0 {
-		return true
-	}
-	n.Value = v
-	if n.Style&yaml.TaggedStyle == 0 {
-		n.Tag, n.Style = "", 0
-		if v != "" && n.ShortTag() == "!!null" {
-			// A variable holding "null" or "~" means those characters.
-			n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
-		}
-	}
-	return true
-}
-
 // noteSecret records where a secret's value came from: an empty one from
 // variables is refused later, one written into the file counts against a
 // file others can read.

@@ -9,4 +9,12 @@
 // explicitly: a configuration that loads is one swarmhook can run. What
 // works but weakens swarmhook (a short webhook secret, secrets in a file
 // every user can read) comes back as Warnings for the caller to log.
+//
+// Each step of Load has a file of its name: load.go (read, parse, decode),
+// expand.go (${VAR}), decode.go (check the parsed YAML against the types,
+// keeping every line the file's), defaults.go (what the file left out)
+// and validate.go (each section checks itself). types.go holds the
+// types, enums.go the settings with a fixed set of values, glob.go the
+// one pattern dialect for branch and tag names, and lookup.go what the
+// rest of swarmhook asks of a loaded Config.
 package config

@@ -97,7 +97,7 @@ func (r *Runner) stopDeploy(ctx context.Context, j *Job, target *config.Deploy, 
 	for _, s := range rest {
 		j.Services = append(j.Services, updater.Result{Service: s.Name, Outcome: updater.Skipped})
 	}
-	if target.OnFailure == "rollback_all" {
+	if target.OnFailure == config.OnFailureRollbackAll {
 		r.revert(ctx, j, target, w)
 	}
 }
@@ -274,14 +274,14 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 func settings(d *config.Deploy, s config.Service) updater.Settings {
 	out := updater.Settings{Pace: pace(d.UpdateFor(s), updater.Pace{})}
 	if rb := d.Rollback; rb != (config.Update{}) {
-		out.Rollback = pace(rb, updater.Pace{Parallelism: out.Parallelism, FailureAction: "pause", Order: out.Order})
+		out.Rollback = pace(rb, updater.Pace{Parallelism: out.Parallelism, FailureAction: string(config.FailureActionPause), Order: out.Order})
 	}
 	return out
 }
 
 // pace converts one update section, taking unset keys from defaults.
 func pace(u config.Update, defaults updater.Pace) updater.Pace {
-	p := updater.Pace{Delay: u.Delay.Duration, FailureAction: u.FailureAction, Order: u.Order,
+	p := updater.Pace{Delay: u.Delay.Duration, FailureAction: string(u.FailureAction), Order: string(u.Order),
 		Monitor: u.Monitor.Duration, MaxFailureRatio: u.MaxFailureRatio, Parallelism: defaults.Parallelism}
 	if u.Parallelism != nil {
 		p.Parallelism = *u.Parallelism

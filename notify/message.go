@@ -12,7 +12,7 @@ import (
 
 // eventOf names what happened to j, as the notify.on config key spells
 // it, or "" when nothing is worth telling (a job just queued).
-func eventOf(j *job.Job) string {
+func eventOf(j *job.Job) config.Event {
 	switch j.Status {
 	case job.Running:
 		return config.EventStarted
@@ -70,7 +70,7 @@ func took(j *job.Job) string {
 }
 
 // summary is one line about how the job went, without markup.
-func summary(j *job.Job, event string) string {
+func summary(j *job.Job, event config.Event) string {
 	head := fmt.Sprintf("%s #%d", j.Project, j.Number)
 	switch event {
 	case config.EventStarted:
@@ -85,7 +85,7 @@ func summary(j *job.Job, event string) string {
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-var slackIcons = map[string]string{
+var slackIcons = map[config.Event]string{
 	config.EventStarted:     ":rocket:",
 	config.EventSuccess:     ":white_check_mark:",
 	config.EventFailure:     ":x:",
@@ -96,7 +96,7 @@ var slackIcons = map[string]string{
 // slackText is the message for Slack-compatible incoming webhooks: an
 // icon, the summary with Slack's three control characters escaped, and a
 // link to the job.
-func slackText(j *job.Job, event, link string) string {
+func slackText(j *job.Job, event config.Event, link string) string {
 	text := slackIcons[event] + " " + slackEscaper.Replace(summary(j, event))
 	if link != "" {
 		text += fmt.Sprintf(" <%s|job %d>", link, j.ID)
@@ -107,7 +107,7 @@ func slackText(j *job.Job, event, link string) string {
 // Payload is the body of a generic JSON notification.
 type Payload struct {
 	// Event is started, success, failure, interrupted or superseded.
-	Event string `json:"event"`
+	Event config.Event `json:"event"`
 	// Text is a one-line summary for people.
 	Text string `json:"text"`
 	// URL links to the job; empty without public_url.
@@ -118,7 +118,7 @@ type Payload struct {
 
 // statusDescription is the commit status text; hosts cap it (GitHub at
 // 140 characters), so it is cut with an ellipsis.
-func statusDescription(j *job.Job, event string) string {
+func statusDescription(j *job.Job, event config.Event) string {
 	var s string
 	switch event {
 	case config.EventStarted:

@@ -202,7 +202,7 @@ func (n *Notifier) deliveries(p *config.Project, j *job.Job) []delivery {
 			if err != nil {
 				n.o.Log.Error().Err(err).Str("project", p.Name).Int64("job", j.ID).Msg("commit status not sent")
 			} else {
-				add(KindStatus, s.Provider+" status "+hostOf(s.APIURL), c)
+				add(KindStatus, string(s.Provider)+" status "+hostOf(s.APIURL), c)
 			}
 		}
 	}
@@ -223,7 +223,7 @@ func (n *Notifier) deliveries(p *config.Project, j *job.Job) []delivery {
 		}
 		for i, w := range p.Notify.Webhooks {
 			h := jsonHeader()
-			h.Set("X-Swarmhook-Event", event)
+			h.Set("X-Swarmhook-Event", string(event))
 			h.Set("X-Swarmhook-Delivery", fmt.Sprintf("%d-%s", j.ID, event))
 			if w.Secret != "" {
 				h.Set("X-Swarmhook-Signature", Sign(w.Secret, body))

@@ -130,35 +130,36 @@ func newNotifier(t *testing.T, p config.Project, o Options) *Notifier {
 
 func TestCommitStatusRequestShapes(t *testing.T) {
 	tests := []struct {
-		provider, repo string
-		wantPath       string // as sent on the wire
-		wantHeader     map[string]string
-		wantStates     []string // started, succeeded, failed, interrupted
-		contextKey     string
+		provider   config.Provider
+		repo       string
+		wantPath   string // as sent on the wire
+		wantHeader map[string]string
+		wantStates []string // started, succeeded, failed, interrupted
+		contextKey string
 	}{
 		{
-			provider: "github", repo: "acme/shop",
+			provider: config.ProviderGitHub, repo: "acme/shop",
 			wantPath:   "/repos/acme/shop/statuses/" + commit,
 			wantHeader: map[string]string{"Authorization": "Bearer tok-123", "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
 			wantStates: []string{"pending", "success", "failure", "error"},
 			contextKey: "context",
 		},
 		{
-			provider: "gitlab", repo: "acme/shop",
+			provider: config.ProviderGitLab, repo: "acme/shop",
 			wantPath:   "/api/v4/projects/acme%2Fshop/statuses/" + commit,
 			wantHeader: map[string]string{"PRIVATE-TOKEN": "tok-123"},
 			wantStates: []string{"running", "success", "failed", "canceled"},
 			contextKey: "name",
 		},
 		{
-			provider: "gitea", repo: "acme/shop",
+			provider: config.ProviderGitea, repo: "acme/shop",
 			wantPath:   "/api/v1/repos/acme/shop/statuses/" + commit,
 			wantHeader: map[string]string{"Authorization": "token tok-123"},
 			wantStates: []string{"pending", "success", "failure", "error"},
 			contextKey: "context",
 		},
 		{
-			provider: "forgejo", repo: "acme/shop",
+			provider: config.ProviderForgejo, repo: "acme/shop",
 			wantPath:   "/api/v1/repos/acme/shop/statuses/" + commit,
 			wantHeader: map[string]string{"Authorization": "token tok-123"},
 			wantStates: []string{"pending", "success", "failure", "error"},
@@ -166,7 +167,7 @@ func TestCommitStatusRequestShapes(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.provider, func(t *testing.T) {
+		t.Run(string(tt.provider), func(t *testing.T) {
 			host := newFakeHost(t)
 			n := newNotifier(t, config.Project{Status: &config.CommitStatus{
 				Provider: tt.provider, APIURL: host.URL, Token: "tok-123", Repo: tt.repo, Context: "swarmhook/shop",
@@ -204,7 +205,7 @@ func TestCommitStatusRequestShapes(t *testing.T) {
 				if d, _ := r.Body["description"].(string); d == "" || len([]rune(d)) > 140 {
 					t.Errorf("description %q: want 1 to 140 characters", d)
 				}
-				if tt.provider == "gitlab" && r.Body["ref"] != "main" {
+				if tt.provider == config.ProviderGitLab && r.Body["ref"] != "main" {
 					t.Errorf("gitlab ref = %v, want main", r.Body["ref"])
 				}
 				states = append(states, r.Body["state"].(string))
@@ -241,7 +242,7 @@ func TestSlackAndJSONNotifications(t *testing.T) {
 	n := newNotifier(t, config.Project{Notify: config.Notify{
 		Slack:    []string{slack.URL + "/services/T000/B000/XXXX"},
 		Webhooks: []config.NotifyWebhook{{URL: hook.URL + "/deploys", Secret: "hmac-key"}},
-		On:       []string{config.EventFailure, config.EventSuccess},
+		On:       []config.Event{config.EventFailure, config.EventSuccess},
 	}}, Options{Recorder: rec})
 
 	n.JobChanged(testJob(job.Running)) // not in on: nothing sent

@@ -16,7 +16,7 @@ import (
 // error; GitLab pending, running, success, failed and canceled; Gitea and
 // Forgejo pending, success, error, failure and warning. Superseded jobs
 // never started, so no status was ever set for them and none is sent.
-var statusStates = map[string]map[string]string{
+var statusStates = map[config.Provider]map[config.Event]string{
 	config.ProviderGitHub: {
 		config.EventStarted:     "pending",
 		config.EventSuccess:     "success",
@@ -39,7 +39,7 @@ var statusStates = map[string]map[string]string{
 
 // statusState returns the state provider names event by, or "" when no
 // status is sent for it.
-func statusState(provider, event string) string {
+func statusState(provider config.Provider, event config.Event) string {
 	if provider == config.ProviderForgejo {
 		provider = config.ProviderGitea
 	}

@@ -101,16 +101,16 @@ func New(d Deps) *Server {
 	e.POST("/hooks/:project", s.hook, s.countDelivery)
 
 	api := e.Group("/api")
-	api.GET("/jobs", s.listJobs, s.require("read"))
-	api.GET("/jobs/:id", s.getJob, s.require("read"))
-	api.GET("/jobs/:id/log", s.getLog, s.require("read"))
-	api.GET("/services", s.listServices, s.require("read"))
-	api.GET("/services/:service/tags", s.serviceTags, s.require("read"))
-	api.POST("/services/:service/rollback", s.rollback, s.require("rollback"))
-	api.POST("/services/:service/redeploy", s.redeploy, s.require("deploy"))
-	api.POST("/services/:service/scale", s.scale, s.require("scale"))
-	api.POST("/projects/:project/deploy", s.deployProject, s.require("deploy"))
-	api.POST("/prune", s.prune, s.require("admin"))
+	api.GET("/jobs", s.listJobs, s.require(config.ScopeRead))
+	api.GET("/jobs/:id", s.getJob, s.require(config.ScopeRead))
+	api.GET("/jobs/:id/log", s.getLog, s.require(config.ScopeRead))
+	api.GET("/services", s.listServices, s.require(config.ScopeRead))
+	api.GET("/services/:service/tags", s.serviceTags, s.require(config.ScopeRead))
+	api.POST("/services/:service/rollback", s.rollback, s.require(config.ScopeRollback))
+	api.POST("/services/:service/redeploy", s.redeploy, s.require(config.ScopeDeploy))
+	api.POST("/services/:service/scale", s.scale, s.require(config.ScopeScale))
+	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
+	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
 	return s
 }
 
@@ -138,14 +138,14 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 
 // require checks the bearer token and that it carries scope (or admin).
 // The token's name is kept on the context for the job record.
-func (s *Server) require(scope string) echo.MiddlewareFunc {
+func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			t, ok := s.token(c.Request().Header.Get("Authorization"))
 			if !ok {
 				return errUnauthorized
 			}
-			if !slices.Contains(t.Scopes, scope) && !slices.Contains(t.Scopes, "admin") {
+			if !slices.Contains(t.Scopes, scope) && !slices.Contains(t.Scopes, config.ScopeAdmin) {
 				return fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
 			}
 			c.Set("who", t.Name)

@@ -71,13 +71,12 @@ func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config
 	}
 	globs := false
 	for _, d := range p.Deploy {
-		pat := d.Branch.String()
 		switch {
 		case !slices.ContainsFunc(d.Services, func(x config.Service) bool { return x.Name == svc.Name }):
-		case strings.ContainsAny(pat, "*?"):
+		case !d.Branch.Literal():
 			globs = true
 		default:
-			add(pat)
+			add(d.Branch.String())
 		}
 	}
 	unresolved := 0

@@ -41,6 +41,8 @@ projects:
         services: [{name: api, image: shop/api}]
       - branch: "release/*"
         services: [{name: rel, image: shop/api}]
+      - branch: "{stable,LTS}"
+        services: [{name: lts, image: shop/api}]
 `
 
 // tagsFixture is a server over a real store holding the builds that
@@ -175,5 +177,26 @@ func TestServiceTagsOfAGlobTarget(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".At" }, cmp.Ignore())); diff != "" {
 		t.Errorf("tags of rel (-want +got):\n%s", diff)
+	}
+}
+
+// TestServiceTagsOfAnAlternativesTarget: a target whose pattern is a glob
+// without '*' or '?' ({stable,LTS}) is still a glob: the tags of LTS, a
+// hashed component no literal pattern names, are found through the
+// builds that deployed the service.
+func TestServiceTagsOfAnAlternativesTarget(t *testing.T) {
+	f := newTagsFixture(t)
+	lts := f.tag(t, "LTS", 1)
+	ltsJob := f.build(t, "LTS", lts, job.Succeeded, updater.Result{Service: "lts", Outcome: updater.Updated})
+	stable := f.tag(t, "stable", 2)
+	stableJob := f.build(t, "stable", stable, job.Succeeded, updater.Result{Service: "lts", Outcome: updater.Updated})
+
+	got := f.get(t, "lts")
+	want := []RollbackTag{
+		{Tag: stable, Status: TagSucceeded, Branch: "stable", Job: stableJob},
+		{Tag: lts, Status: TagSucceeded, Branch: "LTS", Job: ltsJob},
+	}
+	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".At" }, cmp.Ignore())); diff != "" {
+		t.Errorf("tags of lts (-want +got):\n%s", diff)
 	}
 }

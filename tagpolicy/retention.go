@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 // DefaultKeepLast is how many timestamped tags of each branch a rule keeps
@@ -19,9 +20,11 @@ const DefaultKeepLast = 10
 // A tag is kept when either bound keeps it: it is one of the newest
 // KeepLast of its branch, or it is younger than KeepWithin.
 type Rule struct {
-	// Branches are globs over branch components (path.Match syntax, '/'
-	// read as '-', so "feature/*" matches the component
-	// "feature-login-<hash>" of the branch feature/login). A hashed
+	// Branches are globs over branch components, in the dialect of
+	// branch globs elsewhere (github.com/bmatcuk/doublestar/v4), with '/'
+	// read as '-' as in the component: "feature/*" matches the component
+	// "feature-login-<hash>" of the branch feature/login, and so does
+	// "feature/**", since a component has no '/' left to stop '*'. A hashed
 	// component (see BranchComponent) is matched with and without its
 	// hash, so "release/v1" matches the branch release/v1. Empty matches
 	// every branch. A rule only chooses how many tags to keep: each
@@ -49,7 +52,7 @@ func (r Rule) Validate() error {
 		return fmt.Errorf("%w: keep_within %s is negative", ErrBadRule, r.KeepWithin)
 	}
 	for _, g := range r.Branches {
-		if _, err := path.Match(normalizeGlob(g), ""); err != nil || g == "" {
+		if g == "" || !doublestar.ValidatePattern(normalizeGlob(g)) {
 			return fmt.Errorf("%w: branch glob %q is not a valid pattern", ErrBadRule, g)
 		}
 	}
@@ -73,7 +76,7 @@ func (r Rule) Matches(component string) bool {
 	}
 	for _, g := range r.Branches {
 		for _, name := range names {
-			if ok, _ := path.Match(normalizeGlob(g), name); ok {
+			if doublestar.MatchUnvalidated(normalizeGlob(g), name) {
 				return true
 			}
 		}

@@ -168,6 +168,37 @@ func TestPlanRepoExclusive(t *testing.T) {
 	}
 }
 
+// TestRuleMatches pins how retention reads branch globs: in the one glob
+// dialect, over a branch component, where '/' reads as '-'. A component
+// has no '/' left, so '*' and '**' both cross what was one.
+func TestRuleMatches(t *testing.T) {
+	tests := []struct {
+		glob, branch string
+		want         bool
+	}{
+		{"feature/*", "feature/login", true},
+		{"feature/*", "feature/login/fix", true},
+		{"feature/**", "feature/login", true},
+		{"feature/**", "feature/login/fix", true},
+		{"feature/*", "features/x", false},
+		{"release/1.*", "release/1.2", true},
+		{"release/1.*", "release/10", false},
+		{"release/1.0", "Release/1.0", true}, // a hashed component, matched by its readable part
+		{"release/[0-9]*", "release/2", true},
+		{"{main,develop}", "develop", true},
+		{"main", "main-x", false},
+	}
+	for _, tt := range tests {
+		comp, err := BranchComponent(tt.branch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (Rule{Branches: []string{tt.glob}, KeepLast: 1}).Matches(comp); got != tt.want {
+			t.Errorf("glob %q on branch %s (%s) = %v, want %v", tt.glob, tt.branch, comp, got, tt.want)
+		}
+	}
+}
+
 func TestRuleValidate(t *testing.T) {
 	for _, r := range []Rule{{KeepLast: 0}, {KeepLast: 1, KeepWithin: -time.Hour}, {KeepLast: 1, Branches: []string{"[a"}}, {KeepLast: 1, Branches: []string{""}}} {
 		if err := r.Validate(); err == nil {

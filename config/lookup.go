@@ -1,0 +1,123 @@
+package config
+
+import (
+	"slices"
+
+	"github.com/swarmhook/swarmhook/tagpolicy"
+)
+
+// What the rest of swarmhook asks of a loaded Config: which project,
+// which deploy target, which rules.
+
+// Rule converts the rule for tagpolicy.
+func (r Retention) Rule() tagpolicy.Rule {
+	return tagpolicy.Rule{Branches: r.Branches, KeepLast: r.KeepLast, KeepWithin: r.KeepWithin.Duration}
+}
+
+// RetentionFor returns the rules for image img of project p: the image's
+// own, else the project's, else the defaults under prune.
+func (c *Config) RetentionFor(p *Project, img *Image) []tagpolicy.Rule {
+	rs := c.Prune.Retention
+	if len(p.Retention) > 0 {
+		rs = p.Retention
+	}
+	if len(img.Retention) > 0 {
+		rs = img.Retention
+	}
+	if len(rs) == 0 {
+		return []tagpolicy.Rule{tagpolicy.DefaultRule()}
+	}
+	out := make([]tagpolicy.Rule, len(rs))
+	for i, r := range rs {
+		out[i] = r.Rule()
+	}
+	return out
+}
+
+// Project returns the project called name.
+func (c *Config) Project(name string) (*Project, bool) {
+	for i := range c.Projects {
+		if c.Projects[i].Name == name {
+			return &c.Projects[i], true
+		}
+	}
+	return nil, false
+}
+
+// BuildsBranch reports whether pushes to branch build at all.
+func (p *Project) BuildsBranch(branch string) bool {
+	return slices.ContainsFunc(p.Branches, func(g Glob) bool { return g.Match(branch) })
+}
+
+// BuildsTag reports whether pushes of tag build at all.
+func (p *Project) BuildsTag(tag string) bool {
+	return slices.ContainsFunc(p.Tags, func(g Glob) bool { return g.Match(tag) })
+}
+
+// DeployFor returns the first deploy target whose branch pattern matches.
+func (p *Project) DeployFor(branch string) (*Deploy, bool) {
+	for i := range p.Deploy {
+		if p.Deploy[i].Branch.Match(branch) {
+			return &p.Deploy[i], true
+		}
+	}
+	return nil, false
+}
+
+// Image returns the project's image called name.
+func (p *Project) Image(name string) (*Image, bool) {
+	for i := range p.Images {
+		if p.Images[i].Name == name {
+			return &p.Images[i], true
+		}
+	}
+	return nil, false
+}
+
+// UpdateFor returns the update settings for service s of target d: the
+// target's, with what the service sets itself on top.
+func (d *Deploy) UpdateFor(s Service) Update {
+	u := d.Update
+	o := s.Update
+	if o == nil {
+		return u
+	}
+	if o.Parallelism != nil {
+		u.Parallelism = o.Parallelism
+	}
+	if o.Delay.Duration != 0 {
+		u.Delay = o.Delay
+	}
+	if o.FailureAction != "" {
+		u.FailureAction = o.FailureAction
+	}
+	if o.Order != "" {
+		u.Order = o.Order
+	}
+	if o.Monitor.Duration != 0 {
+		u.Monitor = o.Monitor
+	}
+	if o.MaxFailureRatio != 0 {
+		u.MaxFailureRatio = o.MaxFailureRatio
+	}
+	return u
+}
+
+// ServiceTarget finds the first deploy target that lists service name,
+// with its project and entry.
+func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		for j := range p.Deploy {
+			for _, s := range p.Deploy[j].Services {
+				if s.Name == name {
+					return p, &p.Deploy[j], s, true
+				}
+			}
+		}
+	}
+	return nil, nil, Service{}, false
+}
+
+// Wants reports whether event is one the project is notified of.
+func (n *Notify) Wants(event Event) bool { return slices.Contains(n.On, event) }
