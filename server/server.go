@@ -4,15 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/config"
@@ -91,7 +92,9 @@ func New(d Deps) *Server {
 	l := d.Limits.withDefaults()
 	s := &Server{d: d, echo: e, failures: newFailureLimiter(d.Now), limits: l, followers: newFollowers(l.FollowersPerToken, l.Followers)}
 	e.HTTPErrorHandler = errorHandler(d.Log)
-	e.Use(s.accessLog)
+	// The access log is outermost, so it records the status a recovered
+	// panic answers.
+	e.Use(accessLog(d.Log), recoverPanics(d.Log))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
@@ -117,50 +120,75 @@ func New(d Deps) *Server {
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		code := c.Response().Status
-		if err != nil {
-			code = status(err)
-		}
-		// Reads are polled by scripts and UIs: keep them out of info logs.
-		ev := s.d.Log.Info()
-		if c.Request().Method == http.MethodGet && code < 400 {
-			ev = s.d.Log.Debug()
-		}
-		ev.Str("method", c.Request().Method).Str("path", c.Request().URL.Path).
-			Int("status", code).Dur("took", time.Since(start)).Msg("request")
-		return err
-	}
+// accessLog logs every request once it is answered: method, path
+// (never the query, which may carry a secret, nor any header), the
+// status written and the time taken. Reads are polled by scripts and
+// UIs: successful GETs log at debug, everything else at info.
+func accessLog(log zerolog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		// Errors are answered (by errorHandler) before the line is
+		// written, so Status is what the client got.
+		HandleError: true,
+		LogLatency:  true,
+		LogMethod:   true,
+		LogURIPath:  true,
+		LogStatus:   true,
+		LogValuesFunc: func(_ echo.Context, v middleware.RequestLoggerValues) error {
+			ev := log.Info()
+			if v.Method == http.MethodGet && v.Status < 400 {
+				ev = log.Debug()
+			}
+			ev.Str("method", v.Method).Str("path", v.URIPath).
+				Int("status", v.Status).Dur("took", v.Latency).Msg("request")
+			return nil
+		},
+	})
 }
 
-// require checks the bearer token and that it carries scope (or admin).
-// The token's name is kept on the context for the job record.
+// recoverPanics answers a panicking handler 500 (through errorHandler)
+// and logs the panic with its stack; the server goes on serving.
+func recoverPanics(log zerolog.Logger) echo.MiddlewareFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			log.Error().Err(err).Str("path", c.Path()).Bytes("stack", stack).Msg("handler panicked")
+			return fmt.Errorf("handler panicked: %w", err)
+		},
+	})
+}
+
+// require checks the bearer token (echo's KeyAuth takes it from
+// "Authorization: Bearer <token>") and that it carries scope (or admin):
+// no or an unknown token is errUnauthorized, a missing scope
+// errForbidden. The token's name is kept on the context for the job
+// record.
 func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			t, ok := s.token(c.Request().Header.Get("Authorization"))
+	return middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{
+		Validator: func(key string, c echo.Context) (bool, error) {
+			t, ok := s.token(key)
 			if !ok {
-				return errUnauthorized
+				return false, nil
 			}
 			if !slices.Contains(t.Scopes, scope) && !slices.Contains(t.Scopes, config.ScopeAdmin) {
-				return fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
+				return false, fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
 			}
 			c.Set("who", t.Name)
-			return next(c)
-		}
-	}
+			return true, nil
+		},
+		ErrorHandler: func(err error, _ echo.Context) error {
+			if errors.Is(err, errForbidden) {
+				return err
+			}
+			// Missing, malformed or unknown: KeyAuth's own error would
+			// be 400 for some of these, the API documents 401 for all.
+			return errUnauthorized
+		},
+	})
 }
 
-// token finds the configured token matching an Authorization header. Every
-// token is compared, in constant time over equal-length hashes.
-func (s *Server) token(header string) (config.Token, bool) {
-	given, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || given == "" {
-		return config.Token{}, false
-	}
+// token finds the configured token equal to given. Every token is
+// compared, in constant time over equal-length hashes.
+func (s *Server) token(given string) (config.Token, bool) {
 	g := sha256.Sum256([]byte(given))
 	var found config.Token
 	match := 0
