@@ -17,10 +17,10 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/tagpolicy"
-	"github.com/swarmhook/swarmhook/updater"
 )
 
 // stage runs fn as a named, timed stage of j. While fn runs, j's
@@ -223,7 +223,7 @@ func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) erro
 	if err != nil {
 		return err
 	}
-	im.Digest, im.Ref = digest, ref+"@"+digest
+	im.Digest, im.Ref = digest, imageref.Pinned(ref, digest)
 	return nil
 }
 
@@ -251,7 +251,7 @@ func (r *Runner) pruneImages(ctx context.Context, j *Job, w io.Writer) {
 		return
 	}
 	for _, im := range j.Images {
-		repo := updater.Repository(r.d.Registry.Ref(im.Name, im.Tag))
+		repo := imageref.Repository(r.d.Registry.Ref(im.Name, im.Tag))
 		if _, err := r.d.Pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
 			fmt.Fprintf(w, "pruning old images of %s: %v\n", repo, err)
 		}

@@ -110,6 +110,8 @@ type ImagePruner interface {
 
 // Tagger moves tags in the registry.
 type Tagger interface {
+	// Host returns the registry's host[:port].
+	Host() string
 	// Ref returns host/repo:tag.
 	Ref(repo, tag string) string
 	// Retag points repo:to at the manifest of repo:from, which must have

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/imageref"
 )
 
 // ErrNotFound means the registry has no such tag or manifest.
@@ -121,7 +123,7 @@ func New(creds Credentials, insecure bool, opts ...Option) *Client {
 func (c *Client) Host() string { return c.host }
 
 // Ref returns the full reference host/repo:tag.
-func (c *Client) Ref(repo, tag string) string { return c.host + "/" + repo + ":" + tag }
+func (c *Client) Ref(repo, tag string) string { return imageref.Tagged(c.host, repo, tag) }
 
 // opts makes every call a single attempt: the caller retries transient
 // failures itself (see IsTransient), so each attempt can be logged.
