@@ -101,7 +101,7 @@ func (r *recorder) Push(_ context.Context, ref string, _ io.Writer) (string, err
 func (r *recorder) Host() string                { return "reg:5000" }
 func (r *recorder) Ref(repo, tag string) string { return "reg:5000/" + repo + ":" + tag }
 
-func (r *recorder) Retag(_ context.Context, repo, from, to, want string) (string, error) {
+func (r *recorder) Retag(_ context.Context, repo, from, to, want string, _ io.Writer) (string, error) {
 	return want, r.note("retag " + repo + " " + to)
 }
 

@@ -85,7 +85,7 @@ func benchPublish(args []string) error {
 			return err
 		}
 		pushed := time.Now()
-		if _, err := reg.Retag(ctx, repo, tag, "main-latest", digest); err != nil {
+		if _, err := reg.Retag(ctx, repo, tag, "main-latest", digest, io.Discard); err != nil {
 			return err
 		}
 		ours = append(ours, time.Since(start))
