@@ -226,3 +226,19 @@ func TestPruneKeepsTheNewest(t *testing.T) {
 		t.Errorf("n = %d, log:\n%s", n, log.String())
 	}
 }
+
+// A repository named like a registry host is not the repository of that
+// registry's images: reg:5000/app:main-1 is no tag of "reg".
+func TestPruneMatchesTheWholeRepository(t *testing.T) {
+	f := &fakeClient{images: []image.Summary{
+		{ID: "1", Created: 100, RepoTags: []string{"reg:5000/app:main-1"}},
+		{ID: "2", Created: 200, RepoTags: []string{"reg:main-2"}},
+	}}
+	n, err := NewEngine(f, "").Prune(context.Background(), "reg", 0, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"reg:main-2"}, f.removed); diff != "" || n != 1 {
+		t.Errorf("removed %d (-want +got):\n%s", n, diff)
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/swarmhook/swarmhook/imageref"
 )
 
 // Client is the part of the Docker Engine API the builder uses;
@@ -169,7 +171,7 @@ func (e *Engine) Prune(ctx context.Context, repo string, keep int, log io.Writer
 	for _, im := range imgs {
 		var tags []string
 		for _, t := range im.RepoTags {
-			if strings.HasPrefix(t, repo+":") {
+			if imageref.Repository(t) == repo {
 				tags = append(tags, t)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
 )
@@ -144,9 +145,9 @@ func (r *Runner) imageFor(ctx context.Context, j *Job, p *config.Project, s conf
 	if err != nil {
 		return "", err
 	}
-	repo := updater.Repository(cur)
+	repo := imageref.Repository(cur)
 	for _, im := range j.Images {
-		if updater.Repository(im.Ref) == repo {
+		if imageref.Repository(im.Ref) == repo {
 			return im.Ref, nil
 		}
 	}
@@ -163,10 +164,11 @@ func (r *Runner) imageName(ctx context.Context, p *config.Project, s config.Serv
 	if err != nil {
 		return "", err
 	}
-	repo := updater.Repository(cur)
-	for _, im := range p.Images {
-		if r.d.Registry.Ref(im.Name, "x") == repo+":x" {
-			return im.Name, nil
+	if name, ok := imageref.NameIn(cur, r.d.Registry.Host()); ok {
+		for _, im := range p.Images {
+			if im.Name == name {
+				return im.Name, nil
+			}
 		}
 	}
 	return "", fmt.Errorf("service %s runs %s, none of project %s's images", s.Name, cur, p.Name)
@@ -229,7 +231,7 @@ func (r *Runner) taggedImage(ctx context.Context, p *config.Project, s config.Se
 	if err != nil {
 		return "", err
 	}
-	return r.d.Registry.Ref(name, tag) + "@" + digest, nil
+	return imageref.Pinned(r.d.Registry.Ref(name, tag), digest), nil
 }
 
 // deployTag deploys an existing tag of every image to the project's
@@ -256,7 +258,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 				return fmt.Errorf("image %s: %w", img.Name, err)
 			}
 			ref := r.d.Registry.Ref(img.Name, j.Tag)
-			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, LatestTag: tagpolicy.Latest(component), Digest: digest, Ref: ref + "@" + digest})
+			j.Images = append(j.Images, Image{Name: img.Name, Tag: j.Tag, LatestTag: tagpolicy.Latest(component), Digest: digest, Ref: imageref.Pinned(ref, digest)})
 			fmt.Fprintf(w, "%s is %s\n", ref, digest)
 		}
 		return nil

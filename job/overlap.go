@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 )
 
@@ -68,7 +69,7 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 		case st.err != nil:
 			buildErr = fmt.Errorf("%s: %w", st.kind, st.err)
 		case st.kind == "push":
-			im.Digest, im.Ref = st.digest, r.d.Registry.Ref(im.Name, im.Tag)+"@"+st.digest
+			im.Digest, im.Ref = st.digest, imageref.Pinned(r.d.Registry.Ref(im.Name, im.Tag), st.digest)
 			ready[st.image] = true
 		}
 		r.d.Store.Save(ctx, j)

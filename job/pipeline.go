@@ -17,10 +17,10 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/tagpolicy"
-	"github.com/swarmhook/swarmhook/updater"
 )
 
 // stage runs fn as a named, timed stage of j. While fn runs, j's
@@ -223,20 +223,17 @@ func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) erro
 	if err != nil {
 		return err
 	}
-	im.Digest, im.Ref = digest, ref+"@"+digest
+	im.Digest, im.Ref = digest, imageref.Pinned(ref, digest)
 	return nil
 }
 
 // tagImage moves j.Images[i]'s -latest tag to the pushed manifest with one
-// manifest PUT, retrying transient registry failures.
+// manifest PUT; the registry client retries transient failures and says
+// so in w.
 func (r *Runner) tagImage(ctx context.Context, j *Job, i int, w io.Writer) error {
 	im := j.Images[i]
 	latest := r.d.Registry.Ref(im.Name, im.LatestTag)
-	err := r.retry(ctx, w, "move "+latest, func() error {
-		_, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, im.LatestTag, im.Digest)
-		return err
-	})
-	if err != nil {
+	if _, err := r.d.Registry.Retag(ctx, im.Name, im.Tag, im.LatestTag, im.Digest, w); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s now at %s\n", latest, im.Digest)
@@ -251,7 +248,7 @@ func (r *Runner) pruneImages(ctx context.Context, j *Job, w io.Writer) {
 		return
 	}
 	for _, im := range j.Images {
-		repo := updater.Repository(r.d.Registry.Ref(im.Name, im.Tag))
+		repo := imageref.Repository(r.d.Registry.Ref(im.Name, im.Tag))
 		if _, err := r.d.Pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
 			fmt.Fprintf(w, "pruning old images of %s: %v\n", repo, err)
 		}
@@ -261,6 +258,8 @@ func (r *Runner) pruneImages(ctx context.Context, j *Job, w io.Writer) {
 // retry runs fn, and again after a pause while it fails with a transient
 // registry error, up to registry.retries more times, the pause doubling
 // from registry.retry_backoff. Each failed attempt and why goes to w.
+// Engine pushes need it: the Docker client has no retry of its own.
+// Registry calls retry inside the registry client (registry.WithRetries).
 func (r *Runner) retry(ctx context.Context, w io.Writer, what string, fn func() error) error {
 	retries, backoff := 0, r.cfg.Registry.RetryBackoff.Duration
 	if r.cfg.Registry.Retries != nil {

@@ -110,11 +110,13 @@ type ImagePruner interface {
 
 // Tagger moves tags in the registry.
 type Tagger interface {
+	// Host returns the registry's host[:port].
+	Host() string
 	// Ref returns host/repo:tag.
 	Ref(repo, tag string) string
 	// Retag points repo:to at the manifest of repo:from, which must have
-	// digest want.
-	Retag(ctx context.Context, repo, from, to, want string) (string, error)
+	// digest want, retrying transient failures and saying so in log.
+	Retag(ctx context.Context, repo, from, to, want string, log io.Writer) (string, error)
 	// Digest resolves repo:tag.
 	Digest(ctx context.Context, repo, tag string) (string, error)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/updater"
 )
@@ -97,9 +98,10 @@ func (r *recorder) Push(_ context.Context, ref string, _ io.Writer) (string, err
 	return "sha256:" + strings.Repeat(string(ref[len(ref)-20]), 4), nil
 }
 
+func (r *recorder) Host() string                { return "reg:5000" }
 func (r *recorder) Ref(repo, tag string) string { return "reg:5000/" + repo + ":" + tag }
 
-func (r *recorder) Retag(_ context.Context, repo, from, to, want string) (string, error) {
+func (r *recorder) Retag(_ context.Context, repo, from, to, want string, _ io.Writer) (string, error) {
 	return want, r.note("retag " + repo + " " + to)
 }
 
@@ -127,7 +129,7 @@ func (r *recorder) CurrentImage(_ context.Context, service string) (string, erro
 }
 
 func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (updater.Result, error) {
-	err := r.note("update " + req.Service + " " + updater.Repository(req.Image))
+	err := r.note("update " + req.Service + " " + imageref.Repository(req.Image))
 	res := updater.Result{Service: req.Service, Image: req.Image, Outcome: updater.Updated, Previous: r.current[req.Service]}
 	if err != nil {
 		res.Outcome = updater.RolledBack

@@ -112,8 +112,9 @@ func (f fakeEngine) Build(context.Context, builder.Request, io.Writer) (string, 
 	return "", f.err
 }
 func (f fakeEngine) Push(context.Context, string, io.Writer) (string, error) { return "", f.err }
+func (f fakeEngine) Host() string                                            { return "" }
 func (f fakeEngine) Ref(repo, tag string) string                             { return repo + ":" + tag }
-func (f fakeEngine) Retag(context.Context, string, string, string, string) (string, error) {
+func (f fakeEngine) Retag(context.Context, string, string, string, string, io.Writer) (string, error) {
 	return "", f.err
 }
 func (f fakeEngine) Digest(context.Context, string, string) (string, error) { return "", f.err }

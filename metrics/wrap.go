@@ -51,8 +51,8 @@ type countingTagger struct {
 	m *Metrics
 }
 
-func (c countingTagger) Retag(ctx context.Context, repo, from, to, want string) (string, error) {
-	d, err := c.Tagger.Retag(ctx, repo, from, to, want)
+func (c countingTagger) Retag(ctx context.Context, repo, from, to, want string, log io.Writer) (string, error) {
+	d, err := c.Tagger.Retag(ctx, repo, from, to, want, log)
 	if counted(err) {
 		c.m.RegistryError("retag")
 	}

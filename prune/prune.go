@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/tagpolicy"
@@ -374,11 +375,9 @@ func (p *Pruner) protections(ctx context.Context) (protections, error) {
 		return pr, fmt.Errorf("read what services run: %w", err)
 	}
 	for _, u := range inUse {
-		repo, ok := strings.CutPrefix(updater.Repository(u.Image), pr.host+"/")
-		if !ok {
-			repo = ""
-		}
-		pr.add(repo, updater.Tag(u.Image), updater.Digest(u.Image), fmt.Sprintf("service %s: %s", u.Service, u.Why))
+		repo, _ := imageref.NameIn(u.Image, pr.host)
+		ref := imageref.Split(u.Image)
+		pr.add(repo, ref.Tag, ref.Digest, fmt.Sprintf("service %s: %s", u.Service, u.Why))
 	}
 	jobs, err := p.d.Store.Unfinished(ctx)
 	if err != nil {

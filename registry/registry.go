@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/imageref"
 )
 
 // ErrNotFound means the registry has no such tag or manifest.
@@ -91,6 +94,8 @@ type Client struct {
 	puller *remote.Puller
 	pusher *remote.Pusher
 	del    deleteState
+	// retry is the schedule of Retag's attempts: one, unless WithRetries.
+	retry remote.Backoff
 }
 
 // Option configures a Client.
@@ -100,6 +105,24 @@ type Option func(*Client)
 // whether it deletes tags; by default it logs nothing.
 func WithLog(log zerolog.Logger) Option { return func(c *Client) { c.log = log } }
 
+// WithRetries makes Retag try a request again, up to retries more times,
+// while it fails with a transient error (see IsTransient), pausing first
+// for backoff and then twice as long each time.
+func WithRetries(retries int, backoff time.Duration) Option {
+	return func(c *Client) {
+		c.retry = remote.Backoff{Duration: backoff, Factor: backoffFactor, Steps: max(retries, 0) + 1}
+	}
+}
+
+// backoffFactor doubles each pause, as registry.retry_backoff documents.
+// There is no jitter: the job log says exactly how long each pause is.
+const backoffFactor = 2
+
+// transientStatus are the answers go-containerregistry retries without
+// looking at the error: the ones IsTransient counts as transient.
+var transientStatus = []int{http.StatusRequestTimeout, http.StatusTooManyRequests,
+	http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
 // New returns a client for the registry in creds. insecure allows plain
 // HTTP; loopback registries use HTTP either way.
 func New(creds Credentials, insecure bool, opts ...Option) *Client {
@@ -107,7 +130,7 @@ func New(creds Credentials, insecure bool, opts ...Option) *Client {
 	if creds.Username != "" || creds.IdentityToken != "" {
 		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password, IdentityToken: creds.IdentityToken})
 	}
-	c := &Client{host: creds.Host, insecure: insecure, auth: auth, log: zerolog.Nop()}
+	c := &Client{host: creds.Host, insecure: insecure, auth: auth, log: zerolog.Nop(), retry: remote.Backoff{Steps: 1}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -121,14 +144,11 @@ func New(creds Credentials, insecure bool, opts ...Option) *Client {
 func (c *Client) Host() string { return c.host }
 
 // Ref returns the full reference host/repo:tag.
-func (c *Client) Ref(repo, tag string) string { return c.host + "/" + repo + ":" + tag }
+func (c *Client) Ref(repo, tag string) string { return imageref.Tagged(c.host, repo, tag) }
 
-// opts makes every call a single attempt: the caller retries transient
-// failures itself (see IsTransient), so each attempt can be logged.
-func (c *Client) opts(ctx context.Context) []remote.Option {
-	return append(c.baseOpts(), remote.WithContext(ctx), remote.Reuse(c.puller), remote.Reuse(c.pusher))
-}
-
+// baseOpts are the options of the shared puller and pusher: reads and
+// deletes make one attempt, so an API caller or the pruner hears of a
+// registry failure at once and the next run tries again.
 func (c *Client) baseOpts() []remote.Option {
 	return []remote.Option{remote.WithAuth(c.auth),
 		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
@@ -162,8 +182,10 @@ func (c *Client) Digest(ctx context.Context, repo, tag string) (string, error) {
 
 // Retag points repo:to at the manifest repo:from points at, with one
 // manifest GET and one PUT, and returns its digest. When want is not empty
-// and repo:from no longer has that digest, nothing is written.
-func (c *Client) Retag(ctx context.Context, repo, from, to, want string) (string, error) {
+// and repo:from no longer has that digest, nothing is written. A request
+// that fails with a transient error is tried again as WithRetries says,
+// and log gets a line for each attempt that failed.
+func (c *Client) Retag(ctx context.Context, repo, from, to, want string, log io.Writer) (string, error) {
 	src, err := c.tag(repo, from)
 	if err != nil {
 		return "", err
@@ -172,17 +194,22 @@ func (c *Client) Retag(ctx context.Context, repo, from, to, want string) (string
 	if err != nil {
 		return "", err
 	}
-	desc, err := remote.Get(src, c.opts(ctx)...)
+	a := &attempts{ctx: ctx, what: "move " + c.Ref(repo, to), log: log, schedule: c.retry, requests: map[string]*requestAttempts{}}
+	// Not the shared puller and pusher: their retries are fixed when
+	// they are made, and these write to this call's log.
+	opts := []remote.Option{remote.WithAuth(c.auth), remote.WithContext(ctx),
+		remote.WithRetryBackoff(c.retry), remote.WithRetryStatusCodes(transientStatus...), remote.WithRetryPredicate(a.retry)}
+	desc, err := remote.Get(src, opts...)
 	if err != nil {
-		return "", fmt.Errorf("read manifest %s: %w", src, mapErr(err))
+		return "", a.done(fmt.Errorf("read manifest %s: %w", src, mapErr(err)))
 	}
 	if want != "" && desc.Digest.String() != want {
 		return "", fmt.Errorf("retag %s: it points at %s, not the pushed %s", src, desc.Digest, want)
 	}
-	if err := remote.Tag(dst, desc, c.opts(ctx)...); err != nil {
-		return "", fmt.Errorf("tag %s: %w", dst, mapErr(err))
+	if err := remote.Tag(dst, desc, opts...); err != nil {
+		return "", a.done(fmt.Errorf("tag %s: %w", dst, mapErr(err)))
 	}
-	return desc.Digest.String(), nil
+	return desc.Digest.String(), a.done(nil)
 }
 
 func (c *Client) repository(repo string) (name.Repository, error) {

@@ -95,3 +95,35 @@ func TestDockerConfigCredentials(t *testing.T) {
 		})
 	}
 }
+
+// References built for the registry are validated where they are built:
+// imageref only joins and splits.
+func TestTagReferences(t *testing.T) {
+	tests := []struct {
+		name, host, repo, tag string
+		insecure              bool
+		want                  string // "" when refused
+		scheme                string
+	}{
+		{"insecure host and port", "reg.example:5000", "shop/api", "main-latest", true, "reg.example:5000/shop/api:main-latest", "http"},
+		{"secure host", "reg.example", "shop/api", "main-1", false, "reg.example/shop/api:main-1", "https"},
+		{"loopback is plain HTTP either way", "127.0.0.1:5000", "shop/api", "t", false, "127.0.0.1:5000/shop/api:t", "http"},
+		{"uppercase name refused", "reg.example", "Shop/api", "t", false, "", ""},
+		{"empty tag refused", "reg.example", "shop/api", "", false, "", ""},
+		{"tag with a slash refused", "reg.example", "shop/api", "a/b", false, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := New(Credentials{Host: tt.host}, tt.insecure).tag(tt.repo, tt.tag)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("tag(%q, %q) = %s, want an error", tt.repo, tt.tag, got)
+				}
+				return
+			}
+			if err != nil || got.String() != tt.want || got.Registry.Scheme() != tt.scheme {
+				t.Errorf("tag(%q, %q) = %s (%s), %v, want %s (%s)", tt.repo, tt.tag, got, got.Registry.Scheme(), err, tt.want, tt.scheme)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/tagpolicy"
@@ -28,7 +29,8 @@ type Swarm interface {
 // Registry reads tags.
 type Registry interface {
 	Tags(ctx context.Context, repo string) ([]string, error)
-	Ref(repo, tag string) string
+	// Host returns the registry's host[:port].
+	Host() string
 }
 
 // Heads finds a branch's head commit in a project's repository.
@@ -133,10 +135,11 @@ func (s *Server) serviceRepo(ctx context.Context, p *config.Project, svc config.
 	if err != nil {
 		return "", err
 	}
-	repo := updater.Repository(st.Image)
-	for _, im := range p.Images {
-		if s.d.Registry.Ref(im.Name, "x") == repo+":x" {
-			return im.Name, nil
+	if name, ok := imageref.NameIn(st.Image, s.d.Registry.Host()); ok {
+		for _, im := range p.Images {
+			if im.Name == name {
+				return im.Name, nil
+			}
 		}
 	}
 	return "", fmt.Errorf("%w: service %s runs %s, none of project %s's images", errBadRequest, svc.Name, st.Image, p.Name)

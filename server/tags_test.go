@@ -25,7 +25,7 @@ import (
 type fakeTags map[string][]string
 
 func (f fakeTags) Tags(_ context.Context, repo string) ([]string, error) { return f[repo], nil }
-func (f fakeTags) Ref(repo, tag string) string                           { return "r:5000/" + repo + ":" + tag }
+func (f fakeTags) Host() string                                          { return "r:5000" }
 
 const tagsConfig = `
 registry: {host: "r:5000"}

@@ -3,10 +3,11 @@ package updater
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmhook/swarmhook/imageref"
 )
 
 // Status is what a service runs now, as Swarm reports it.
@@ -33,7 +34,8 @@ func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Name: svc.Spec.Name, Image: specImage(svc), Digest: Digest(specImage(svc)), Tag: Tag(specImage(svc))}
+	ref := imageref.Split(specImage(svc))
+	st := Status{Name: svc.Spec.Name, Image: specImage(svc), Digest: ref.Digest, Tag: ref.Tag}
 	if svc.UpdateStatus != nil {
 		st.UpdateState = string(svc.UpdateStatus.State)
 	}
@@ -56,13 +58,4 @@ func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
 		st.Desired = uint64(len(tasks))
 	}
 	return st, nil
-}
-
-// Tag returns the tag of repo:tag@digest, or "".
-func Tag(ref string) string {
-	ref, _, _ = strings.Cut(ref, "@")
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[i+1:]
-	}
-	return ""
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmhook/swarmhook/imageref"
 )
 
 // Client is the part of the Docker Engine API the updater uses;
@@ -136,30 +138,13 @@ func specImage(s swarm.Service) string {
 	return s.Spec.TaskTemplate.ContainerSpec.Image
 }
 
-// Digest returns the sha256:... part of an image reference, or "".
-func Digest(ref string) string {
-	if _, d, ok := strings.Cut(ref, "@"); ok {
-		return d
-	}
-	return ""
-}
-
-// Repository returns the repository part of repo:tag@digest.
-func Repository(ref string) string {
-	ref, _, _ = strings.Cut(ref, "@")
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref = ref[:i]
-	}
-	return ref
-}
-
 // Update sets the service's image and rolling-update settings and waits
 // for Swarm to converge. The returned error is nil only for Updated and
 // Unchanged; the Result is filled in either way. A service that does not
 // exist is a *NoServiceError, and so for Rollback, Redeploy and Scale.
 func (u *Updater) Update(ctx context.Context, req Request, log io.Writer) (Result, error) {
 	return u.change(ctx, req.Service, req.Timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
-		if d := Digest(req.Image); d != "" && Digest(specImage(svc)) == d {
+		if d := imageref.Digest(req.Image); d != "" && imageref.Digest(specImage(svc)) == d {
 			return nil, Unchanged, ""
 		}
 		spec := withImage(svc.Spec, req.Image, req.Settings)

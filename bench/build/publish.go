@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/registry"
 )
 
@@ -75,7 +76,7 @@ func benchPublish(args []string) error {
 	var ours, both, pushes, retags []time.Duration
 	for n := 0; n < *rounds; n++ {
 		tag := fmt.Sprintf("main-%d", n)
-		ref := *host + "/" + repo + ":" + tag
+		ref := imageref.Tagged(*host, repo, tag)
 		if err := build(n, ref); err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func benchPublish(args []string) error {
 			return err
 		}
 		pushed := time.Now()
-		if _, err := reg.Retag(ctx, repo, tag, "main-latest", digest); err != nil {
+		if _, err := reg.Retag(ctx, repo, tag, "main-latest", digest, io.Discard); err != nil {
 			return err
 		}
 		ours = append(ours, time.Since(start))
@@ -93,7 +94,7 @@ func benchPublish(args []string) error {
 
 		// The alternative: both tags through the engine.
 		tag2 := fmt.Sprintf("alt-%d", n)
-		ref2, latest2 := *host+"/"+repo+":"+tag2, *host+"/"+repo+":alt-latest"
+		ref2, latest2 := imageref.Tagged(*host, repo, tag2), imageref.Tagged(*host, repo, "alt-latest")
 		if err := build(1000+n, ref2, latest2); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/updater"
@@ -85,7 +86,7 @@ func seed(ctx context.Context, db *store.SQLite, logs *store.LogDir, i int, at t
 	for _, img := range []string{"bench/api", "bench/web"} {
 		digest := "sha256:" + randomHex(32)
 		j.Images = append(j.Images, job.Image{Name: img, Tag: tag, LatestTag: branch + "-latest", Digest: digest,
-			Ref: "127.0.0.1:5000/" + img + ":" + tag + "@" + digest})
+			Ref: imageref.Pinned(imageref.Tagged("127.0.0.1:5000", img, tag), digest)})
 	}
 	for _, svc := range []string{"bench_api", "bench_web"} {
 		j.Services = append(j.Services, updater.Result{Service: svc, Outcome: updater.Updated,

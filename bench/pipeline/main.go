@@ -43,6 +43,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/webhook"
 )
 
@@ -631,7 +632,7 @@ func (e *env) converged(ctx context.Context, want map[string]string) (time.Time,
 		}
 		n := 0
 		for _, t := range tasks {
-			if t.Spec.ContainerSpec == nil || !strings.HasSuffix(t.Spec.ContainerSpec.Image, "@"+digest) {
+			if t.Spec.ContainerSpec == nil || imageref.Digest(t.Spec.ContainerSpec.Image) != digest {
 				return last, fmt.Sprintf("%s has a task on %s", svc, imageOf(t)), nil
 			}
 			if t.Status.State != swarm.TaskStateRunning {

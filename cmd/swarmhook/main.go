@@ -255,7 +255,8 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer jobs.Close()
-	reg := registry.New(creds, cfg.Registry.Insecure, registry.WithLog(log))
+	reg := registry.New(creds, cfg.Registry.Insecure, registry.WithLog(log),
+		registry.WithRetries(*cfg.Registry.Retries, cfg.Registry.RetryBackoff.Duration))
 	swarm := updater.New(docker, creds.EngineAuth())
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/registry"
 )
 
@@ -79,7 +80,7 @@ func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, docker
 	if err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
-	return ref + "@" + digest
+	return imageref.Pinned(ref, digest)
 }
 
 // RemoveImagesOnCleanup removes, when the test ends, every local image

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/swarmhook/swarmhook/imageref"
 )
 
 var (
@@ -85,7 +87,7 @@ func (s *Seeder) Push(ctx context.Context, host, repo string, tags ...string) (s
 		return "", err
 	}
 	for _, tag := range tags {
-		ref, err := name.NewTag(host+"/"+repo+":"+tag, name.Insecure)
+		ref, err := name.NewTag(imageref.Tagged(host, repo, tag), name.Insecure)
 		if err != nil {
 			return "", err
 		}
