@@ -194,7 +194,8 @@ func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
 	rec.mu.Lock()
 	rec.createErr = errors.New("disk full")
 	rec.mu.Unlock()
-	if _, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c3"}); err == nil {
+	d := &Delivery{Provider: "github", ID: "shop/d3", At: time.Now(), Since: time.Now().Add(-time.Hour)}
+	if _, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c3", Delivery: d}); err == nil {
 		t.Fatal("Submit reported success although its job was not recorded")
 	}
 	rec.mu.Lock()

@@ -31,7 +31,9 @@ type recorder struct {
 	jobs    map[int64]*Job
 	nextID  int64
 	gate    chan struct{} // when set, each build waits for a value
-	// createErr, when set, fails every Create and Join.
+	// deliveries are the delivery records, by provider and id.
+	deliveries map[string][]int64
+	// createErr, when set, fails every Create and Delivery.
 	createErr error
 	// pushErrs are returned by the next pushes, one each, before they
 	// succeed again.
@@ -46,7 +48,7 @@ type recorder struct {
 var errNoSpace = errors.New("store: data_dir full: database or disk is full")
 
 func newRecorder() *recorder {
-	return &recorder{failOn: map[string]error{}, current: map[string]string{}, jobs: map[int64]*Job{}}
+	return &recorder{failOn: map[string]error{}, current: map[string]string{}, jobs: map[int64]*Job{}, deliveries: map[string][]int64{}}
 }
 
 func (r *recorder) note(call string) error {
@@ -135,34 +137,38 @@ func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (
 	return res, err
 }
 
-func (r *recorder) Create(_ context.Context, j *Job, _ With) error {
+func (r *recorder) Create(_ context.Context, j *Job, w With) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.createErr != nil {
 		return r.createErr
+	}
+	if d := w.Delivery; d != nil {
+		if jobs, ok := r.deliveries[d.Provider+" "+d.ID]; ok {
+			return &RedeliveryError{Jobs: jobs}
+		}
 	}
 	r.nextID++
 	j.ID, j.Number = r.nextID, r.nextID
 	r.jobs[j.ID] = j.Clone()
+	if d := w.Delivery; d != nil {
+		r.deliveries[d.Provider+" "+d.ID] = append(append([]int64(nil), d.Earlier...), j.ID)
+	}
 	return nil
 }
 
-// Join fails like Create, and refuses a job that is not queued, as the
-// real store does.
-func (r *recorder) Join(_ context.Context, j *Job, _ *Delivery) error {
+// Delivery fails like Create, and knows the deliveries saved.
+func (r *recorder) Delivery(_ context.Context, provider, id string, _ time.Time) ([]int64, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.createErr != nil {
-		return r.createErr
+		return nil, false, r.createErr
 	}
-	if old, ok := r.jobs[j.ID]; !ok || old.Status != Queued {
-		return fmt.Errorf("job %d is not queued", j.ID)
-	}
-	r.jobs[j.ID] = j.Clone()
-	return nil
+	jobs, ok := r.deliveries[provider+" "+id]
+	return jobs, ok, nil
 }
 
-func (r *recorder) Save(_ context.Context, j *Job) error {
+func (r *recorder) Save(_ context.Context, j *Job, ds ...*Delivery) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if j.Status.Final() {
@@ -173,6 +179,9 @@ func (r *recorder) Save(_ context.Context, j *Job) error {
 		}
 	}
 	r.jobs[j.ID] = j.Clone()
+	for _, d := range ds {
+		r.deliveries[d.Provider+" "+d.ID] = append(append([]int64(nil), d.Earlier...), j.ID)
+	}
 	return nil
 }
 
