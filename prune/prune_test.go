@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -219,33 +220,29 @@ func TestRunRefusesBlindDeletes(t *testing.T) {
 }
 
 func TestRunsNeverOverlap(t *testing.T) {
-	reg, cfg := world()
-	reg.block = make(chan struct{})
-	p := newPruner(cfg, reg, &fakeSwarm{inUse: [][]updater.InUse{nil}}, &fakeStore{}, &fakeLogs{})
-	done := make(chan error)
-	go func() {
-		_, err := p.Run(context.Background(), job.TriggerSchedule, "")
-		done <- err
-	}()
-	// Wait until the first run is deleting, then start another.
-	for range 200 {
-		if !p.mu.TryLock() {
-			break
+	synctest.Test(t, func(t *testing.T) {
+		reg, cfg := world()
+		reg.block = make(chan struct{})
+		p := newPruner(cfg, reg, &fakeSwarm{inUse: [][]updater.InUse{nil}}, &fakeStore{}, &fakeLogs{})
+		done := make(chan error)
+		go func() {
+			_, err := p.Run(context.Background(), job.TriggerSchedule, "")
+			done <- err
+		}()
+		// Once the first run waits in its delete, start another.
+		synctest.Wait()
+		if _, err := p.Run(context.Background(), job.TriggerManual, ""); !errors.Is(err, ErrRunning) {
+			t.Errorf("second run: %v, want ErrRunning", err)
 		}
-		p.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	if _, err := p.Run(context.Background(), job.TriggerManual, ""); !errors.Is(err, ErrRunning) {
-		t.Errorf("second run: %v, want ErrRunning", err)
-	}
-	// A dry run may look while a run deletes.
-	if _, err := p.Plan(context.Background()); err != nil {
-		t.Errorf("plan during a run: %v", err)
-	}
-	close(reg.block)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+		// A dry run may look while a run deletes.
+		if _, err := p.Plan(context.Background()); err != nil {
+			t.Errorf("plan during a run: %v", err)
+		}
+		close(reg.block)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestPlanDeletesNothing(t *testing.T) {
