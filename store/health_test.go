@@ -48,7 +48,7 @@ func TestWritable(t *testing.T) {
 // fillJobs creates n jobs with a few KiB each, so the database spans
 // many more pages than a connection caches, and copies them all into the
 // database file.
-func fillJobs(t *testing.T, s *SQLite, n int) {
+func fillJobs(t *testing.T, s *SQLite, path string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
@@ -58,7 +58,7 @@ func fillJobs(t *testing.T, s *SQLite, n int) {
 		}
 	}
 	// A connection of the test's own copies the WAL into the file.
-	db, err := sql.Open("sqlite", "file:"+s.path)
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestOpenRefusesADamagedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillJobs(t, s, 300)
+	fillJobs(t, s, good, 300)
 	s.Close()
 	real, err := os.ReadFile(good)
 	if err != nil {
@@ -154,7 +154,7 @@ func TestWritableReportsDamageFoundAtRunTime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			s, path := openTemp(t)
-			fillJobs(t, s, 300)
+			fillJobs(t, s, path, 300)
 			if err := s.Writable(ctx); err != nil {
 				t.Fatalf("before the damage: %v", err)
 			}
