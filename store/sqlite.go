@@ -88,6 +88,13 @@ const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=
 // readConns is how many connections serve reads beside the writer's one.
 const readConns = 4
 
+// readCache bounds each read connection's page cache to 256 KiB instead
+// of SQLite's 2 MiB: their pages are in the OS page cache anyway, and at
+// 2 MiB each they kept up to 8 MiB of a history listing resident after
+// it was served (bench/idle: 31.9 MiB with 1,000 jobs, over the 30 MB
+// the job-system issue allows).
+const readCache = "&_pragma=cache_size(-256)"
+
 // SQLite is the job store. It is safe for concurrent use.
 //
 // It has one write connection, and every write is one immediate
@@ -118,7 +125,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.write.SetMaxOpenConns(1)
-	if s.read, err = sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)"); err != nil {
+	if s.read, err = sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)"+readCache); err != nil {
 		s.write.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
