@@ -317,8 +317,8 @@ projects:
 	gate.waitFetch(t) // the job runs, and waits in its fetch
 	free := testenv.Fill(t, sh.DataDir)
 
-	// Pushes go on into space SQLite's WAL and the join log already hold
-	// until one needs more.
+	// Pushes go on into space SQLite's WAL already holds until one needs
+	// more.
 	code = http.StatusAccepted
 	for i := 0; code == http.StatusAccepted && i < 200; i++ {
 		code, body = push(fmt.Sprintf("%040x", i+1))

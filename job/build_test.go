@@ -139,9 +139,11 @@ func TestBuildOptions(t *testing.T) {
 
 func TestBuildsRunInParallelWithinTheTimeout(t *testing.T) {
 	rec := newRecorder()
-	rec.gate = make(chan struct{})
 	logs := &bufLogs{}
-	j := runWithLogs(t, rec, buildConfig, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"}, logs)
+	j := runWithDeps(t, rec, buildConfig, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"}, func(d *Deps) {
+		d.Logs = logs
+		rec.gate = make(chan struct{}) // in the test's bubble (see runWithDeps)
+	})
 	// Nobody feeds the gate: both builds wait until the 50ms build
 	// timeout cancels them. Both started, so they ran side by side: one
 	// at a time, the second would never have begun.

@@ -40,7 +40,7 @@ const (
 	// ActionScale changes a service's replica count.
 	ActionScale Action = "scale"
 	// ActionPrune deletes old timestamped tags from the registry; the
-	// prune package runs it, not the Runner.
+	// prune package does it, through Runner.Do.
 	ActionPrune Action = "prune"
 )
 
@@ -118,6 +118,8 @@ func (j *Job) describe() string {
 		return fmt.Sprintf("build %s at %s", j.Branch, j.Commit)
 	case ActionDeploy:
 		return fmt.Sprintf("deploy tag %s", j.Tag)
+	case ActionPrune:
+		return "prune of the registry"
 	case ActionScale:
 		if j.Replicas != nil {
 			return fmt.Sprintf("scale %s to %d", j.Service, *j.Replicas)

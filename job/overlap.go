@@ -72,7 +72,7 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 			im.Digest, im.Ref = st.digest, imageref.Pinned(r.d.Registry.Ref(im.Name, im.Tag), st.digest)
 			ready[st.image] = true
 		}
-		r.d.Store.Save(ctx, j)
+		r.save(ctx, j)
 	}
 	wait := func(i int) error {
 		// Take what the build side already reported, then block until

@@ -29,13 +29,13 @@ func (r *Runner) stage(ctx context.Context, j *Job, name string, w io.Writer, fn
 	fmt.Fprintf(w, "==> %s\n", name)
 	s := Stage{Name: name, Started: r.d.Now().UTC()}
 	j.Stage = &CurrentStage{Name: name, Started: s.Started}
-	r.d.Store.Save(ctx, j)
+	r.save(ctx, j)
 	err := fn()
 	s.Finished = r.d.Now().UTC()
 	s.Millis = s.Finished.Sub(s.Started).Milliseconds()
 	j.Stage = nil
 	j.Stages = append(j.Stages, s)
-	r.d.Store.Save(ctx, j)
+	r.save(ctx, j)
 	return err
 }
 

@@ -19,24 +19,24 @@ import (
 	"github.com/swarmhook/swarmhook/updater"
 )
 
-// Store keeps job records. Implementations are safe for concurrent use and
-// keep their own copies of what they are given.
+// Store keeps job records; it knows no rule of a job's status.
+// Implementations are safe for concurrent use and keep their own copies
+// of what they are given.
 type Store interface {
 	// Create stores a new job and sets its ID and per-project Number, and
 	// in the same transaction records what w names: the delivery that
-	// brought the job. Either all of it is stored or none.
+	// brought the job. Either all of it is stored or none; a redelivery
+	// (see Delivery.Since) writes nothing and returns *RedeliveryError.
 	Create(ctx context.Context, j *Job, w With) error
-	// Join records that a push joined queued build j: it saves j as
-	// given and remembers d (when set) as having started j, both or
-	// neither, durably before it returns. It fails if j is no longer
-	// queued. A redelivery (see Delivery.Since) writes nothing and
-	// returns *RedeliveryError. The caller keeps j from starting, and
-	// other copies of d from being recorded, until Join returns.
-	Join(ctx context.Context, j *Job, d *Delivery) error
-	// Save replaces the stored record of an existing job.
-	Save(ctx context.Context, j *Job) error
+	// Save replaces the stored record of an existing job and, in the
+	// same transaction, remembers ds (the deliveries that joined it) as
+	// having started it, but for those remembered already.
+	Save(ctx context.Context, j *Job, ds ...*Delivery) error
 	// Unfinished returns the queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
+	// Delivery returns the jobs delivery id of provider started, if it
+	// was recorded as arriving after since.
+	Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error)
 }
 
 // With is what a new job's record is written together with.
@@ -56,10 +56,9 @@ type Delivery struct {
 	// At is when it arrived.
 	At time.Time
 	// Since: a record of the same delivery received at or after Since
-	// makes this a redelivery, and Create or Join then writes nothing
-	// and returns a *RedeliveryError. Create checks in the write itself;
-	// Join just before it, so callers hand in one copy of a delivery at
-	// a time (the hook handler holds a lock per delivery id).
+	// makes this a redelivery: Submit then starts nothing and returns a
+	// *RedeliveryError. Callers hand in one copy of a delivery at a time
+	// (the hook handler holds a lock per delivery id).
 	Since time.Time
 }
 
@@ -186,42 +185,28 @@ type Request struct {
 	Delivery *Delivery
 }
 
-// lane holds the jobs of one project and branch: at most one running and,
-// for builds, at most one waiting. A push joins the waiting build (see
-// submitBuild); a build queued otherwise (Resume) replaces it.
-type lane struct {
-	running bool
-	waiting []*Job
-	// submitting counts Submits waiting to record a push or recording
-	// one; the lane stays while any do.
-	submitting int
-	// queued: the lane is in Runner.ready.
-	queued bool
-	// recording is closed when the Submit recording a push into the lane
-	// is done; nil when none is. Pushes to one lane are recorded one at a
-	// time, so each finds the build the one before it queued and joins it.
-	recording chan struct{}
-}
-
 // Runner queues and runs jobs. It is safe for concurrent use.
 //
 // Builds run on cfg.Jobs.Concurrency workers, one at a time per project
-// and branch; a push that arrives while an older one waits supersedes it.
-// Service actions (deploy of a tag, rollback, redeploy, scale) run as soon
-// as they arrive and take turns per service. Updates of one service never
-// overlap, whatever started them.
+// and branch (see Queue); a push that arrives while a build of its
+// branch waits joins that build in memory. Service actions (deploy of a
+// tag, rollback, redeploy, scale) run as soon as they arrive and take
+// turns per service. Updates of one service never overlap, whatever
+// started them.
 type Runner struct {
 	cfg     *config.Config
 	d       Deps
 	workDir string
+	// branches makes the pushes to one branch record one at a time, so
+	// each finds the build the one before it queued.
+	branches keylock.Set
+	services keylock.Set
 
 	mu        sync.Mutex
 	cond      *sync.Cond
 	closed    bool
-	lanes     map[string]*lane
-	ready     []string // lanes with a waiting job and none running, oldest first
+	queue     *Queue
 	lastStamp map[string]time.Time
-	services  keylock.Set
 	wg        sync.WaitGroup
 	baseCtx   context.Context
 	cancel    context.CancelCauseFunc
@@ -237,7 +222,7 @@ func NewRunner(cfg *config.Config, d Deps) *Runner {
 		cfg:       cfg,
 		d:         d,
 		workDir:   filepath.Join(cfg.DataDir, "work"),
-		lanes:     map[string]*lane{},
+		queue:     NewQueue(),
 		lastStamp: map[string]time.Time{},
 	}
 	r.cond = sync.NewCond(&r.mu)
@@ -260,17 +245,14 @@ func (r *Runner) Resume(ctx context.Context) error {
 	}
 	for _, j := range jobs {
 		if j.Status == Running {
-			j.Status, j.Finished, j.Stage = Interrupted, r.d.Now().UTC(), nil
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
-			if err := r.d.Store.Save(ctx, j); err != nil {
+			if err := r.transition(ctx, j, Interrupted, r.jobLog(j)); err != nil {
 				return err
 			}
-			r.d.Log.Warn().Int64("job", j.ID).Msg("job interrupted by a restart")
-			r.notify(j)
 			continue
 		}
 		r.d.Log.Info().Int64("job", j.ID).Msg("queued job resumed after restart")
-		if err := r.enqueue(ctx, j); err != nil {
+		if err := r.enqueue(ctx, &Entry{Job: j}); err != nil {
 			return err
 		}
 	}
@@ -294,50 +276,31 @@ func (r *Runner) worker(ctx context.Context) {
 	defer r.wg.Done()
 	for {
 		r.mu.Lock()
-		for len(r.ready) == 0 && !r.closed {
-			r.cond.Wait()
+		var b *Entry
+		for b == nil && !r.closed {
+			var ok bool
+			if b, ok = r.queue.Next(); !ok {
+				r.cond.Wait()
+			}
 		}
-		if r.closed {
-			r.mu.Unlock()
-			return
-		}
-		key := r.ready[0]
-		r.ready = r.ready[1:]
-		l := r.lanes[key]
-		if l == nil {
-			r.mu.Unlock()
-			continue
-		}
-		l.queued = false
-		if len(l.waiting) == 0 {
-			// A Submit took the waiting build to join a push to it
-			// and queues the lane again once that is recorded.
-			r.mu.Unlock()
-			continue
-		}
-		j := l.waiting[0]
-		l.waiting = l.waiting[1:]
-		l.running = true
 		r.mu.Unlock()
+		if b == nil {
+			return // closed: what waits stays queued for the next start
+		}
 
-		r.run(ctx, j)
+		r.run(ctx, b.Job, b.Deliveries, nil)
 
 		r.mu.Lock()
-		l.running = false
-		if len(l.waiting) > 0 {
-			r.ready = append(r.ready, key)
-			l.queued = true
-			r.cond.Signal()
-		} else if l.submitting == 0 {
-			delete(r.lanes, key)
-		}
+		r.queue.Done(b.Job)
+		r.cond.Signal()
 		r.mu.Unlock()
 	}
 }
 
-// Shutdown stops starting jobs (queued ones stay queued in the store and
-// resume at the next start) and waits for running ones until ctx is done;
-// then it cancels them, and they are recorded as interrupted.
+// Shutdown stops starting jobs and waits for running ones until ctx is
+// done; then it cancels them, and they are recorded as interrupted.
+// Queued builds stay queued in the store, saved with the pushes that
+// joined them, and resume at the next start.
 func (r *Runner) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
@@ -345,22 +308,36 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		if r.cancel != nil {
 			r.cancel(errShutdown)
 		}
 		<-done
-		return fmt.Errorf("jobs still running at shutdown were interrupted: %w", ctx.Err())
+		err = fmt.Errorf("jobs still running at shutdown were interrupted: %w", ctx.Err())
 	}
+	r.mu.Lock()
+	waiting := r.queue.Waiting()
+	r.mu.Unlock()
+	for _, b := range waiting {
+		if len(b.Deliveries) == 0 && b.Job.Pushes <= 1 {
+			continue // nothing joined it: the store has it as it is
+		}
+		if serr := r.d.Store.Save(context.WithoutCancel(ctx), b.Job, b.Deliveries...); serr != nil {
+			log := r.jobLog(b.Job)
+			log.Error().Err(serr).Msg("pushes that joined a queued build not saved: it builds the branch's head all the same")
+		}
+	}
+	return err
 }
 
 // Submit records a queued job and hands it on. It returns at once with
 // the job the request is in: a new one, or, for a build of a branch whose
 // previous build still waits, that waiting build, which now builds the
-// newer commit (see submitBuild).
+// newer commit (see submitBuild). A delivery seen already (see
+// Delivery.Since) starts nothing: Submit returns *RedeliveryError.
 func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if _, ok := r.cfg.Project(req.Project); !ok && req.Project != "" {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownProject, req.Project)
@@ -375,7 +352,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 		Service: req.Service, Tag: req.Tag, Replicas: req.Replicas,
 	}
 	r.mu.Lock()
-	closed, full := r.closed, len(r.ready) >= maxLanes
+	closed, full := r.closed, r.queue.Ready() >= maxLanes
 	r.mu.Unlock()
 	if closed {
 		return nil, ErrShuttingDown
@@ -383,158 +360,88 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if full {
 		return nil, ErrQueueFull
 	}
-	if j.Action != ActionBuild {
-		if err := r.d.Store.Create(ctx, j, With{Delivery: req.Delivery}); err != nil {
-			return nil, fmt.Errorf("record job: %w", err)
+	if j.Action == ActionBuild {
+		j.Pushes = 1
+		defer r.branches.Lock(laneKey(j))()
+		if joined, err := r.join(ctx, j, req.Delivery); joined != nil || err != nil {
+			return joined, err
 		}
-		return j, r.enqueue(ctx, j.Clone())
 	}
-	j.Pushes = 1
-	return r.submitBuild(ctx, j, req.Delivery)
-}
-
-// submitBuild records a push to a branch. When a build of the branch
-// already waits in its lane, the push joins it: the waiting build takes
-// the newer commit and counts one more push (Job.Pushes), and the
-// delivery is recorded against it, in one write. Otherwise the push
-// becomes a new job. Either way it returns the job the push is in.
-//
-// Joining rather than queueing a new job that supersedes the waiting one
-// keeps a burst of pushes from writing a job per push: a branch pushed
-// to a thousand times while it builds has two jobs, not a thousand.
-func (r *Runner) submitBuild(ctx context.Context, j *Job, d *Delivery) (*Job, error) {
-	key := laneKey(j)
-	// Take the waiting build out of the lane so no worker starts it while
-	// the push is being recorded into it.
-	r.mu.Lock()
-	l := r.lane(key)
-	l.submitting++
-	for l.recording != nil {
-		wait := l.recording
-		r.mu.Unlock()
-		<-wait
-		r.mu.Lock()
-	}
-	l.recording = make(chan struct{})
-	var old *Job
-	if len(l.waiting) > 0 {
-		old, l.waiting = l.waiting[0], l.waiting[1:]
-	}
-	r.mu.Unlock()
-
-	var err error
-	if old != nil {
-		j = joined(old, j)
-		err = r.d.Store.Join(ctx, j, d)
-	} else {
-		err = r.d.Store.Create(ctx, j, With{Delivery: d})
-	}
-
-	r.mu.Lock()
-	l.submitting--
-	close(l.recording)
-	l.recording = nil
-	var losers []superseded
-	if err != nil {
-		// Nothing was written (an error, or a redelivery): the taken
-		// build goes back as it was.
-		if old != nil {
-			losers = r.offer(key, l, old)
-		}
-	} else {
-		losers = r.offer(key, l, j.Clone())
-	}
-	if !l.running && !l.queued && len(l.waiting) == 0 && l.submitting == 0 {
-		delete(r.lanes, key)
-	}
-	r.mu.Unlock()
-	if err == nil && old != nil {
-		r.d.Log.Debug().Int64("job", j.ID).Int("pushes", j.Pushes).Str("commit", j.Commit).Msg("push joined the queued build of its branch")
-	}
-	if serr := r.recordSuperseded(ctx, losers); serr != nil {
-		// Still queued in the store: the next start supersedes it again.
-		r.d.Log.Error().Err(serr).Msg("superseded build not recorded")
-	}
-	if err != nil {
+	if err := r.d.Store.Create(ctx, j, With{Delivery: req.Delivery}); err != nil {
 		return nil, fmt.Errorf("record job: %w", err)
 	}
-	return j, nil
+	return j, r.enqueue(ctx, &Entry{Job: j.Clone()})
 }
 
-// joined returns waiting build old with push j joined to it: the newer
-// commit and who pushed it, one more push.
-func joined(old, j *Job) *Job {
-	n := old.Clone()
-	n.Trigger, n.Ref, n.Commit, n.DeliveryID, n.Who = j.Trigger, j.Ref, j.Commit, j.DeliveryID, j.Who
-	n.Pushes = max(old.Pushes, 1) + 1
-	return n
-}
-
-// superseded is a queued build that gave way to a newer one.
-type superseded struct {
-	j  *Job
-	by int64
-}
-
-// lane returns the lane of key, making it if needed. r.mu is held.
-func (r *Runner) lane(key string) *lane {
-	l, ok := r.lanes[key]
-	if !ok {
-		l = &lane{}
-		r.lanes[key] = l
-	}
-	return l
-}
-
-// offer makes recorded build j the waiting build of its lane and returns
-// the build that gave way, if any, to be recorded as superseded. Pushes
-// to a lane are recorded one at a time and Resume offers oldest first, so
-// j is never older than what waits. r.mu is held.
-func (r *Runner) offer(key string, l *lane, j *Job) []superseded {
-	var out []superseded
-	for _, old := range l.waiting {
-		out = append(out, superseded{old, j.ID})
-	}
-	l.waiting = []*Job{j}
-	if !l.running && !l.queued {
-		r.ready = append(r.ready, key)
-		l.queued = true
-		r.cond.Signal()
-	}
-	return out
-}
-
-// recordSuperseded saves builds that gave way outside a Create.
-func (r *Runner) recordSuperseded(ctx context.Context, losers []superseded) error {
-	for _, s := range losers {
-		s.j.Status, s.j.SupersededBy, s.j.Finished = Superseded, s.by, r.d.Now().UTC()
-		if err := r.d.Store.Save(ctx, s.j); err != nil {
-			return fmt.Errorf("record superseded job %d: %w", s.j.ID, err)
+// join makes push j part of the build of its branch that waits, if one
+// does, and returns that build; d is remembered with it, in memory until
+// the build's next write. A redelivery joins nothing.
+func (r *Runner) join(ctx context.Context, j *Job, d *Delivery) (*Job, error) {
+	if d != nil {
+		jobs, seen, err := r.Delivery(ctx, d.Provider, d.ID, d.Since)
+		if err != nil {
+			return nil, fmt.Errorf("record job: %w", err)
 		}
-		r.d.Log.Info().Int64("job", s.j.ID).Int64("by", s.by).Msg("queued build superseded by a newer push")
-		r.notify(s.j)
+		if seen {
+			return nil, &RedeliveryError{Jobs: jobs}
+		}
+	}
+	r.mu.Lock()
+	joined, ok := r.queue.Join(j, d)
+	r.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	r.d.Log.Debug().Int64("job", joined.ID).Int("pushes", joined.Pushes).Str("commit", joined.Commit).Msg("push joined the queued build of its branch")
+	return joined, nil
+}
+
+// Delivery returns the jobs delivery id of provider started, if it
+// arrived after since: from the queue while it joined a build held
+// there, else from the store.
+func (r *Runner) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
+	r.mu.Lock()
+	jobs := r.queue.Seen(provider, id)
+	r.mu.Unlock()
+	if jobs != nil {
+		return jobs, true, nil
+	}
+	return r.d.Store.Delivery(ctx, provider, id, since)
+}
+
+// enqueue hands on a recorded job: a build to its lane, where it
+// supersedes the build that waited there; a service action to a
+// goroutine of its own.
+func (r *Runner) enqueue(ctx context.Context, b *Entry) error {
+	if b.Job.Action != ActionBuild {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.run(r.serviceCtx(), b.Job, nil, nil)
+		}()
+		return nil
+	}
+	r.mu.Lock()
+	old := r.queue.Push(b)
+	r.cond.Signal()
+	r.mu.Unlock()
+	if old == nil {
+		return nil
+	}
+	old.Job.SupersededBy = b.Job.ID
+	if err := r.transition(ctx, old.Job, Superseded, r.jobLog(old.Job), old.Deliveries...); err != nil {
+		// Still queued in the store: the next start supersedes it again.
+		r.d.Log.Error().Err(err).Msg("superseded build not recorded")
 	}
 	return nil
 }
 
-func laneKey(j *Job) string { return j.Project + "\x00" + j.Branch }
-
-// enqueue puts a recorded job in its lane. A build replaces a waiting
-// build of the same project and branch, which is recorded as superseded.
-func (r *Runner) enqueue(ctx context.Context, j *Job) error {
-	if j.Action != ActionBuild {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.run(r.serviceCtx(), j)
-		}()
-		return nil
-	}
-	key := laneKey(j)
+// QueueDepth returns how many builds wait for a worker or for the build
+// of their branch that runs now. It is cheap enough for every scrape.
+func (r *Runner) QueueDepth() int {
 	r.mu.Lock()
-	losers := r.offer(key, r.lane(key), j)
-	r.mu.Unlock()
-	return r.recordSuperseded(ctx, losers)
+	defer r.mu.Unlock()
+	return len(r.queue.Waiting())
 }
 
 // serviceCtx is the context service actions run under: cancelled by
@@ -545,9 +452,16 @@ func (r *Runner) serviceCtx() context.Context {
 	return r.baseCtx
 }
 
-// run executes one job and records how it ended.
-func (r *Runner) run(ctx context.Context, j *Job) {
-	log := r.d.Log.With().Int64("job", j.ID).Str("project", j.Project).Str("action", string(j.Action)).Logger()
+// jobLog is the runner's log with j's fields.
+func (r *Runner) jobLog(j *Job) zerolog.Logger {
+	return r.d.Log.With().Int64("job", j.ID).Str("project", j.Project).Str("action", string(j.Action)).Logger()
+}
+
+// run executes one job and records how it ended; ds are the deliveries
+// that joined it in memory, saved with its first write. fn, when set, is
+// what the job does (see Do); else its action says.
+func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx context.Context, j *Job, w io.Writer) error) {
+	log := r.jobLog(j)
 	runner := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, r.cfg.Jobs.Timeout.Duration, fmt.Errorf("job timed out after %s", r.cfg.Jobs.Timeout.Duration))
 	defer cancel()
@@ -563,14 +477,15 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 	defer lw.Close()
 	jl := &lockedWriter{w: lw}
 
-	j.Status, j.Started = Running, r.d.Now().UTC()
-	r.save(ctx, j, log)
-	r.notify(j)
-	log.Info().Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service).Msg("job started")
+	if err := r.transition(ctx, j, Running, log, ds...); err == nil {
+		ds = nil // saved
+	}
 	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, Printable(j.describe()), j.Trigger, whoSuffix(j.Who))
 
-	switch j.Action {
-	case ActionBuild:
+	switch {
+	case fn != nil:
+		err = fn(ctx, j, jl)
+	case j.Action == ActionBuild:
 		p, _ := r.cfg.Project(j.Project)
 		err = r.pipeline(ctx, j, p, jl)
 	default:
@@ -580,69 +495,18 @@ func (r *Runner) run(ctx context.Context, j *Job) {
 	if err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
-	j.Finished, j.Stage = r.d.Now().UTC(), nil
 	switch {
 	case err != nil && errors.Is(cause, errShutdown):
-		j.Status, j.Error = Interrupted, err.Error()
+		j.Error = err.Error()
 		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))
-		log.Warn().Err(err).Msg("job interrupted by shutdown")
+		r.transition(runner, j, Interrupted, log, ds...)
 	case err != nil:
-		j.Status, j.Error = Failed, err.Error()
+		j.Error = err.Error()
 		fmt.Fprintf(jl, "FAILED: %s\n", Printable(err.Error()))
-		log.Error().Err(err).Msg("job failed")
+		r.transition(runner, j, Failed, log, ds...)
 	default:
-		j.Status = Succeeded
 		fmt.Fprintln(jl, "SUCCEEDED")
-		log.Info().Dur("took", j.Finished.Sub(j.Started)).Msg("job succeeded")
-	}
-	r.saveEnd(runner, j, log)
-	r.notify(j)
-}
-
-// saveRetry is how long the first retry of a job's final save waits;
-// each next one waits twice as long, up to saveRetryMax.
-const (
-	saveRetry    = time.Second
-	saveRetryMax = 30 * time.Second
-)
-
-// saveEnd records how j ended, trying again until it is saved or runner
-// (the runner's context, not the job's) is cancelled: a job left
-// running in the store would never end for its log's followers, and
-// until the next start Resume could not mark it interrupted. A full
-// data_dir is the usual cause, and the save goes through once space
-// returns.
-func (r *Runner) saveEnd(runner context.Context, j *Job, log zerolog.Logger) {
-	wait := saveRetry
-	for tries := 1; ; tries++ {
-		// Even when the job's own context is spent.
-		err := r.d.Store.Save(context.WithoutCancel(runner), j)
-		if err == nil {
-			if tries > 1 {
-				log.Info().Int("tries", tries).Str("status", string(j.Status)).Msg("job's end saved")
-			}
-			return
-		}
-		if runner.Err() != nil {
-			log.Error().Err(err).Str("status", string(j.Status)).Msg("job's end not saved: the next start marks it interrupted")
-			return
-		}
-		log.Error().Err(err).Str("status", string(j.Status)).Dur("retry_in", wait).Msg("job's end not saved, trying again")
-		t := time.NewTimer(wait)
-		select {
-		case <-runner.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		wait = min(2*wait, saveRetryMax)
-	}
-}
-
-// notify tells every observer about j's new state. Observers must not
-// block; each gets its own copy.
-func (r *Runner) notify(j *Job) {
-	for _, o := range r.d.Observers {
-		o.JobChanged(j.Clone())
+		r.transition(runner, j, Succeeded, log, ds...)
 	}
 }
 
@@ -653,8 +517,11 @@ func whoSuffix(who string) string {
 	return " (" + Printable(who) + ")"
 }
 
-func (r *Runner) save(ctx context.Context, j *Job, log zerolog.Logger) {
+// save writes j's record while it runs (its stage, its images). A failed
+// write is logged: the job goes on, and its end is saved with retries.
+func (r *Runner) save(ctx context.Context, j *Job) {
 	if err := r.d.Store.Save(ctx, j); err != nil {
+		log := r.jobLog(j)
 		log.Error().Err(err).Msg("save job")
 	}
 }

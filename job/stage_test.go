@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -29,42 +30,38 @@ func stageOf(t *testing.T, rec *recorder, id int64) map[string]any {
 // names the build stage and when it started; once the job ends, it has
 // no current stage.
 func TestRunningJobNamesItsStage(t *testing.T) {
-	rec := newRecorder()
-	rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
-	rec.gate = make(chan struct{})
-	r := newTestRunner(t, rec, 1)
-	clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)
-	r.d.Now = func() time.Time { return clock }
-	ctx := context.Background()
-	r.Start(ctx)
-	var open sync.Once
-	release := func() { open.Do(func() { close(rec.gate) }) }
-	t.Cleanup(func() { r.Shutdown(ctx) })
-	t.Cleanup(release) // runs first: a failed test must not leave the build hanging
-	j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The build waits at the gate: wait until the record says so.
-	deadline := time.Now().Add(5 * time.Second)
-	for stageOf(t, rec, j.ID)["name"] != "build" {
-		if time.Now().After(deadline) {
-			t.Fatalf("job record while building: stage %v, want build", stageOf(t, rec, j.ID))
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		rec.current["worker"] = "reg:5000/shop/api:x@sha256:old"
+		rec.gate = make(chan struct{})
+		r := newTestRunner(t, rec, 1)
+		clock := time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC)
+		r.d.Now = func() time.Time { return clock }
+		ctx := context.Background()
+		r.Start(ctx)
+		var open sync.Once
+		release := func() { open.Do(func() { close(rec.gate) }) }
+		t.Cleanup(func() { r.Shutdown(ctx) })
+		t.Cleanup(release) // runs first: a failed test must not leave the build hanging
+		j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"})
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	want := map[string]any{"name": "build", "started": "2026-11-26T10:15:00Z"}
-	if got := stageOf(t, rec, j.ID); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("stage = %v, want %v", got, want)
-	}
-	if got := rec.job(j.ID).Status; got != Running {
-		t.Errorf("status %s while building, want running", got)
-	}
 
-	release()
-	waitStatus(t, rec, j.ID, Succeeded)
-	if st := stageOf(t, rec, j.ID); st != nil {
-		t.Errorf("a finished job still names stage %v", st)
-	}
+		// The build waits at the gate.
+		synctest.Wait()
+		want := map[string]any{"name": "build", "started": "2026-11-26T10:15:00Z"}
+		if got := stageOf(t, rec, j.ID); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("stage = %v, want %v", got, want)
+		}
+		if got := rec.job(j.ID).Status; got != Running {
+			t.Errorf("status %s while building, want running", got)
+		}
+
+		release()
+		waitStatus(t, rec, j.ID, Succeeded)
+		if st := stageOf(t, rec, j.ID); st != nil {
+			t.Errorf("a finished job still names stage %v", st)
+		}
+	})
 }

@@ -32,14 +32,7 @@ func (s *memStore) Create(_ context.Context, j *job.Job, _ job.With) error {
 	return nil
 }
 
-func (s *memStore) Join(_ context.Context, j *job.Job, _ *job.Delivery) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.jobs[j.ID] = j.Clone()
-	return nil
-}
-
-func (s *memStore) Save(_ context.Context, j *job.Job) error {
+func (s *memStore) Save(_ context.Context, j *job.Job, _ ...*job.Delivery) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.jobs[j.ID] = j.Clone()
@@ -47,6 +40,9 @@ func (s *memStore) Save(_ context.Context, j *job.Job) error {
 }
 
 func (s *memStore) Unfinished(context.Context) ([]*job.Job, error) { return nil, nil }
+func (s *memStore) Delivery(context.Context, string, string, time.Time) ([]int64, bool, error) {
+	return nil, false, nil
+}
 
 func (s *memStore) status(id int64) job.Status {
 	s.mu.Lock()

@@ -36,16 +36,15 @@ type Swarm interface {
 	InUse(ctx context.Context) ([]updater.InUse, error)
 }
 
-// Store records prune jobs and reads the jobs still to run.
+// Store reads the jobs still to run, whose images a prune keeps.
 type Store interface {
-	Create(ctx context.Context, j *job.Job, w job.With) error
-	Save(ctx context.Context, j *job.Job) error
 	Unfinished(ctx context.Context) ([]*job.Job, error)
 }
 
-// Logs opens a job's log for writing; the pruner closes it.
-type Logs interface {
-	Create(id int64) (io.WriteCloser, error)
+// Jobs records and runs a prune as a job (*job.Runner): Do creates the
+// job, runs fn as it with its log, and saves how it ended.
+type Jobs interface {
+	Do(ctx context.Context, req job.Request, fn func(ctx context.Context, j *job.Job, w io.Writer) error) (*job.Job, error)
 }
 
 // Deps are the pruner's collaborators.
@@ -53,7 +52,7 @@ type Deps struct {
 	Registry Registry
 	Swarm    Swarm
 	Store    Store
-	Logs     Logs
+	Jobs     Jobs
 	Log      zerolog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -215,28 +214,13 @@ func (p *Pruner) Run(ctx context.Context, trigger job.Trigger, who string) (*Rep
 	}
 	defer p.mu.Unlock()
 
-	j := &job.Job{Action: job.ActionPrune, Trigger: trigger, Status: job.Running, Who: who, Created: p.d.Now().UTC()}
-	j.Started = j.Created
-	if err := p.d.Store.Create(ctx, j, job.With{}); err != nil {
-		return nil, fmt.Errorf("record prune job: %w", err)
-	}
-	log := p.d.Log.With().Int64("job", j.ID).Str("action", "prune").Logger()
-	w, err := p.d.Logs.Create(j.ID)
-	if err != nil {
-		log.Error().Err(err).Msg("open job log")
-		w = nopCloser{io.Discard}
-	}
-	defer w.Close()
-	fmt.Fprintf(w, "job %d: prune of %s, triggered by %s%s\n", j.ID, p.d.Registry.Host(), trigger, suffix(who))
-
-	rep, err := p.run(ctx, w)
-	j.Finished = p.d.Now().UTC()
-	switch {
-	case err != nil:
-		j.Status, j.Error = job.Failed, err.Error()
-		fmt.Fprintf(w, "FAILED: %v\n", err)
-	default:
-		j.Status = job.Succeeded
+	var rep *Report
+	var runErr error // why the prune could not run, for the caller
+	j, err := p.d.Jobs.Do(ctx, job.Request{Action: job.ActionPrune, Trigger: trigger, Who: who}, func(ctx context.Context, j *job.Job, w io.Writer) error {
+		fmt.Fprintf(w, "prune of %s\n", p.d.Registry.Host())
+		if rep, runErr = p.run(ctx, w); runErr != nil {
+			return runErr
+		}
 		var failed []string
 		for _, r := range rep.Repositories {
 			j.Pruned = append(j.Pruned, job.Pruned{Repository: r.Repository, Tags: r.Tags, Kept: len(r.Keep), Deleted: r.Deleted, Failed: r.Failed})
@@ -245,22 +229,19 @@ func (p *Pruner) Run(ctx context.Context, trigger job.Trigger, who string) (*Rep
 			}
 		}
 		if len(failed) > 0 {
-			j.Status, j.Error = job.Failed, "some tags could not be pruned in "+strings.Join(failed, ", ")
-			fmt.Fprintf(w, "FAILED: %s\n", j.Error)
-		} else {
-			fmt.Fprintln(w, "SUCCEEDED")
+			return errors.New("some tags could not be pruned in " + strings.Join(failed, ", "))
 		}
-		rep.Job = j.ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := p.d.Store.Save(context.WithoutCancel(ctx), j); err != nil {
-		log.Error().Err(err).Msg("save prune job")
+	if runErr != nil {
+		return nil, runErr
 	}
-	ev := log.Info()
-	if j.Status != job.Succeeded {
-		ev = log.Error().Str("error", j.Error)
-	}
-	ev.Str("status", string(j.Status)).Any("pruned", j.Pruned).Msg("prune finished")
-	return rep, err
+	rep.Job = j.ID
+	p.d.Log.Info().Int64("job", j.ID).Str("status", string(j.Status)).Any("pruned", j.Pruned).Msg("prune finished")
+	return rep, nil
 }
 
 // run plans, checks the plan against what is protected now, and deletes.
@@ -407,14 +388,3 @@ func (p *Pruner) repoOfService(service string) string {
 	}
 	return ""
 }
-
-func suffix(who string) string {
-	if who == "" {
-		return ""
-	}
-	return " (" + who + ")"
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

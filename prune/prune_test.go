@@ -97,13 +97,16 @@ func (f *fakeStore) Create(_ context.Context, j *job.Job, _ job.With) error {
 	f.jobs = append(f.jobs, j.Clone())
 	return nil
 }
-func (f *fakeStore) Save(_ context.Context, j *job.Job) error {
+func (f *fakeStore) Save(_ context.Context, j *job.Job, _ ...*job.Delivery) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.jobs[j.ID-1] = j.Clone()
 	return nil
 }
 func (f *fakeStore) Unfinished(context.Context) ([]*job.Job, error) { return f.unfinished, nil }
+func (f *fakeStore) Delivery(context.Context, string, string, time.Time) ([]int64, bool, error) {
+	return nil, false, nil
+}
 
 type fakeLogs struct{ buf bytes.Buffer }
 
@@ -138,7 +141,10 @@ func world() (*fakeRegistry, *config.Config) {
 }
 
 func newPruner(cfg *config.Config, reg *fakeRegistry, sw *fakeSwarm, st *fakeStore, logs *fakeLogs) *Pruner {
-	return New(cfg, Deps{Registry: reg, Swarm: sw, Store: st, Logs: logs, Log: zerolog.Nop(), Now: func() time.Time { return now }})
+	cfg.Jobs.Timeout.Duration = time.Hour
+	clock := func() time.Time { return now }
+	runner := job.NewRunner(cfg, job.Deps{Store: st, Logs: logs, Log: zerolog.Nop(), Now: clock})
+	return New(cfg, Deps{Registry: reg, Swarm: sw, Store: st, Jobs: runner, Log: zerolog.Nop(), Now: clock})
 }
 
 func TestRunProtectsWhatIsLive(t *testing.T) {
@@ -260,3 +266,7 @@ func TestPlanDeletesNothing(t *testing.T) {
 		}
 	}
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

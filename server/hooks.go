@@ -21,8 +21,9 @@ import (
 const redeliveryWindow = 24 * time.Hour
 
 // Deliveries tells which jobs a webhook delivery started, so that a
-// redelivery builds nothing. The record is written with the delivery's
-// last job (see job.Request.Delivery) and must outlive the process.
+// redelivery builds nothing (*job.Runner: the builds it holds, then the
+// store). The record is written with the delivery's last job (see
+// job.Request.Delivery) and must outlive the process.
 // Implementations are safe for concurrent use.
 type Deliveries interface {
 	// Delivery returns the jobs delivery id of provider started, if it
@@ -87,15 +88,15 @@ func (s *Server) hook(c echo.Context) error {
 	}
 
 	// One delivery id is handled by one request at a time, so a retry
-	// racing the original cannot slip past the check (the store's Join
-	// counts on it: see job.Delivery.Since).
+	// racing the original cannot slip past the check (the runner counts
+	// on it: see job.Delivery.Since).
 	key := p.Name + "/" + d.ID
 	remember := d.ID != "" && s.d.Deliveries != nil
 	since := now.Add(-redeliveryWindow)
 	if remember {
 		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
-		// A delivery with one build is checked in the write that records
-		// it (see job.Delivery.Since); one with several before the first.
+		// A delivery with one build is checked by Submit (see
+		// job.Delivery.Since); one with several before the first.
 		if len(builds) != 1 {
 			jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, since)
 			if err != nil {

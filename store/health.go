@@ -142,15 +142,12 @@ func (s *SQLite) Writable(ctx context.Context) error {
 			return fmt.Errorf("store %s: %w", s.path, s.health.note(err))
 		}
 	}
-	// BEGIN IMMEDIATE takes the write lock; ROLLBACK lets it go with
-	// nothing written.
-	err := s.w.between(ctx, func(conn *sql.Conn) error {
-		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-			return err
-		}
-		_, err := conn.ExecContext(ctx, "ROLLBACK")
-		return err
-	})
+	// BEGIN IMMEDIATE (see pragmas) takes the write lock; the rollback
+	// lets it go with nothing written.
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err == nil {
+		err = tx.Rollback()
+	}
 	if err != nil {
 		return fmt.Errorf("store: take write lock: %w", s.health.note(err))
 	}

@@ -168,11 +168,6 @@ func TestMigrationKeepsDeliveries(t *testing.T) {
 	if !errors.As(err, &re) || !slices.Equal(re.Jobs, []int64{3, 4}) {
 		t.Errorf("redelivery across the upgrade: %v, want the jobs it started before", err)
 	}
-	var version int
-	s.read.QueryRow("PRAGMA user_version").Scan(&version)
-	if version != len(migrations) {
-		t.Errorf("schema version %d, want %d", version, len(migrations))
-	}
 }
 
 func jobIDs(js []*job.Job) []int64 {
@@ -183,46 +178,28 @@ func jobIDs(js []*job.Job) []int64 {
 	return ids
 }
 
-func TestJoinWritesJobAndDeliveryTogether(t *testing.T) {
+// Save writes a job with the deliveries that joined it while it waited,
+// in one transaction: afterwards each is a redelivery of the job, and one
+// remembered already within its window is left as it was.
+func TestSaveRemembersTheDeliveriesThatJoined(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	window := at.Add(-24 * time.Hour)
 	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
-	if err := s.Create(ctx, waiting, job.With{Delivery: &job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: window}}); err != nil {
+	d1 := &job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: window}
+	if err := s.Create(ctx, waiting, job.With{Delivery: d1}); err != nil {
 		t.Fatal(err)
 	}
-	running := &job.Job{Project: "shop", Branch: "dev", Status: job.Running, Commit: "c9", Pushes: 1, Created: at}
-	if err := s.Create(ctx, running, job.With{}); err != nil {
-		t.Fatal(err)
-	}
-
-	// A push never joins a build that is not queued (or not there): the
-	// whole write fails, and its delivery is not remembered.
-	for _, target := range []*job.Job{{ID: 999, Status: job.Queued}, running} {
-		j := target.Clone()
-		j.Commit, j.Pushes = "c-late", 2
-		d := &job.Delivery{Provider: "github", ID: "shop/late", At: at, Since: window}
-		if err := s.Join(ctx, j, d); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Join into job %d (%s): %v, want ErrNotFound", j.ID, target.Status, err)
-		}
-		if _, seen, _ := s.Delivery(ctx, "github", "shop/late", window); seen {
-			t.Errorf("the delivery of a failed Join into job %d was remembered", j.ID)
-		}
-	}
-
 	joined := waiting.Clone()
-	joined.Commit, joined.Pushes = "c2", 2
+	joined.Status, joined.Commit, joined.Pushes = job.Running, "c3", 3
 	d2 := &job.Delivery{Provider: "github", ID: "shop/d2", At: at.Add(time.Second), Since: window}
-	if err := s.Join(ctx, joined, d2); err != nil {
+	d3 := &job.Delivery{Provider: "github", ID: "shop/d3", Earlier: []int64{7}, At: at.Add(2 * time.Second), Since: window}
+	if err := s.Save(ctx, joined, d1, d2, d3); err != nil {
 		t.Fatal(err)
 	}
-	// The same delivery again joins nothing and names the job it joined.
-	again := joined.Clone()
-	again.Commit, again.Pushes = "c3", 3
-	var redelivery *job.RedeliveryError
-	if err := s.Join(ctx, again, d2); !errors.As(err, &redelivery) || len(redelivery.Jobs) != 1 || redelivery.Jobs[0] != waiting.ID {
-		t.Errorf("Join of a redelivery: %v, want a RedeliveryError naming job %d", err, waiting.ID)
+	if err := s.Save(ctx, &job.Job{ID: 999}, &job.Delivery{Provider: "github", ID: "shop/lost", At: at, Since: window}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Save of an unknown job: %v, want ErrNotFound", err)
 	}
 
 	s.Close()
@@ -232,14 +209,19 @@ func TestJoinWritesJobAndDeliveryTogether(t *testing.T) {
 	}
 	defer s2.Close()
 	got, err := s2.Get(ctx, waiting.ID)
-	if err != nil || got.Status != job.Queued || got.Commit != "c2" || got.Pushes != 2 || got.Number != waiting.Number {
-		t.Errorf("joined job after reopen: %+v %v, want queued at c2 with 2 pushes", got, err)
+	if err != nil || got.Status != job.Running || got.Commit != "c3" || got.Pushes != 3 || got.Number != waiting.Number {
+		t.Errorf("job after reopen: %+v %v, want running at c3 with 3 pushes", got, err)
 	}
-	if jobs, seen, err := s2.Delivery(ctx, "github", "shop/d2", window); !seen || err != nil || len(jobs) != 1 || jobs[0] != waiting.ID {
-		t.Errorf("joining delivery after reopen: %v %v %v, want [%d]", jobs, seen, err, waiting.ID)
+	for _, tc := range []struct {
+		id   string
+		want []int64
+	}{{"shop/d1", []int64{waiting.ID}}, {"shop/d2", []int64{waiting.ID}}, {"shop/d3", []int64{7, waiting.ID}}} {
+		if jobs, seen, err := s2.Delivery(ctx, "github", tc.id, window); !seen || err != nil || !slices.Equal(jobs, tc.want) {
+			t.Errorf("delivery %s after reopen: %v %v %v, want %v", tc.id, jobs, seen, err, tc.want)
+		}
 	}
-	if unfinished, err := s2.Unfinished(ctx); err != nil || len(unfinished) != 2 {
-		t.Errorf("unfinished after joins: %v %v, want the waiting and the running job", jobIDs(unfinished), err)
+	if _, seen, _ := s2.Delivery(ctx, "github", "shop/lost", window); seen {
+		t.Error("the delivery of a failed Save was remembered")
 	}
 }
 
@@ -279,52 +261,5 @@ func TestCreateOfARedeliveryWritesNothing(t *testing.T) {
 	}
 	if all, _ := s.List(ctx, Filter{}); len(all) != 2 {
 		t.Errorf("%d jobs stored, want 2 (the first, and the one after the window)", len(all))
-	}
-}
-
-// A store an earlier swarmhook wrote, in WAL mode with SQLite's default
-// 4 KiB pages, is rebuilt with pageSize pages on open and keeps its jobs.
-func TestOpenRebuildsWithSmallerPages(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "swarmhook.db")
-	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.SetMaxOpenConns(1)
-	queries := append(slices.Clone(migrations),
-		fmt.Sprintf("PRAGMA user_version = %d", len(migrations)),
-		`INSERT INTO jobs (id, project, number, status, branch, created, data)
-			VALUES (1, 'shop', 1, 'queued', 'main', 0, '{"id":1,"project":"shop","number":1,"status":"queued","branch":"main"}')`,
-		"INSERT INTO build_numbers (project, last) VALUES ('shop', 1)")
-	for _, q := range queries {
-		if _, err := old.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	var size int
-	if err := old.QueryRow("PRAGMA page_size").Scan(&size); err != nil || size == pageSize {
-		t.Fatalf("the old store's page size is %d (%v); the test needs another than %d", size, err, pageSize)
-	}
-	old.Close()
-
-	s, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var mode string
-	if err := s.read.QueryRow("PRAGMA page_size").Scan(&size); err != nil || size != pageSize {
-		t.Errorf("page size after open = %d (%v), want %d", size, err, pageSize)
-	}
-	if err := s.read.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Errorf("journal mode after open = %q (%v), want wal", mode, err)
-	}
-	if j, err := s.Get(ctx, 1); err != nil || j.Project != "shop" || j.Number != 1 {
-		t.Errorf("job 1 after the rebuild: %+v, %v", j, err)
-	}
-	j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: time.Now()}
-	if err := s.Create(ctx, j, job.With{}); err != nil || j.ID != 2 || j.Number != 2 {
-		t.Errorf("a new job after the rebuild: id %d number %d, %v; want 2 and 2", j.ID, j.Number, err)
 	}
 }

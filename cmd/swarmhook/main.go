@@ -31,8 +31,6 @@ import (
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
-	"github.com/swarmhook/swarmhook/internal/gctune"
-	"github.com/swarmhook/swarmhook/internal/logbuf"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
 	"github.com/swarmhook/swarmhook/notify"
@@ -50,13 +48,6 @@ const shutdownGrace = 30 * time.Second
 // notifyDrain is how long queued notifications get after the jobs have
 // stopped: enough for the final statuses, short enough for a restart.
 const notifyDrain = 5 * time.Second
-
-// logDelay is how long an info line may wait to be written with others;
-// logBatch how many bytes wait at most.
-const (
-	logDelay = 100 * time.Millisecond
-	logBatch = 64 << 10
-)
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
@@ -115,7 +106,7 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer docker.Close()
-	logs, jobs, err := openStore(cfg, log)
+	logs, jobs, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -124,10 +115,12 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Not started: a prune runs on this goroutine (Runner.Do).
+	runner := job.NewRunner(cfg, job.Deps{Store: jobs, Logs: logs, Log: log})
 	p := prune.New(cfg, prune.Deps{
 		Registry: registry.New(creds, cfg.Registry.Insecure, registry.WithLog(log)),
 		Swarm:    updater.NewInventory(docker),
-		Store:    jobs, Logs: logs, Log: log,
+		Store:    jobs, Jobs: runner, Log: log,
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -179,7 +172,7 @@ func lockDataDir(cfg *config.Config) (*dirlock.Lock, error) {
 
 // openStore opens the job logs and the job store under the data dir,
 // which the caller has locked (lockDataDir).
-func openStore(cfg *config.Config, log zerolog.Logger) (*store.LogDir, *store.SQLite, error) {
+func openStore(cfg *config.Config) (*store.LogDir, *store.SQLite, error) {
 	logs, err := store.NewLogDir(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		return nil, nil, err
@@ -187,7 +180,7 @@ func openStore(cfg *config.Config, log zerolog.Logger) (*store.LogDir, *store.SQ
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"), store.WithLog(log))
+	jobs, err := store.OpenSQLite(context.Background(), filepath.Join(cfg.DataDir, "swarmhook.db"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,15 +200,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logOut := stderr
-	if *logFormat == "json" {
-		// Info lines (one per request) go out in batches; warnings and
-		// errors at once.
-		lw := logbuf.New(stderr, logDelay, logBatch)
-		defer lw.Close()
-		logOut = lw
-	}
-	log, err := newLogger(logOut, *logFormat, *logLevel)
+	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -250,7 +235,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logs, jobs, err := openStore(cfg, log)
+	logs, jobs, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -284,12 +269,7 @@ func serve(args []string, stderr io.Writer) error {
 	notifier.Start(context.WithoutCancel(ctx))
 	runner.Start(runCtx)
 	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
-	if os.Getenv("GOGC") == "" {
-		// An operator's GOGC stands; otherwise collect less often
-		// during bursts of deliveries.
-		go gctune.Run(ctx, gctune.Config{})
-	}
-	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Logs: logs, Log: log})
+	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Jobs: runner, Log: log})
 	if cfg.Prune.Schedule != "" {
 		go pruner.Schedule(ctx, cfg.Prune.Schedule)
 	}
@@ -300,7 +280,7 @@ func serve(args []string, stderr io.Writer) error {
 	httpServer := server.New(server.Deps{
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 		Swarm: swarm, Registry: reg, Heads: runner, Log: log,
-		Deliveries: jobs, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
 		Ready: []server.Check{
 			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
 			{Name: "registry", Probe: reg.Ping},
