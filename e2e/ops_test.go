@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
@@ -69,22 +68,7 @@ projects:
 // the job.
 func (s *opsStack) push(t *testing.T, branch, version string, broken bool) testenv.Job {
 	t.Helper()
-	if cur := s.repo.Git("symbolic-ref", "--short", "HEAD"); cur != branch {
-		s.repo.Git("checkout", "-q", "-B", branch)
-	}
-	files := testenv.AppFiles(t, version)
-	files["Dockerfile"] = testenv.HealthyDockerfile
-	if broken {
-		files["Dockerfile"] = testenv.UnhealthyDockerfile
-	}
-	commit := s.repo.Commit(version, files)
-	code, body := s.sh.GitHubPush("ops", secret, testenv.GitHubPushBody(branch, strings.Repeat("1", 40), commit, version))
-	if code != http.StatusAccepted {
-		t.Fatalf("push: %d %s", code, body)
-	}
-	var a struct{ Job int64 }
-	json.Unmarshal(body, &a)
-	j, _ := s.sh.WaitJob(a.Job, 4*time.Minute)
+	j, _ := s.sh.PushApp(s.repo, "ops", secret, branch, version, broken)
 	return j
 }
 

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/client"
 
@@ -56,20 +54,7 @@ projects:
 // and waits for the job.
 func (s *tagStack) push(t *testing.T, branch, version string, broken bool) testenv.Job {
 	t.Helper()
-	s.repo.Git("checkout", "-q", "-B", branch)
-	files := testenv.AppFiles(t, version)
-	files["Dockerfile"] = testenv.HealthyDockerfile
-	if broken {
-		files["Dockerfile"] = testenv.UnhealthyDockerfile
-	}
-	commit := s.repo.Commit(version, files)
-	code, body := s.sh.GitHubPush("tags", secret, testenv.GitHubPushBody(branch, strings.Repeat("1", 40), commit, version))
-	if code != http.StatusAccepted {
-		t.Fatalf("push to %s: %d %s", branch, code, body)
-	}
-	var a struct{ Job int64 }
-	json.Unmarshal(body, &a)
-	j, log := s.sh.WaitJob(a.Job, 4*time.Minute)
+	j, log := s.sh.PushApp(s.repo, "tags", secret, branch, version, broken)
 	if len(j.Images) != 1 {
 		t.Fatalf("push to %s: job %s with images %+v\n%s", branch, j.Status, j.Images, testenv.TrimLines(log, 30))
 	}

@@ -202,6 +202,26 @@ func (s *Swarmhook) GitHubPush(project, secret string, body []byte) (int, []byte
 	return s.Do(http.MethodPost, "/hooks/"+project, h, body)
 }
 
+// PushApp commits the test app at version on branch of repo (failing its
+// health check when broken), sends the signed GitHub push to project and
+// waits for the job it queued to end. It returns the job and its log.
+func (s *Swarmhook) PushApp(repo *GitRepo, project, secret, branch, version string, broken bool) (Job, string) {
+	s.t.Helper()
+	repo.Git("checkout", "-q", "-B", branch)
+	files := AppFiles(s.t, version)
+	files["Dockerfile"] = HealthyDockerfile
+	if broken {
+		files["Dockerfile"] = UnhealthyDockerfile
+	}
+	commit := repo.Commit(version, files)
+	code, body := s.GitHubPush(project, secret, GitHubPushBody(branch, strings.Repeat("1", 40), commit, version))
+	var a struct{ Job int64 }
+	if code != http.StatusAccepted || json.Unmarshal(body, &a) != nil || a.Job == 0 {
+		s.t.Fatalf("push to %s: %d %s, want 202 with a job", branch, code, body)
+	}
+	return s.WaitJob(a.Job, 4*time.Minute)
+}
+
 // Job is the part of a job record tests look at.
 type Job struct {
 	ID     int64  `json:"id"`
