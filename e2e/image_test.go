@@ -93,7 +93,8 @@ projects:
 					{Type: mount.TypeBind, Source: dataDir, Target: "/var/lib/swarmhook"},
 				},
 			},
-			Networks: []swarm.NetworkAttachmentConfig{{Target: "host"}},
+			Networks:  []swarm.NetworkAttachmentConfig{{Target: "host"}},
+			Placement: &swarm.Placement{Constraints: []string{testenv.ManagerOnly}},
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}},
 	}, swarm.ServiceCreateOptions{})

@@ -92,7 +92,7 @@ echo "--- first image and the Swarm service demo_web (http://127.0.0.1:8081)"
 docker build -q -t "$registry/demo/web:main-initial" . >/dev/null
 docker push -q "$registry/demo/web:main-initial" >/dev/null
 docker service rm demo_web >/dev/null 2>&1 || true
-docker service create -q --name demo_web --replicas 1 --update-parallelism 1 \
+docker service create -q --name demo_web --replicas 1 --update-parallelism 1 --constraint node.role==manager \
 	--publish mode=host,target=8080,published=8081 "$registry/demo/web:main-initial" >/dev/null
 curl -s --retry 20 --retry-delay 1 --retry-all-errors http://127.0.0.1:8081/
 

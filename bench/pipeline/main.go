@@ -193,7 +193,7 @@ func setUp(ctx context.Context, o options) (*env, error) {
 	}
 	for _, si := range serviceImages {
 		args := []string{"service", "create", "-d", "-q", "--name", e.prefix + si[0], "--replicas", strconv.Itoa(replicas),
-			"--label", "swarmhook.bench=1", "--update-parallelism", "1", "--update-delay", "0s", "--update-monitor", updateMonitor.String(),
+			"--label", "swarmhook.bench=1", "--constraint", "node.role==manager", "--update-parallelism", "1", "--update-delay", "0s", "--update-monitor", updateMonitor.String(),
 			"--update-failure-action", "rollback", "--update-order", "stop-first", e.ns + "/" + si[1] + ":main-latest"}
 		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 			e.tearDown()

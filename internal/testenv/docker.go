@@ -109,7 +109,17 @@ type ServiceOptions struct {
 	HostPort int
 	// Healthcheck, when set, replaces the image's.
 	Healthcheck []string
+	// AnyNode lets Swarm place tasks on worker nodes too. By default a
+	// test service stays on the manager, this host: workers (the
+	// multi-node Swarm of scripts/infra.sh) reach the registry at another
+	// address and publish ports in their own network namespaces.
+	AnyNode bool
 }
+
+// ManagerOnly is the placement constraint that keeps a service's tasks on
+// the manager node, where 127.0.0.1:5000 is the registry and published
+// ports are reachable on 127.0.0.1.
+const ManagerOnly = "node.role==manager"
 
 // CreateService creates a replicated Swarm service running image and
 // removes it when the test ends. It waits until its tasks run.
@@ -127,6 +137,9 @@ func CreateService(t testing.TB, c *client.Client, name, image string, o Service
 			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny},
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+	}
+	if !o.AnyNode {
+		spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{ManagerOnly}}
 	}
 	if len(o.Healthcheck) > 0 {
 		spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: o.Healthcheck, Interval: time.Second, Timeout: 2 * time.Second, Retries: 2}
