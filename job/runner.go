@@ -85,11 +85,13 @@ type Logs interface {
 	Create(id int64) (io.WriteCloser, error)
 }
 
-// Source writes the tree of a pushed commit into a fresh directory.
+// Source writes the tree of a pushed commit into a work tree.
 type Source interface {
-	// Checkout writes the tree of ref's tip into dest and returns the
-	// tip, which is commit or, when ref has moved past it, newer; a
-	// commit no longer on ref is an error.
+	// Checkout makes dest hold exactly the tree of ref's tip, updating
+	// what an earlier Checkout left there, and returns the tip, which is
+	// commit or, when ref has moved past it, newer; a commit no longer on
+	// ref is an error. Everything in dest, dest included, then has the
+	// commit's time as its modification time.
 	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) (string, error)
 	// Head returns the commit ref points at now.
 	Head(ctx context.Context, repo source.Repo, ref string) (string, error)
