@@ -21,14 +21,19 @@ import (
 // second job builds the same digest, deploys it as unchanged and Swarm
 // restarts nothing (the service's version, UpdatedAt and task IDs stay).
 // The image's created label is the commit's time and no label names the
-// job. Both builders.
+// job. Both builders, and BuildKit with no_cache: a build from nothing
+// has the same digest too (same file times; the config's times restamped
+// at push).
 func TestRebuildOfUnchangedCommitRestartsNothing(t *testing.T) {
-	for _, kind := range []string{"buildkit", "classic"} {
-		t.Run(kind, func(t *testing.T) { rebuildUnchanged(t, kind) })
+	for _, tt := range []struct {
+		kind    string
+		noCache bool
+	}{{"buildkit", false}, {"classic", false}, {"buildkit", true}} {
+		t.Run(fmt.Sprintf("%s no_cache %v", tt.kind, tt.noCache), func(t *testing.T) { rebuildUnchanged(t, tt.kind, tt.noCache) })
 	}
 }
 
-func rebuildUnchanged(t *testing.T, kind string) {
+func rebuildUnchanged(t *testing.T, kind string, noCache bool) {
 	c := testenv.Require(t)
 	ctx := context.Background()
 	ns := testenv.Unique("repro")
@@ -44,9 +49,9 @@ projects:
   - name: repro
     repo: %s
     secret: %s
-    images: [{name: %s/app}]
+    images: [{name: %s/app, no_cache: %v}]
     deploy: [{branch: main, services: [%s], update: {monitor: 1s}, timeout: 2m}]
-`, testenv.Registry(), kind, repo.URL(), secret, ns, svc))
+`, testenv.Registry(), kind, repo.URL(), secret, ns, noCache, svc))
 
 	first, log := sh.PushApp(repo, "repro", secret, "main", "v1 "+ns, false)
 	if first.Status != "succeeded" || len(first.Services) != 1 || first.Services[0].Outcome != "updated" {

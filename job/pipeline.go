@@ -215,7 +215,9 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 }
 
 // pushImage pushes j.Images[i]'s timestamped tag, once, retrying
-// transient registry failures, and records its digest.
+// transient registry failures, restamps it with the commit's time (see
+// Tagger.Restamp: the same commit then has the same digest whichever
+// engine built it, cache or none) and records the digest.
 func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) error {
 	im := &j.Images[i]
 	ref := r.d.Registry.Ref(im.Name, im.Tag)
@@ -227,6 +229,9 @@ func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) erro
 		return err
 	})
 	if err != nil {
+		return err
+	}
+	if digest, err = r.d.Registry.Restamp(ctx, im.Name, im.Tag, digest, w); err != nil {
 		return err
 	}
 	im.Digest, im.Ref = digest, imageref.Pinned(ref, digest)

@@ -120,6 +120,10 @@ type Tagger interface {
 	Retag(ctx context.Context, repo, from, to, want string, log io.Writer) (string, error)
 	// Digest resolves repo:tag.
 	Digest(ctx context.Context, repo, tag string) (string, error)
+	// Restamp sets the created times of repo:tag, which has digest want,
+	// to its org.opencontainers.image.created label and returns the
+	// digest the tag then has.
+	Restamp(ctx context.Context, repo, tag, want string, log io.Writer) (string, error)
 }
 
 // ServiceUpdater rolls Swarm services onto new images.

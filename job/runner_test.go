@@ -117,6 +117,10 @@ func (r *recorder) Retag(_ context.Context, repo, from, to, want string, _ io.Wr
 	return want, r.note("retag " + repo + " " + to)
 }
 
+func (r *recorder) Restamp(_ context.Context, repo, tag, want string, _ io.Writer) (string, error) {
+	return want, r.note("restamp " + repo + ":" + tag)
+}
+
 func (r *recorder) Digest(_ context.Context, repo, tag string) (string, error) {
 	if err := r.note("digest " + repo + ":" + tag); err != nil {
 		return "", err
@@ -300,7 +304,9 @@ func TestPipelineOrder(t *testing.T) {
 		"build reg:5000/shop/api:main-20261126101500",
 		"build reg:5000/shop/web:main-20261126101500",
 		"push reg:5000/shop/api:main-20261126101500",
+		"restamp shop/api:main-20261126101500",
 		"push reg:5000/shop/web:main-20261126101500",
+		"restamp shop/web:main-20261126101500",
 		"update api reg:5000/shop/api",
 		"update worker reg:5000/shop/api",
 		"update web reg:5000/shop/web",
@@ -407,7 +413,7 @@ func TestBranchWithoutDeployTargetOnlyBuilds(t *testing.T) {
 		t.Errorf("tags = %+v", j.Images[0])
 	}
 	// Without a deploy target -latest moves once every image is pushed.
-	want := []string{"push reg:5000/shop/web:" + comp + "-20261126101500", "retag shop/api " + comp + "-latest", "retag shop/web " + comp + "-latest"}
+	want := []string{"restamp shop/web:" + comp + "-20261126101500", "retag shop/api " + comp + "-latest", "retag shop/web " + comp + "-latest"}
 	if got := rec.calls[len(rec.calls)-3:]; !slices.Equal(got, want) {
 		t.Errorf("calls end %v, want %v", got, want)
 	}
