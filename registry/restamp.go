@@ -32,9 +32,7 @@ func (c *Client) Restamp(ctx context.Context, repo, tag, want string, log io.Wri
 	if err != nil {
 		return "", err
 	}
-	a := &attempts{ctx: ctx, what: "restamp " + c.Ref(repo, tag), log: log, schedule: c.retry, requests: map[string]*requestAttempts{}}
-	opts := []remote.Option{remote.WithAuth(c.auth), remote.WithContext(ctx),
-		remote.WithRetryBackoff(c.retry), remote.WithRetryStatusCodes(transientStatus...), remote.WithRetryPredicate(a.retry)}
+	a, opts := c.retrying(ctx, "restamp "+c.Ref(repo, tag), log)
 	img, err := remote.Image(ref, opts...)
 	if err != nil {
 		return "", a.done(fmt.Errorf("read image %s: %w", ref, mapErr(err)))

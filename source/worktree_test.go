@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,17 +51,7 @@ func treeFiles(t *testing.T, dest string, want time.Time) []string {
 // files, nothing of the ones before, and every time is the commit's.
 func TestCheckoutUpdatesWorkTreeInPlace(t *testing.T) {
 	dir := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := func(args ...string) string { t.Helper(); return runGit(t, dir, nil, args...) }
 	git("init", "-q", "-b", "main")
 	type step struct {
 		name  string
@@ -98,13 +87,7 @@ func TestCheckoutUpdatesWorkTreeInPlace(t *testing.T) {
 		s.apply()
 		git("add", "-A")
 		at := time.Date(2026, 1, 1+i, 10, 0, 0, 0, time.UTC)
-		cmd := exec.Command("git", "commit", "-q", "-m", s.name)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t",
-			"GIT_COMMITTER_DATE="+at.Format(time.RFC3339))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("commit: %v %s", err, out)
-		}
+		runGit(t, dir, []string{"GIT_COMMITTER_DATE=" + at.Format(time.RFC3339)}, "commit", "-q", "-m", s.name)
 		head := git("rev-parse", "HEAD")
 		if i == 3 {
 			// Something wrote into the work tree since: it goes.
