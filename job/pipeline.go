@@ -100,7 +100,10 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("push: %w", err)
 	}
 
-	r.pruneImages(ctx, j, w)
+	// Once the images are pushed old ones may go, whatever the deploy
+	// does; but not before it: listing a busy engine's images takes
+	// half a second the services need not wait for.
+	defer r.pruneImages(ctx, j, w)
 
 	if target, ok := p.DeployFor(j.Branch); ok {
 		if err := r.deploy(ctx, j, p, target, w); err != nil {
