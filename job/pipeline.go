@@ -73,7 +73,9 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
-	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
+	// An overlap target the gate holds (a freeze) builds as a
+	// sequential one, and waits before its deploy.
+	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap && !r.gated(j, p, target) {
 		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
 	}
 
@@ -102,6 +104,9 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	r.pruneImages(ctx, j, w)
 
 	if target, ok := p.DeployFor(j.Branch); ok {
+		if err := r.gateDeploy(ctx, j, p, target, w); err != nil {
+			return err
+		}
 		if err := r.deploy(ctx, j, p, target, w); err != nil {
 			return err
 		}
