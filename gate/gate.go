@@ -29,6 +29,8 @@ var (
 	ErrScope = errors.New("gate: token lacks the scope for this approval")
 	// ErrNoReason: an override must say why.
 	ErrNoReason = errors.New("gate: an override needs a reason")
+	// ErrPast: a freeze must end in the future.
+	ErrPast = errors.New("gate: a freeze must end in the future")
 )
 
 // Runner takes back the jobs the gate held; job.Runner is one. Both
@@ -315,7 +317,7 @@ func (g *Gate) Freeze(f Freeze) error {
 	}
 	now := g.now().UTC()
 	if !f.Until.After(now) {
-		return fmt.Errorf("freeze until %s: that is not in the future", f.Until.Format(time.RFC3339))
+		return fmt.Errorf("%w: until %s", ErrPast, f.Until.Format(time.RFC3339))
 	}
 	f.Since = now
 	return g.freezes.Set(f, now)

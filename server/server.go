@@ -66,6 +66,9 @@ type Deps struct {
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// Gate answers approvals and overrides and keeps freezes; nil
+	// serves none of their routes.
+	Gate Gate
 }
 
 // Server is the HTTP edge. It is an http.Handler; HTTPServer serves it
@@ -114,6 +117,7 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/scale", s.scale, s.require(config.ScopeScale))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.gateRoutes(api) // server/gate.go
 	return s
 }
 
@@ -173,6 +177,7 @@ func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
 				return false, fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
 			}
 			c.Set("who", t.Name)
+			c.Set("scopes", t.Scopes)
 			return true, nil
 		},
 		ErrorHandler: func(err error, _ echo.Context) error {
