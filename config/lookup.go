@@ -76,6 +76,30 @@ func (p *Project) Environment(env string) (*Deploy, int, bool) {
 	return nil, -1, false
 }
 
+// Reaches reports whether what target d deploys reaches service svc:
+// d lists it, or a target taking promotions from d's environment does
+// (or one promoting from that one, and so on).
+func (p *Project) Reaches(d *Deploy, svc string) bool {
+	seen := map[*Deploy]bool{}
+	for next := []*Deploy{d}; len(next) > 0; {
+		t := next[0]
+		next = next[1:]
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if slices.ContainsFunc(t.Services, func(s Service) bool { return s.Name == svc }) {
+			return true
+		}
+		for i := range p.Deploy {
+			if t.Environment != "" && p.Deploy[i].PromoteFrom == t.Environment {
+				next = append(next, &p.Deploy[i])
+			}
+		}
+	}
+	return false
+}
+
 // Image returns the project's image called name.
 func (p *Project) Image(name string) (*Image, bool) {
 	for i := range p.Images {

@@ -117,12 +117,17 @@ func (r *Runner) Continue(j *Job) {
 	}()
 }
 
-// End ends j, a job the gate held, as to (Rejected, Expired), saying why
-// in its record and its log.
+// End ends j, a job the gate held, as to (Rejected, Expired,
+// Superseded), saying why in its record and its log. After Shutdown it
+// does nothing: j stays waiting in the store, and the next start hands
+// it to the gate again, which ends it then.
 func (r *Runner) End(j *Job, to Status, why string) {
 	r.mu.Lock()
-	ctx := r.baseCtx
+	closed, ctx := r.closed, r.baseCtx
 	r.mu.Unlock()
+	if closed {
+		return
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

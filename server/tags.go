@@ -44,18 +44,21 @@ const jobPages = 20
 // project image repo) that builds of the branches deploying to svc
 // pushed, newest first, each with how its build ended. A branch deploys
 // to svc when the first deploy target matching it (the one its pushes
-// roll out) lists svc, and a tag is its when its branch component is
-// that branch's exactly: tags of any other branch (Main beside main,
-// feature/x beside feature-x) are never among them.
+// roll out) lists svc, or svc takes promotions from that target's
+// environment (config.Project.Reaches), and a tag is its when its
+// branch component is that branch's exactly: tags of any other branch
+// (Main beside main, feature/x beside feature-x) are never among them.
 //
 // Which branch a component belongs to: a readable component is its own
 // branch (tagpolicy.Readable); a hashed one is the branch of a literal
 // deploy target pattern, or of a job that deployed svc, that maps to it.
 // A hashed component no such branch maps to is left out.
 func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config.Service, repo string, tags []string) ([]RollbackTag, error) {
+	// A branch deploys to svc also when svc takes promotions of what
+	// the branch deploys: its tags are what a promotion put there.
 	deploys := func(branch string) bool {
 		target, ok := p.DeployFor(branch)
-		return ok && slices.ContainsFunc(target.Services, func(x config.Service) bool { return x.Name == svc.Name })
+		return ok && p.Reaches(target, svc.Name)
 	}
 	byComp := map[string][]RollbackTag{}
 	for _, t := range tags {
@@ -70,9 +73,10 @@ func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config
 		}
 	}
 	globs := false
-	for _, d := range p.Deploy {
+	for i := range p.Deploy {
+		d := &p.Deploy[i]
 		switch {
-		case !slices.ContainsFunc(d.Services, func(x config.Service) bool { return x.Name == svc.Name }):
+		case d.PromoteFrom != "" || !p.Reaches(d, svc.Name):
 		case !d.Branch.Literal():
 			globs = true
 		default:
