@@ -240,11 +240,12 @@ func (g *Gate) Held(id int64) (*job.Job, bool) {
 	return h.j.Clone(), true
 }
 
-// Approve lets held job id deploy, approved by token who, which carries
-// scopes: it must have the scope the target's approval names (or
-// admin), and may not be the one that started the job.
-func (g *Gate) Approve(id int64, who string, scopes []config.Scope) (*job.Job, error) {
-	j, err := g.decide(id, who, scopes, job.Decision{Verdict: job.Approved})
+// Approve lets held job id deploy, approved by token who (with an
+// optional reason), which carries scopes: it must have the scope the
+// target's approval names (or admin), and may not be the one that
+// started the job.
+func (g *Gate) Approve(id int64, who, reason string, scopes []config.Scope) (*job.Job, error) {
+	j, err := g.decide(id, who, scopes, job.Decision{Verdict: job.Approved, Reason: reason})
 	if err != nil {
 		return nil, err
 	}

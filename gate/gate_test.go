@@ -155,7 +155,7 @@ func TestApproval(t *testing.T) {
 				g := New(cfg, Options{Log: zerolog.Nop()})
 				g.Attach(r)
 				g.Hold(heldJob(g, p, 7, "alice", 1))
-				_, err := g.Approve(7, tc.who, tc.scopes)
+				_, err := g.Approve(7, tc.who, "", tc.scopes)
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Approve: %v, want %v", err, tc.wantErr)
 				}
@@ -199,7 +199,7 @@ func TestApprovalExpires(t *testing.T) {
 		if r.ended[7] != job.Expired {
 			t.Fatalf("ended = %v, want job 7 expired", r.ended)
 		}
-		if _, err := g.Approve(7, "bob", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrNotHeld) {
+		if _, err := g.Approve(7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("approving an expired job: %v, want ErrNotHeld", err)
 		}
 	})
@@ -233,7 +233,7 @@ func TestWindowOpens(t *testing.T) {
 			t.Fatalf("wait = %+v, want the night window", j.Wait)
 		}
 		g.Hold(j)
-		if _, err := g.Approve(7, "bob", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrWrongWait) {
+		if _, err := g.Approve(7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrWrongWait) {
 			t.Errorf("approving a window wait: %v, want ErrWrongWait", err)
 		}
 		time.Sleep(time.Until(j.Wait.Until) - time.Second)

@@ -132,6 +132,7 @@ func (r *Runner) End(j *Job, to Status, why string) {
 		ctx = context.Background()
 	}
 	j.Error = why
+	r.endWait(j)
 	r.appendLog(j, fmt.Sprintf("%s: %s", to, Printable(why)))
 	r.transition(ctx, j, to, r.jobLog(j))
 }
@@ -159,6 +160,7 @@ func (r *Runner) deployHeld(ctx context.Context, j *Job, w io.Writer) error {
 	for _, d := range j.Decisions {
 		fmt.Fprintf(w, "%s by %s%s\n", d.Verdict, Printable(d.Who), reasonSuffix(d.Reason))
 	}
+	r.endWait(j)
 	target := &p.Deploy[j.Wait.Target]
 	if err := r.gateDeploy(ctx, j, p, target, w); err != nil {
 		return err
@@ -170,6 +172,17 @@ func (r *Runner) deployHeld(ctx context.Context, j *Job, w io.Writer) error {
 		return nil
 	}
 	return r.tagLatest(ctx, j, w)
+}
+
+// endWait records the wait j was in, if any, as a finished stage.
+func (r *Runner) endWait(j *Job) {
+	if j.Stage == nil {
+		return
+	}
+	s := Stage{Name: j.Stage.Name, Started: j.Stage.Started, Finished: r.d.Now().UTC()}
+	s.Millis = s.Finished.Sub(s.Started).Milliseconds()
+	j.Stages = append(j.Stages, s)
+	j.Stage = nil
 }
 
 func reasonSuffix(reason string) string {

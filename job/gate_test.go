@@ -161,6 +161,9 @@ func TestContinueDeploysAndTags(t *testing.T) {
 	if j.Wait == nil || j.Wait.For != WaitApproval {
 		t.Errorf("the record keeps what it waited for: %+v", j.Wait)
 	}
+	if len(j.Stages) < 4 || j.Stages[3].Name != "waiting for approval" {
+		t.Errorf("stages %+v: the wait is recorded after fetch, build and push", j.Stages)
+	}
 }
 
 func TestEndRecordsWhy(t *testing.T) {

@@ -250,7 +250,7 @@ func (r *Runner) Resume(ctx context.Context) error {
 		return fmt.Errorf("read unfinished jobs: %w", err)
 	}
 	for _, j := range jobs {
-		if j.Status == Waiting && r.d.Gate != nil {
+		if j.Status == Waiting && r.d.Gate != nil && j.Wait != nil {
 			r.d.Log.Info().Int64("job", j.ID).Msg("held deploy waits again after restart")
 			r.supersede(ctx, j, r.d.Gate.Hold(j))
 			continue

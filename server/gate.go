@@ -15,7 +15,7 @@ import (
 
 // Gate answers for held deploys and keeps freezes; gate.Gate is one.
 type Gate interface {
-	Approve(id int64, who string, scopes []config.Scope) (*job.Job, error)
+	Approve(id int64, who, reason string, scopes []config.Scope) (*job.Job, error)
 	Reject(id int64, who, reason string, scopes []config.Scope) (*job.Job, error)
 	DeployNow(id int64, who, reason string) (*job.Job, error)
 	Freeze(f gate.Freeze) error
@@ -112,18 +112,19 @@ func scopes(c echo.Context) []config.Scope {
 	return s
 }
 
-// approve: POST /api/jobs/:id/approve lets a job held for approval
-// deploy. The token must carry the scope the target names and may not
+// approve: POST /api/jobs/:id/approve, {"reason": "..."} optional, lets
+// a job held for approval deploy. The token must carry the scope the target names and may not
 // be the one that started the job.
 func (s *Server) approve(c echo.Context) error {
 	id, err := s.heldJob(c)
 	if err != nil {
 		return err
 	}
-	if err := bind(c, &struct{}{}); err != nil {
+	reason, err := reasonBody(c, false)
+	if err != nil {
 		return err
 	}
-	j, err := s.d.Gate.Approve(id, who(c), scopes(c))
+	j, err := s.d.Gate.Approve(id, who(c), reason, scopes(c))
 	if err != nil {
 		return err
 	}

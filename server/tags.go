@@ -20,7 +20,7 @@ const (
 	TagSucceeded   = "succeeded"
 	TagFailed      = "failed"      // the job failed: a build, push or service update
 	TagRolledBack  = "rolled_back" // the job failed and a service went back: Swarm's failure action or rollback_all
-	TagRunning     = "running"     // its job is still going
+	TagRunning     = "running"     // its job is still going, or waits to deploy
 	TagInterrupted = "interrupted" // swarmhook stopped while its job ran
 	TagUnknown     = "unknown"     // no record of the job: older than jobs.keep, or not pushed by swarmhook
 )
@@ -165,7 +165,7 @@ func buildStatus(j *job.Job) string {
 	switch j.Status {
 	case job.Succeeded:
 		return TagSucceeded
-	case job.Queued, job.Running:
+	case job.Queued, job.Running, job.Waiting:
 		return TagRunning
 	case job.Interrupted:
 		return TagInterrupted
