@@ -62,7 +62,9 @@ type seekCloser struct{ *bytes.Reader }
 
 func (seekCloser) Close() error { return nil }
 
-func (f fakeLogs) Open(id int64) (io.ReadCloser, error) { return seekCloser{bytes.NewReader(f[id])}, nil }
+func (f fakeLogs) Open(id int64) (io.ReadCloser, error) {
+	return seekCloser{bytes.NewReader(f[id])}, nil
+}
 
 type fixture struct {
 	h    *Handler
