@@ -92,6 +92,12 @@ func New(d Deps) (*Handler, error) {
 	return h, nil
 }
 
+// Paths are the paths New routes, in echo's syntax, for a server that
+// mounts the dashboard beside other routes.
+func (h *Handler) Paths() []string {
+	return []string{"/", "/signin", "/signout", "/jobs", "/jobs/*", "/services", "/prune", "/static/*", "/badge/*"}
+}
+
 // ServeHTTP serves a request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -67,9 +67,15 @@ type Deps struct {
 	// Sessions lets the API accept the dashboard's session cookie beside
 	// bearer tokens; nil accepts bearer tokens only.
 	Sessions Sessions
-	// Dashboard serves every path no API route takes (the web UI at /);
-	// nil serves none.
-	Dashboard http.Handler
+	// Dashboard is the web UI at /; nil serves none.
+	Dashboard Dashboard
+}
+
+// Dashboard is a web UI mounted beside the API.
+type Dashboard interface {
+	http.Handler
+	// Paths are the paths it serves, in echo's syntax ("/jobs/*").
+	Paths() []string
 }
 
 // Server is the HTTP edge. It is an http.Handler; HTTPServer serves it
@@ -119,7 +125,10 @@ func New(d Deps) *Server {
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
 	if d.Dashboard != nil {
-		e.Any("/*", echo.WrapHandler(d.Dashboard))
+		// Only its own paths, so the API and hooks keep their 404s and 405s.
+		for _, p := range d.Dashboard.Paths() {
+			e.Any(p, echo.WrapHandler(d.Dashboard))
+		}
 	}
 	return s
 }

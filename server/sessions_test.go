@@ -65,13 +65,28 @@ func TestSessionCookieAuthenticatesTheAPI(t *testing.T) {
 
 func TestDashboardServesWhatTheAPIDoesNot(t *testing.T) {
 	s, _, _, _ := newTestServer(t)
-	dash := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("dashboard " + r.URL.Path)) })
+	dash := fakeDashboard{func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("dashboard " + r.URL.Path)) }}
 	s = New(Deps{Config: s.d.Config, Jobs: s.d.Jobs, Store: s.d.Store, Logs: s.d.Logs, Log: s.d.Log, Dashboard: dash})
-	for path, want := range map[string]string{"/": "dashboard /", "/jobs/3": "dashboard /jobs/3", "/healthz": `"ok"`} {
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{"GET", "/", 200, "dashboard /"},
+		{"GET", "/jobs/3", 200, "dashboard /jobs/3"},
+		{"GET", "/healthz", 200, `"ok"`},
+		{"GET", "/api/nope", 404, `{"error":"Not Found"}`},
+		{"GET", "/hooks/shop", 405, `{"error":"Method Not Allowed"}`},
+		{"DELETE", "/api/jobs/1", 405, `{"error":"Method Not Allowed"}`},
+	} {
 		w := httptest.NewRecorder()
-		s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("%s: %s, want %s", path, w.Body, want)
+		s.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, w.Code, w.Body, tc.code, tc.want)
 		}
 	}
 }
+
+type fakeDashboard struct{ http.HandlerFunc }
+
+func (fakeDashboard) Paths() []string { return []string{"/", "/jobs/*"} }
