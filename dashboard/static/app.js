@@ -140,6 +140,8 @@
       $(".f-replicas", sec).textContent = s.name ? s.running + " running / " + s.desired + " desired" : "";
       $(".f-update", sec).textContent = s.update_state || "none";
       $(".f-previous", sec).textContent = s.previous_image || "none";
+      $(".f-tasks", sec).textContent = (s.tasks || []).map((t) =>
+        t.node + ": " + t.state + (t.image ? " " + (t.image.split("@")[1] || t.image).slice(0, 19) : "") + (t.error ? " (" + t.error + ")" : "")).join("; ");
       const native = $(".f-native", sec);
       if (native) {
         native.disabled = !s.previous_image;
