@@ -36,26 +36,28 @@ type bar struct {
 	Running     bool
 }
 
-func pathID(r *http.Request) (int64, error) {
+// pathJob reads the job the path's {id} names.
+func (h *Handler) pathJob(r *http.Request) (*job.Job, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: job id %q is not a positive number", errBadRequest, r.PathValue("id"))
+		return nil, fmt.Errorf("%w: job id %q is not a positive number", errBadRequest, r.PathValue("id"))
 	}
-	return id, nil
+	j, err := h.d.Jobs.Get(r.Context(), id)
+	if err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
 }
 
 // job is one job: status, commit, images, a timeline, per-service
 // outcomes, and its log's last part, which the page's script follows
 // while the job runs.
 func (h *Handler) job(w http.ResponseWriter, r *http.Request, v view) error {
-	id, err := pathID(r)
+	j, err := h.pathJob(r)
 	if err != nil {
 		return err
 	}
-	j, err := h.d.Jobs.Get(r.Context(), id)
-	if err != nil {
-		return fmt.Errorf("job %d: %w", id, err)
-	}
+	id := j.ID
 	d := jobData{Job: j, Bars: timeline(j, h.d.Now())}
 	if p, ok := h.d.Config.Project(j.Project); ok && j.Commit != "" {
 		d.CommitURL = commitURL(p, j.Commit)
@@ -74,14 +76,11 @@ func (h *Handler) job(w http.ResponseWriter, r *http.Request, v view) error {
 // scroll back). X-Log-Start and X-Log-End give the part's offsets,
 // X-Job-Status the job's status when it was read.
 func (h *Handler) logChunk(w http.ResponseWriter, r *http.Request, _ view) error {
-	id, err := pathID(r)
+	j, err := h.pathJob(r)
 	if err != nil {
 		return err
 	}
-	j, err := h.d.Jobs.Get(r.Context(), id)
-	if err != nil {
-		return fmt.Errorf("job %d: %w", id, err)
-	}
+	id := j.ID
 	from, before := int64(-1), int64(-1)
 	for name, dst := range map[string]*int64{"from": &from, "before": &before} {
 		if s := r.URL.Query().Get(name); s != "" {

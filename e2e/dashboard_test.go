@@ -115,30 +115,13 @@ func (b tab) signIn(token string) {
 }
 
 func TestDashboardInABrowser(t *testing.T) {
-	c := testenv.Require(t)
 	ctx := browser(t)
-	ns := testenv.Unique("dash")
-	testenv.RemoveImagesOnCleanup(t, c, ns)
-	repo := testenv.NewGitRepo(t)
-	svc := ns + "-web"
-	initial := testenv.BuildAndPushDockerfile(t, c, fmt.Sprintf("%s/%s/app:init", testenv.Registry(), ns), "good v0", testenv.HealthyDockerfile)
-	testenv.CreateService(t, c, svc, initial, testenv.ServiceOptions{})
-	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
-registry: {host: %q, insecure: true}
-projects:
-  - name: shop
-    repo: %s
-    secret: %s
-    images: [{name: %s/app}]
-    deploy:
-      - branch: main
-        services: [%s]
-        update: {monitor: 1s, failure_action: rollback}
-        timeout: 2m
-`, testenv.Registry(), repo.URL(), secret, ns, svc))
+	// One service on main, as the tags test has it.
+	st := newTagStack(t)
+	c, sh, repo, svc := st.c, st.sh, st.repo, st.svc
 	image := func() string { return testenv.Inspect(t, c, svc).Spec.TaskTemplate.ContainerSpec.Image }
 
-	v1, _ := sh.PushApp(repo, "shop", secret, "main", "good v1", false)
+	v1 := st.push(t, "main", "good v1", false)
 	if v1.Status != "succeeded" {
 		t.Fatalf("v1: %s %s", v1.Status, v1.Error)
 	}
@@ -159,7 +142,7 @@ projects:
 	files["Dockerfile"] = testenv.HealthyDockerfile
 	commit := repo.Commit("good v2", files)
 	pushed := time.Now()
-	code, body := sh.GitHubPush("shop", secret, testenv.GitHubPushBody("main", strings.Repeat("1", 40), commit, "good v2"))
+	code, body := sh.GitHubPush("tags", secret, testenv.GitHubPushBody("main", strings.Repeat("1", 40), commit, "good v2"))
 	var queued struct{ Job int64 }
 	if code != http.StatusAccepted || json.Unmarshal(body, &queued) != nil || queued.Job == 0 {
 		t.Fatalf("push: %d %s", code, body)
