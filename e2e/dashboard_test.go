@@ -200,13 +200,36 @@ func TestDashboardInABrowser(t *testing.T) {
 	})
 	b.until(30*time.Second, `location.pathname.startsWith("/jobs/")`)
 
+	b.until(4*time.Minute, `document.querySelector("#summary").dataset.status == "succeeded"`)
+
+	// Build now: main's head is built and deployed again, by the session's token.
 	b.open("/")
-	b.until(30*time.Second, `document.querySelector("button[data-branch]")`)
+	b.until(30*time.Second, `document.querySelector('button[data-branch="main"]')`)
 	b.screenshot("projects")
+	b.do("build now", chromedp.Click(chromedp.CSS(`button[data-branch="main"]`)))
+	b.until(30*time.Second, `document.querySelector("#confirm").open`)
+	b.do("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	b.until(30*time.Second, `location.pathname.startsWith("/jobs/")`)
+	b.until(4*time.Minute, `["succeeded","failed"].includes(document.querySelector("#summary").dataset.status)`)
+	if facts := eval[string](b, `document.querySelector(".facts").textContent`); !strings.Contains(facts, "build main (manual)") || !strings.Contains(facts, "tester") || !strings.Contains(facts, commit) {
+		t.Errorf("the Build now job's page says %q, want a manual build of main at %s by tester", facts, commit)
+	}
+	if st := eval[string](b, `document.querySelector("#summary").dataset.status`); st != "succeeded" {
+		t.Errorf("Build now job %s", st)
+	}
+
 	b.open("/prune")
 	b.until(2*time.Minute, `document.querySelector("#plan-table")`)
 	b.screenshot("prune")
+
+	// At a phone's width nothing but a table scrolls sideways.
 	b.do("phone width", chromedp.EmulateViewport(390, 844))
+	for _, p := range []string{"/", "/jobs", fmt.Sprintf("/jobs/%d", queued.Job), "/services"} {
+		b.open(p)
+		if wide := eval[int](b, `document.documentElement.scrollWidth`); wide > 390 {
+			t.Errorf("%s is %d px wide on a 390 px phone", p, wide)
+		}
+	}
 	b.open("/jobs")
 	b.screenshot("jobs-phone")
 	b.do("desktop width", chromedp.EmulateViewport(1280, 900))
