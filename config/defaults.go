@@ -76,6 +76,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Registry.applyDefaults()
 	c.Prune.applyDefaults()
+	c.Dashboard.applyDefaults()
 	for i := range c.Projects {
 		c.Projects[i].applyDefaults(c.Jobs.Timeout.Duration)
 	}

@@ -17,8 +17,13 @@ const badgeSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="20"
 	`<text x="6" y="14">build</text><text x="50" y="14">%s</text></g></svg>`
 
 // badge answers /badge/{project}/{branch}.svg: how the branch's last
-// build or deploy ended. It needs no sign-in: it says only that.
+// build or deploy ended. It needs no sign-in (it says only that) unless
+// dashboard.private_badges is set.
 func (h *Handler) badge(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.d.Sessions.lookup(r); h.d.Config.Dashboard.PrivateBadges && !ok {
+		http.Error(w, "sign in to see badges (dashboard.private_badges)", http.StatusUnauthorized)
+		return
+	}
 	project := r.PathValue("project")
 	branch, ok := strings.CutSuffix(r.PathValue("branch"), ".svg")
 	msg, color, code := "unknown", "#9f9f9f", http.StatusNotFound

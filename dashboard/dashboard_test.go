@@ -343,3 +343,14 @@ func TestBadge(t *testing.T) {
 		}
 	}
 }
+
+func TestPrivateBadgesWantASession(t *testing.T) {
+	f := newFixture(t)
+	f.h.d.Config.Dashboard.PrivateBadges = true
+	if w := f.get(t, "/badge/shop/main.svg", nil); w.Code != http.StatusUnauthorized || strings.Contains(w.Body.String(), "succeeded") {
+		t.Errorf("signed out: %d %s, want 401 and no status", w.Code, w.Body)
+	}
+	if w := f.get(t, "/badge/shop/main.svg", f.signIn(t, readToken)); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), ">succeeded<") {
+		t.Errorf("signed in: %d %s", w.Code, w.Body)
+	}
+}

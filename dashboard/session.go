@@ -18,10 +18,6 @@ const CookieName = "swarmhook_session"
 // CSRFHeader carries the session's CSRF token on unsafe API requests.
 const CSRFHeader = "X-CSRF-Token"
 
-// DefaultSessionTTL is how long a sign-in lasts: a working day, so a
-// forgotten browser does not stay signed in for good.
-const DefaultSessionTTL = 12 * time.Hour
-
 // ErrCSRF is an unsafe request with a session cookie but without the
 // session's CSRF token: a cross-site request, refused.
 var ErrCSRF = errors.New("dashboard: cross-site request refused: the session's " + CSRFHeader + " header is missing or wrong")
@@ -46,10 +42,10 @@ type Sessions struct {
 }
 
 // NewSessions returns an empty set of sessions lasting ttl (0 means
-// DefaultSessionTTL); now is the clock, nil meaning time.Now.
+// config.DefaultSessionTTL); now is the clock, nil meaning time.Now.
 func NewSessions(ttl time.Duration, now func() time.Time) *Sessions {
 	if ttl <= 0 {
-		ttl = DefaultSessionTTL
+		ttl = config.DefaultSessionTTL
 	}
 	if now == nil {
 		now = time.Now

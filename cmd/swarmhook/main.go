@@ -278,7 +278,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	sessions := dashboard.NewSessions(dashboard.DefaultSessionTTL, nil)
+	sessions := dashboard.NewSessions(cfg.Dashboard.SessionTTL.Duration, nil)
 	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Log: log})
 	if err != nil {
 		return err
