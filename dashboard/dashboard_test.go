@@ -354,3 +354,15 @@ func TestPrivateBadgesWantASession(t *testing.T) {
 		t.Errorf("signed in: %d %s", w.Code, w.Body)
 	}
 }
+
+func TestJobSummaryAloneForTheLivePage(t *testing.T) {
+	f := newFixture(t)
+	c := f.signIn(t, adminToken)
+	body := f.get(t, "/jobs/3?part=summary", c).Body.String()
+	if !strings.HasPrefix(strings.TrimSpace(body), `<div id="summary" data-status="succeeded">`) || strings.Contains(body, "<pre") || strings.Contains(body, "<html") {
+		t.Errorf("summary part: %.300s", body)
+	}
+	if !strings.Contains(body, `class="timeline"`) {
+		t.Error("summary part has no timeline")
+	}
+}

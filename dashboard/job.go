@@ -51,7 +51,8 @@ func (h *Handler) pathJob(r *http.Request) (*job.Job, error) {
 
 // job is one job: status, commit, images, a timeline, per-service
 // outcomes, and its log's last part, which the page's script follows
-// while the job runs.
+// while the job runs. With ?part=summary it answers only the part above
+// the log, which the script refreshes as the job goes.
 func (h *Handler) job(w http.ResponseWriter, r *http.Request, v view) error {
 	j, err := h.pathJob(r)
 	if err != nil {
@@ -62,12 +63,17 @@ func (h *Handler) job(w http.ResponseWriter, r *http.Request, v view) error {
 	if p, ok := h.d.Config.Project(j.Project); ok && j.Commit != "" {
 		d.CommitURL = commitURL(p, j.Commit)
 	}
+	v.Title, v.Nav, v.Data = fmt.Sprintf("%s #%d", j.Project, j.Number), "jobs", d
+	if r.URL.Query().Get("part") == "summary" { // the page's script refreshing it
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		return h.pages["job"].ExecuteTemplate(w, "summary", v)
+	}
 	text, start, end, err := h.readLog(id, -1, -1)
 	if err != nil {
 		return err
 	}
 	d.Log, d.LogStart, d.LogEnd = text, start, end
-	v.Title, v.Nav, v.Data = fmt.Sprintf("%s #%d", j.Project, j.Number), "jobs", d
+	v.Data = d
 	return h.render(w, "job", v)
 }
 

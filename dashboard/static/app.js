@@ -81,34 +81,41 @@
     }
   }
 
-  // Job: follow the log from where the page's tail ends, until the job
-  // is over; then refresh the summary (status, stages, services).
+  // Job: follow the log from where the page's tail ends, and refresh the
+  // summary above it (status, stages, services), until the job is over.
+  async function refreshSummary() {
+    const resp = await fetch(location.pathname + "?part=summary", { credentials: "same-origin" });
+    if (!resp.ok) return;
+    const tpl = document.createElement("template");
+    tpl.innerHTML = await resp.text(); // our own server-rendered, escaped HTML
+    const fresh = tpl.content.getElementById("summary");
+    if (fresh) $("#summary").replaceWith(fresh);
+  }
+
   async function followLog(pre) {
-    const summary = $("#summary");
     const id = pre.dataset.job;
     let end = Number(pre.dataset.end);
-    while (!final(summary.dataset.status)) {
-      let status = "";
+    let polls = 0;
+    // A page rendered after the job ended holds its whole log. Otherwise
+    // done when a read finds no more log after the job ended; a refreshed
+    // summary saying so is not enough, lines may have come since.
+    if (final($("#summary").dataset.status)) return;
+    for (;;) {
       try {
         const resp = await fetch("/jobs/" + id + "/log?from=" + end, { credentials: "same-origin" });
         if (!resp.ok) { await sleep(1000); continue; }
         const text = await resp.text();
-        status = resp.headers.get("X-Job-Status") || "";
+        const status = resp.headers.get("X-Job-Status") || "";
         end = Number(resp.headers.get("X-Log-End"));
+        pre.dataset.end = end;
         if (text) {
           const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
           pre.append(text);
           if (atBottom) pre.scrollTop = pre.scrollHeight;
+          continue; // more may be waiting
         }
-        if (final(status) && !text) {
-          const page = new DOMParser().parseFromString(await (await fetch(location.href, { credentials: "same-origin" })).text(), "text/html");
-          const fresh = page.getElementById("summary");
-          if (fresh) summary.replaceWith(fresh);
-          else summary.dataset.status = status;
-          pre.dataset.end = end;
-          return;
-        }
-        if (text) continue; // more may be waiting
+        if (final(status)) { await refreshSummary(); return; }
+        if (++polls % 4 === 0) await refreshSummary();
       } catch (e) { /* try again */ }
       await sleep(500);
     }
