@@ -80,6 +80,7 @@ registry: {host: "r:5000", username: u, password: %s}
 tokens:
   - {name: boss, token: %s, scopes: [admin]}
   - {name: reader, token: %s, scopes: [read]}
+  - {name: bot, token: deploy-only-token-0123456789, scopes: [deploy]}
 projects:
   - name: shop
     repo: https://bot:%s@git.example.com/team/shop.git
@@ -168,6 +169,17 @@ func TestSignInRefusesUnknownTokens(t *testing.T) {
 	}
 	if w := f.get(t, "/services", nil); w.Code != http.StatusSeeOther {
 		t.Errorf("no session: %d, want a redirect", w.Code)
+	}
+}
+
+func TestSignInWantsTheReadScope(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader("token=deploy-only-token-0123456789"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	if w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "read scope") {
+		t.Errorf("deploy-only token: %d, cookies %v", w.Code, w.Result().Cookies())
 	}
 }
 

@@ -2,7 +2,10 @@ package dashboard
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/swarmhook/swarmhook/config"
 )
 
 // maxSigninBody bounds the sign-in form: a token and a path.
@@ -32,6 +35,12 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusUnauthorized)
 		h.render(w, "signin", view{Title: "Sign in", Data: signinData{Next: next, Error: "That token is not one of swarmhook's API tokens."}})
+		return
+	}
+	if !slices.Contains(t.Scopes, config.ScopeRead) && !slices.Contains(t.Scopes, config.ScopeAdmin) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusForbidden)
+		h.render(w, "signin", view{Title: "Sign in", Data: signinData{Next: next, Error: "That token lacks the read scope, which the dashboard needs to show anything."}})
 		return
 	}
 	secure := strings.HasPrefix(h.d.Config.PublicURL, "https://") || r.TLS != nil
