@@ -23,6 +23,7 @@ var statuses = []job.Status{job.Queued, job.Running, job.Succeeded, job.Failed, 
 type jobsData struct {
 	Filter   store.Filter
 	Projects []string
+	Services []string
 	Statuses []job.Status
 	Jobs     []*job.Job
 	// Older is the query of the next page, empty on the last.
@@ -66,7 +67,7 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, v view) error {
 	if err != nil {
 		return fmt.Errorf("list jobs: %w", err)
 	}
-	d := jobsData{Filter: f, Statuses: statuses, Jobs: jobs, Live: f.Before == 0, Now: h.d.Now()}
+	d := jobsData{Filter: f, Statuses: statuses, Services: h.serviceNames(), Jobs: jobs, Live: f.Before == 0, Now: h.d.Now()}
 	for _, p := range h.d.Config.Projects {
 		d.Projects = append(d.Projects, p.Name)
 	}

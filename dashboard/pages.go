@@ -82,17 +82,7 @@ func (h *Handler) projects(w http.ResponseWriter, r *http.Request, v view) error
 // services is the services page; its script fills it from the API
 // (GET /api/services and each service's /tags), which asks Swarm.
 func (h *Handler) services(w http.ResponseWriter, _ *http.Request, v view) error {
-	var names []string
-	for _, p := range h.d.Config.Projects {
-		for _, d := range p.Deploy {
-			for _, s := range d.Services {
-				if !slices.Contains(names, s.Name) {
-					names = append(names, s.Name)
-				}
-			}
-		}
-	}
-	v.Title, v.Nav, v.Data = "Services", "services", names
+	v.Title, v.Nav, v.Data = "Services", "services", h.serviceNames()
 	return h.render(w, "services", v)
 }
 
@@ -104,4 +94,19 @@ func (h *Handler) prunePage(w http.ResponseWriter, _ *http.Request, v view) erro
 		w.WriteHeader(http.StatusForbidden)
 	}
 	return h.render(w, "prune", v)
+}
+
+// serviceNames are the managed services, each once, in config order.
+func (h *Handler) serviceNames() []string {
+	var names []string
+	for _, p := range h.d.Config.Projects {
+		for _, d := range p.Deploy {
+			for _, s := range d.Services {
+				if !slices.Contains(names, s.Name) {
+					names = append(names, s.Name)
+				}
+			}
+		}
+	}
+	return names
 }

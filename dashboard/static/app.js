@@ -132,12 +132,19 @@
     if (btn.dataset.before === "0") btn.remove();
   }
 
-  // Services: state from GET /api/services, candidates from each
-  // service's /tags.
+  // Services: state from GET /api/services every 5 s; candidates from
+  // each service's /tags, again whenever the service's tag changes.
   async function services() {
+    for (;;) {
+      await refreshServices();
+      await sleep(document.hidden ? 30000 : 5000);
+    }
+  }
+
+  async function refreshServices() {
     const note = $("#svc-note");
     let list = [];
-    try { list = (await api("GET", "/api/services")).services || []; note.textContent = ""; } catch (e) { note.textContent = "Swarm: " + e.message; }
+    try { list = (await api("GET", "/api/services")).services || []; note.textContent = ""; } catch (e) { note.textContent = "Swarm: " + e.message; return; }
     const byName = Object.fromEntries(list.map((s) => [s.name, s]));
     for (const sec of $$(".svc")) {
       const name = sec.dataset.service, s = byName[name] || {};
@@ -155,8 +162,11 @@
         native.dataset.confirm = "Roll " + name + " back to Swarm's previous spec: image " + (s.image || "?") + " → " + (s.previous_image || "?") + "?";
       }
       const scale = $(".f-scale", sec);
-      if (scale) scale.value = s.desired || 0;
-      candidates(sec, name, s);
+      if (scale && document.activeElement !== scale) scale.value = s.desired || 0;
+      if (sec.dataset.image !== (s.image || "")) {
+        sec.dataset.image = s.image || "";
+        candidates(sec, name, s);
+      }
     }
   }
 
