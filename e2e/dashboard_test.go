@@ -269,6 +269,13 @@ func TestDashboardInABrowser(t *testing.T) {
 			if n := eval[int](b, `document.querySelectorAll("button[data-post], button.f-scalebtn").length`); n != 0 {
 				t.Errorf("%s shows a read token %d action buttons", p, n)
 			}
+			// The page as the browser has it, scripts' additions included.
+			html := eval[string](b, `document.documentElement.outerHTML`)
+			for _, s := range []string{testenv.AdminToken, testenv.ReadToken, secret} {
+				if strings.Contains(html, s) {
+					t.Errorf("%s shows a secret (%.8s…)", p, s)
+				}
+			}
 		}
 		// The server refuses the action anyway, CSRF token and all.
 		status := eval[int](b, fmt.Sprintf(`fetch("/api/services/%s/redeploy", {method: "POST", headers: {"X-CSRF-Token": document.querySelector('meta[name="csrf"]').content}}).then(r => r.status)`, svc))
