@@ -53,7 +53,7 @@ func fillJobs(t *testing.T, s *SQLite, path string, n int) {
 	ctx := context.Background()
 	for i := range n {
 		j := &job.Job{Project: "shop", Branch: "main", Status: job.Succeeded, Created: time.Now(), Error: strings.Repeat(fmt.Sprint(i), 500)}
-		if err := s.Create(ctx, j, job.With{}); err != nil {
+		if err := s.Create(ctx, j, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +181,7 @@ func TestAFullDataDir(t *testing.T) {
 	// Writes go on into space the WAL already holds, so write until one
 	// finds none.
 	newJob := func() error {
-		return s.Create(ctx, &job.Job{Project: "shop", Branch: "other", Status: job.Queued, Created: time.Now(), Error: strings.Repeat("x", 2000)}, job.With{})
+		return s.Create(ctx, &job.Job{Project: "shop", Branch: "other", Status: job.Queued, Created: time.Now(), Error: strings.Repeat("x", 2000)}, nil)
 	}
 	for _, tc := range []struct {
 		name  string
