@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/swarmhook/swarmhook/internal/testenv"
@@ -151,19 +152,22 @@ func TestWritableReportsDamageFoundAtRunTime(t *testing.T) {
 		}},
 		{"by quick_check", func(t *testing.T, s *SQLite) {}},
 	} {
+		// In a synctest bubble, so the test can let checkEvery pass.
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			s, path := openTemp(t)
-			fillJobs(t, s, path, 300)
-			if err := s.Writable(ctx); err != nil {
-				t.Fatalf("before the damage: %v", err)
-			}
-			damage(t, path)
-			s.health.checked = time.Time{} // quick_check is due
-			tc.find(t, s)
-			if err := s.Writable(ctx); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("Writable after the damage: %v, want ErrCorrupt", err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				s, path := openTemp(t)
+				fillJobs(t, s, path, 300)
+				if err := s.Writable(ctx); err != nil {
+					t.Fatalf("before the damage: %v", err)
+				}
+				damage(t, path)
+				time.Sleep(checkEvery) // quick_check is due
+				tc.find(t, s)
+				if err := s.Writable(ctx); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("Writable after the damage: %v, want ErrCorrupt", err)
+				}
+			})
 		})
 	}
 }
