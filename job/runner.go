@@ -445,9 +445,9 @@ func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx co
 		log.Error().Err(err).Msg("open job log")
 		w = nopCloser{io.Discard}
 	}
-	// Every line goes through escapeLog; text from outside in lines
+	// Every line goes through an escaper; text from outside in lines
 	// written here goes through Printable as well.
-	lw := escapeLog(w)
+	lw := &escaper{w: w}
 	defer lw.Close()
 	jl := &lockedWriter{w: lw}
 
