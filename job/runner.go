@@ -129,17 +129,16 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// ErrQueueFull means too many jobs are waiting; the caller should retry.
-var ErrQueueFull = errors.New("job: queue is full")
-
-// ErrShuttingDown means the runner takes no new jobs.
-var ErrShuttingDown = errors.New("job: shutting down")
-
-// ErrUnknownProject means a request names no configured project.
-var ErrUnknownProject = errors.New("job: unknown project")
-
-// errShutdown is the cause given to jobs cancelled by Shutdown.
-var errShutdown = errors.New("swarmhook shut down while the job ran")
+var (
+	// ErrQueueFull means too many jobs are waiting; the caller should retry.
+	ErrQueueFull = errors.New("job: queue is full")
+	// ErrShuttingDown means the runner takes no new jobs.
+	ErrShuttingDown = errors.New("job: shutting down")
+	// ErrUnknownProject means a request names no configured project.
+	ErrUnknownProject = errors.New("job: unknown project")
+	// errShutdown is the cause given to jobs cancelled by Shutdown.
+	errShutdown = errors.New("swarmhook shut down while the job ran")
+)
 
 // maxLanes bounds how many project/branch lanes may wait at once. With
 // coalescing each lane holds at most one waiting build, so this is only
