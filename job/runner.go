@@ -225,7 +225,7 @@ func (r *Runner) Resume(ctx context.Context) error {
 	for _, j := range jobs {
 		if j.Status == Running {
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
-			if err := r.transition(ctx, j, Interrupted, r.jobLog(j)); err != nil {
+			if err := r.transition(ctx, j, Interrupted); err != nil {
 				return err
 			}
 			continue
@@ -388,7 +388,7 @@ func (r *Runner) enqueue(ctx context.Context, b *Entry) error {
 		return nil
 	}
 	old.Job.SupersededBy = b.Job.ID
-	if err := r.transition(ctx, old.Job, Superseded, r.jobLog(old.Job), old.Deliveries...); err != nil {
+	if err := r.transition(ctx, old.Job, Superseded, old.Deliveries...); err != nil {
 		// Still queued in the store: the next start supersedes it again.
 		r.d.Log.Error().Err(err).Msg("superseded build not recorded")
 	}
@@ -450,7 +450,7 @@ func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx co
 	defer lw.Close()
 	jl := &lockedWriter{w: lw}
 
-	if err := r.transition(ctx, j, Running, log, ds...); err == nil {
+	if err := r.transition(ctx, j, Running, ds...); err == nil {
 		ds = nil // saved
 	}
 	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, Printable(j.describe()), j.Trigger, whoSuffix(j.Who))
@@ -472,14 +472,14 @@ func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx co
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Error = err.Error()
 		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))
-		r.transition(runner, j, Interrupted, log, ds...)
+		r.transition(runner, j, Interrupted, ds...)
 	case err != nil:
 		j.Error = err.Error()
 		fmt.Fprintf(jl, "FAILED: %s\n", Printable(err.Error()))
-		r.transition(runner, j, Failed, log, ds...)
+		r.transition(runner, j, Failed, ds...)
 	default:
 		fmt.Fprintln(jl, "SUCCEEDED")
-		r.transition(runner, j, Succeeded, log, ds...)
+		r.transition(runner, j, Succeeded, ds...)
 	}
 }
 
