@@ -50,7 +50,7 @@ type reply struct {
 // written before its value too.
 type command struct {
 	name    string
-	args    []string // required, then optional ones in brackets
+	args    []string       // required, then optional ones in brackets
 	flags   map[string]int // CLI flag names, and the argument each stands for
 	scope   config.Scope
 	summary string
