@@ -190,6 +190,9 @@ func TestTokenNeverFromAFlag(t *testing.T) {
 	if code, _, _ := run(t, api, nil, "services", "-token", "x"); code != ExitUsage {
 		t.Errorf("-token accepted: exit %d", code)
 	}
+	if code, _, errOut := run(t, api, map[string]string{EnvURL: "http://user:secret-in-url@127.0.0.1:1"}, "services"); code != ExitUsage || strings.Contains(errOut, "secret-in-url") {
+		t.Errorf("token in the URL: exit %d, stderr %q", code, errOut)
+	}
 	file := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(file, []byte("from-the-file-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
