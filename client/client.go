@@ -79,7 +79,9 @@ func (e *Error) Error() string {
 var ErrNotFound = errors.New("client: not found")
 
 // Is makes errors.Is(err, ErrNotFound) hold for a 404.
-func (e *Error) Is(target error) bool { return target == ErrNotFound && e.Status == http.StatusNotFound }
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
 
 // request sends one API call and returns the answer, which the caller
 // closes; a non-2xx answer is an *Error (its body read and closed).

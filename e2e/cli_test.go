@@ -120,7 +120,9 @@ projects:
 		if found != 2 {
 			t.Errorf("services: %+v, want %s and %s on %s", svcs.Services, a, b, v2Tag)
 		}
-		var tags struct{ Tags []struct{ Tag, Status string } }
+		var tags struct {
+			Tags []struct{ Tag, Status string }
+		}
 		cliJSON(t, sh, &tags, "tags", a)
 		if len(tags.Tags) != 2 || tags.Tags[0].Tag != v2Tag || tags.Tags[1].Tag != v1Tag || tags.Tags[1].Status != "succeeded" {
 			t.Errorf("tags: %+v", tags.Tags)
