@@ -97,11 +97,7 @@ func (o *output) job(j *client.Job) error {
 			rows = append(rows, []string{kv[0], kv[1]})
 		}
 	}
-	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
-	}
-	if err := tw.Flush(); err != nil {
+	if err := o.fields(rows); err != nil {
 		return err
 	}
 	if len(j.Images) > 0 {
@@ -166,9 +162,18 @@ func (o *output) answer(v map[string]any) error {
 	if o.json {
 		return writeJSON(o.w, v)
 	}
-	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
+	var rows [][]string
 	for _, k := range slices.Sorted(maps.Keys(v)) {
-		fmt.Fprintf(tw, "%s:\t%v\n", k, v[k])
+		rows = append(rows, []string{k, fmt.Sprint(v[k])})
+	}
+	return o.fields(rows)
+}
+
+// fields writes "name:  value" lines, aligned.
+func (o *output) fields(rows [][]string) error {
+	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}
 	return tw.Flush()
 }

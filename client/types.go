@@ -48,11 +48,7 @@ type ServiceResult struct {
 // UnmarshalJSON decodes the record and keeps its raw JSON.
 func (j *Job) UnmarshalJSON(b []byte) error {
 	type plain Job
-	if err := json.Unmarshal(b, (*plain)(j)); err != nil {
-		return err
-	}
-	j.Raw = append(json.RawMessage(nil), b...)
-	return nil
+	return keepRaw(b, (*plain)(j), &j.Raw)
 }
 
 // Final reports whether the job has ended: any status but queued and
@@ -81,11 +77,7 @@ type Service struct {
 // UnmarshalJSON decodes the record and keeps its raw JSON.
 func (s *Service) UnmarshalJSON(b []byte) error {
 	type plain Service
-	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
-		return err
-	}
-	s.Raw = append(json.RawMessage(nil), b...)
-	return nil
+	return keepRaw(b, (*plain)(s), &s.Raw)
 }
 
 // Tags are a service's rollback candidates, newest first.
@@ -99,11 +91,7 @@ type Tags struct {
 // UnmarshalJSON decodes the answer and keeps its raw JSON.
 func (t *Tags) UnmarshalJSON(b []byte) error {
 	type plain Tags
-	if err := json.Unmarshal(b, (*plain)(t)); err != nil {
-		return err
-	}
-	t.Raw = append(json.RawMessage(nil), b...)
-	return nil
+	return keepRaw(b, (*plain)(t), &t.Raw)
 }
 
 // Tag is one rollback candidate and how the build that pushed it ended.
@@ -128,4 +116,14 @@ type Freeze struct {
 	Target string `json:"target"`
 	Until  string `json:"until,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// keepRaw decodes b into v (a type without UnmarshalJSON, so no loop)
+// and keeps b in raw.
+func keepRaw[T any](b []byte, v *T, raw *json.RawMessage) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	*raw = append(json.RawMessage(nil), b...)
+	return nil
 }
