@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slack-go/slack"
+
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
 )
@@ -29,6 +31,9 @@ type Actions interface {
 	Jobs(ctx context.Context, n int) ([]*job.Job, error)
 	// Wait returns the job once it has ended, or as it is when ctx ends.
 	Wait(ctx context.Context, id int64) (*job.Job, error)
+	// AwaitsApproval reports whether j waits for an approval, so that
+	// its status comes with Approve and Reject buttons.
+	AwaitsApproval(j *job.Job) bool
 }
 
 // Scopes of environments and approvals (issue 24): the server's config
@@ -43,6 +48,8 @@ const (
 type reply struct {
 	text string
 	job  int64
+	// blocks, when set, are the message's Block Kit layout (buttons).
+	blocks *slack.Blocks
 }
 
 // command is one chat command. It mirrors the CLI's command of the same
@@ -110,7 +117,12 @@ var commands = []command{
 			if err != nil {
 				return reply{}, err
 			}
-			return reply{text: jobText(j)}, nil
+			r := reply{text: jobText(j)}
+			if a.AwaitsApproval(j) {
+				b := ApprovalBlocks(r.text, j.ID)
+				r.blocks = &b
+			}
+			return r, nil
 		}},
 	{name: "rollback", args: []string{"SERVICE", "[TAG]"}, flags: map[string]int{"to": 1}, scope: config.ScopeRollback, summary: "roll a service back to a tag, or to Swarm's previous spec",
 		run: func(ctx context.Context, a Actions, who string, args []string) (reply, error) {

@@ -210,7 +210,9 @@ func (s *Slack) answer(o outcome) *slack.WebhookMessage {
 	if o.reply.job != 0 {
 		text += " The result will be posted here when it ends."
 	}
-	return message(ephemeral, text)
+	m := message(ephemeral, text)
+	m.Blocks = o.reply.blocks
+	return m
 }
 
 // follow waits for job id to end and posts its result to the channel.

@@ -81,6 +81,8 @@ func (f *fakeActions) Job(_ context.Context, id int64) (*job.Job, error) {
 func (f *fakeActions) Jobs(_ context.Context, n int) ([]*job.Job, error) {
 	return []*job.Job{{ID: 2, Project: "shop", Status: job.Succeeded}}, nil
 }
+func (f *fakeActions) AwaitsApproval(j *job.Job) bool { return j.ID == 77 }
+
 func (f *fakeActions) Wait(_ context.Context, id int64) (*job.Job, error) {
 	if f.final != nil {
 		return f.final, nil
@@ -334,10 +336,19 @@ func TestApprovalButton(t *testing.T) {
 	if !strings.Contains(msg.Text, "needs the \"approve\" scope") || len(a.Calls()) != 1 {
 		t.Errorf("a deploy-only user's press: %+v, actions %q", msg, a.Calls())
 	}
-	blocks, _ := json.Marshal(ApprovalBlocks("Job 42 waits for approval", 42))
-	for _, want := range []string{`"action_id":"approve"`, `"action_id":"reject"`, `"value":"42"`} {
-		if !strings.Contains(string(blocks), want) {
-			t.Errorf("approval blocks lack %s: %s", want, blocks)
+	// The status of a job waiting for approval comes with the buttons;
+	// another job's does not.
+	for id, want := range map[int64]bool{77: true, 42: false} {
+		body = slashBody("T1", "UADMIN", fmt.Sprintf("status %d", id), resp.srv.URL+"/r")
+		msg, err = s.Handle(context.Background(), signed(body, now), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, _ := json.Marshal(msg.Blocks)
+		for _, part := range []string{`"action_id":"approve"`, `"action_id":"reject"`, fmt.Sprintf(`"value":"%d"`, id)} {
+			if strings.Contains(string(blocks), part) != want {
+				t.Errorf("status %d: buttons %v, want %v: %s", id, !want, want, blocks)
+			}
 		}
 	}
 }

@@ -128,6 +128,9 @@ func (a chatActions) Freeze(context.Context, string, string, string, string) err
 	return fmt.Errorf("freeze: %w", errNotAvailable)
 }
 
+// AwaitsApproval: no job waits for one before approvals land.
+func (a chatActions) AwaitsApproval(*job.Job) bool { return false }
+
 func (a chatActions) Job(ctx context.Context, id int64) (*job.Job, error) {
 	return a.s.d.Store.Get(ctx, id)
 }
