@@ -69,6 +69,9 @@ type Deps struct {
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// ChatHTTP posts chat answers to Slack's response URLs; nil uses a
+	// client with a 10 s timeout.
+	ChatHTTP *http.Client
 }
 
 // Server is the HTTP edge. It is an http.Handler; HTTPServer serves it
@@ -117,6 +120,7 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/scale", s.scale, s.require(config.ScopeScale))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.mountChat()
 	return s
 }
 
