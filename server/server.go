@@ -22,9 +22,12 @@ import (
 	"github.com/swarmhook/swarmhook/store"
 )
 
-// Submitter queues jobs.
+// Submitter queues jobs (*job.Runner).
 type Submitter interface {
 	Submit(ctx context.Context, req job.Request) (*job.Job, error)
+	// Waiting returns build id as it waits in the queue, newer than its
+	// record while pushes join it; false when it does not wait.
+	Waiting(id int64) (*job.Job, bool)
 }
 
 // JobReader reads job records.
@@ -222,5 +225,16 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	return c.JSON(http.StatusOK, s.newest(j))
+}
+
+// newest is j, or the queue's copy while it waits there: the pushes
+// that join a waiting build reach its record only when it starts.
+func (s *Server) newest(j *job.Job) *job.Job {
+	if j.Status == job.Queued && s.d.Jobs != nil {
+		if w, ok := s.d.Jobs.Waiting(j.ID); ok {
+			return w
+		}
+	}
+	return j
 }
