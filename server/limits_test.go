@@ -134,7 +134,7 @@ func (ls *liveServer) handled(t *testing.T, path string) {
 func (ls *liveServer) runningJob(t *testing.T, size int) (*job.Job, io.WriteCloser) {
 	t.Helper()
 	j := &job.Job{Project: "shop", Status: job.Running}
-	if err := ls.store.Create(context.Background(), j, job.With{}); err != nil {
+	if err := ls.store.Create(context.Background(), j, nil); err != nil {
 		t.Fatal(err)
 	}
 	w, err := ls.logs.Create(j.ID)

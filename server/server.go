@@ -20,9 +20,12 @@ import (
 	"github.com/swarmhook/swarmhook/store"
 )
 
-// Submitter queues jobs.
+// Submitter queues jobs (*job.Runner).
 type Submitter interface {
 	Submit(ctx context.Context, req job.Request) (*job.Job, error)
+	// Waiting returns build id as it waits in the queue, newer than its
+	// record while pushes join it; false when it does not wait.
+	Waiting(id int64) (*job.Job, bool)
 }
 
 // JobReader reads job records.
@@ -64,6 +67,9 @@ type Deps struct {
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// ChatHTTP posts chat answers to Slack's response URLs; nil uses a
+	// client with a 10 s timeout.
+	ChatHTTP *http.Client
 	// Sessions lets the API accept the dashboard's session cookie beside
 	// bearer tokens; nil accepts bearer tokens only.
 	Sessions Sessions
@@ -124,6 +130,7 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/scale", s.scale, s.require(config.ScopeScale))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.mountChat()
 	if d.Dashboard != nil {
 		// Only its own paths, so the API and hooks keep their 404s and 405s.
 		for _, p := range d.Dashboard.Paths() {
@@ -250,5 +257,16 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	return c.JSON(http.StatusOK, s.newest(j))
+}
+
+// newest is j, or the queue's copy while it waits there: the pushes
+// that join a waiting build reach its record only when it starts.
+func (s *Server) newest(j *job.Job) *job.Job {
+	if j.Status == job.Queued && s.d.Jobs != nil {
+		if w, ok := s.d.Jobs.Waiting(j.ID); ok {
+			return w
+		}
+	}
+	return j
 }

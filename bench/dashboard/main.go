@@ -88,7 +88,7 @@ projects:
 			Images: []job.Image{{Name: "shop/api", Tag: "main-" + at.Format("20060102150405"), Digest: fmt.Sprintf("sha256:%064x", i)}},
 			Services: []updater.Result{{Service: "shop-api", Outcome: updater.Updated, Image: "127.0.0.1:5000/shop/api:main@sha256:abc",
 				Started: at.Add(30 * time.Second), Finished: at.Add(40 * time.Second)}}}
-		if err := st.Create(ctx, j, job.With{}); err != nil {
+		if err := st.Create(ctx, j, nil); err != nil {
 			return fmt.Errorf("create job %d: %w", i, err)
 		}
 		last = j.ID
