@@ -378,3 +378,20 @@ func TestJobSummaryAloneForTheLivePage(t *testing.T) {
 		t.Error("summary part has no timeline")
 	}
 }
+
+func TestPathsCoverEveryPage(t *testing.T) {
+	f := newFixture(t)
+	covered := func(p string) bool {
+		for _, q := range f.h.Paths() {
+			if pre, ok := strings.CutSuffix(q, "*"); ok && strings.HasPrefix(p, pre) || p == q {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range append(pages, "/signout", "/static/app.js", "/static/app.css", "/jobs/3?part=summary") {
+		if u, _ := url.Parse(p); !covered(u.Path) {
+			t.Errorf("%s is served but not in Paths, so the server would not route it", u.Path)
+		}
+	}
+}
