@@ -50,11 +50,22 @@ func (s *Server) action(c echo.Context, req job.Request) error {
 	if who, ok := c.Get("who").(string); ok {
 		req.Who = who
 	}
+	wait := c.QueryParam("wait") == "1" || c.QueryParam("wait") == "true"
+	if wait {
+		// A waiting request holds a connection for as long as the job
+		// runs: it takes a follower slot, before anything is submitted,
+		// so one refused changes nothing.
+		release, err := s.followers.acquire(req.Who)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	j, err := s.d.Jobs.Submit(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}
-	if w := c.QueryParam("wait"); w != "1" && w != "true" {
+	if !wait {
 		return c.JSON(http.StatusAccepted, map[string]int64{"job": j.ID})
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), maxWait)
