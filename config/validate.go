@@ -54,8 +54,12 @@ func (c *Config) validate(f *findings) {
 	}
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
+	c.Dashboard.validate(f, "dashboard")
 	c.validateTokens(f)
 	c.validateProjects(f)
+	if c.Chat.Slack != nil {
+		c.Chat.Slack.validate(f, "chat.slack")
+	}
 }
 
 func (r *Registry) validate(f *findings, field string) {

@@ -299,3 +299,54 @@ func TestFreezeAndOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIPromoteApproveFreeze runs the CLI twins of the environment
+// calls against a real server: promote, approve (refused to the token
+// that promoted), reject, freeze.
+func TestCLIPromoteApproveFreeze(t *testing.T) {
+	s := newEnvStack(t, time.Hour)
+	staged, _ := s.sh.PushApp(s.repo, "env", secret, "main", "good v1", false)
+	if staged.Status != "succeeded" {
+		t.Fatalf("push to main: %s %s", staged.Status, staged.Error)
+	}
+	canaryBefore := s.image(t, "canary")
+
+	var started struct{ Job int64 }
+	cliJSON(t, s.sh, &started, "promote", "env", "staging", "production")
+	if j := s.waitFor(t, started.Job, time.Minute, "queued", "running"); j.Status != "waiting" {
+		t.Fatalf("promotion: %s %s, want waiting for approval", j.Status, j.Error)
+	}
+	if code, _, errOut := cliRun(t, s.sh, "approve", fmt.Sprint(started.Job)); code != 1 || !strings.Contains(errOut, "403") {
+		t.Errorf("approve by the promoting token: exit %d %q, want 1 and 403", code, errOut)
+	}
+	if code, out, errOut := cliRunAs(t, s.sh, bobToken, "approve", fmt.Sprint(started.Job)); code != 0 {
+		t.Fatalf("approve by bob: exit %d\n%s%s", code, out, errOut)
+	}
+	if j := s.waitFor(t, started.Job, 3*time.Minute, "waiting", "queued", "running"); j.Status != "succeeded" {
+		t.Fatalf("approved promotion: %s %s", j.Status, j.Error)
+	}
+	if got := s.image(t, "production"); got != staged.Images[0].Ref {
+		t.Errorf("production runs %s, want %s", got, staged.Images[0].Ref)
+	}
+
+	cliJSON(t, s.sh, &started, "promote", "env", "staging", "canary")
+	s.waitFor(t, started.Job, time.Minute, "queued", "running")
+	if code, out, errOut := cliRunAs(t, s.sh, bobToken, "reject", fmt.Sprint(started.Job)); code != 0 {
+		t.Fatalf("reject: exit %d\n%s%s", code, out, errOut)
+	}
+	if j := s.job(t, started.Job); j.Status != "rejected" || !strings.Contains(j.Error, "rejected by bob") {
+		t.Errorf("rejected promotion: %s %q", j.Status, j.Error)
+	}
+	if got := s.image(t, "canary"); got != canaryBefore {
+		t.Errorf("canary changed by a rejected promotion: %s", got)
+	}
+
+	until := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if code, out, errOut := cliRunAs(t, s.sh, opsToken, "freeze", "env/production", "--until", until, "--reason", "launch"); code != 0 {
+		t.Fatalf("freeze: exit %d\n%s%s", code, out, errOut)
+	}
+	code, body := s.call(t, http.MethodGet, "/api/freezes", opsToken, "")
+	if code != http.StatusOK || !strings.Contains(body, `"target":"env/production"`) || !strings.Contains(body, `"who":"ops"`) {
+		t.Errorf("GET /api/freezes: %d %s", code, body)
+	}
+}

@@ -83,7 +83,7 @@ func (r *Runner) gated(j *Job, p *config.Project, target *config.Deploy) bool {
 // waited for the same target are superseded by it.
 func (r *Runner) hold(ctx context.Context, j *Job, w io.Writer) {
 	fmt.Fprintf(w, "WAITING: the job holds no worker until its deploy may go\n")
-	r.transition(ctx, j, Waiting, r.jobLog(j))
+	r.transition(ctx, j, Waiting)
 	r.supersede(ctx, j, r.d.Gate.Hold(j.Clone()))
 }
 
@@ -92,7 +92,7 @@ func (r *Runner) supersede(ctx context.Context, j *Job, olds []*Job) {
 	for _, old := range olds {
 		old.SupersededBy = j.ID
 		r.appendLog(old, fmt.Sprintf("SUPERSEDED: job %d deploys to the same target", j.ID))
-		if err := r.transition(ctx, old, Superseded, r.jobLog(old)); err != nil {
+		if err := r.transition(ctx, old, Superseded); err != nil {
 			r.d.Log.Error().Err(err).Int64("job", old.ID).Msg("superseded held deploy not recorded")
 		}
 	}
@@ -134,7 +134,7 @@ func (r *Runner) End(j *Job, to Status, why string) {
 	j.Error = why
 	r.endWait(j)
 	r.appendLog(j, fmt.Sprintf("%s: %s", to, Printable(why)))
-	r.transition(ctx, j, to, r.jobLog(j))
+	r.transition(ctx, j, to)
 }
 
 // appendLog adds one line to j's log.
@@ -145,7 +145,7 @@ func (r *Runner) appendLog(j *Job, line string) {
 		log.Error().Err(err).Msg("open job log")
 		return
 	}
-	lw := escapeLog(w)
+	lw := &escaper{w: w}
 	fmt.Fprintln(lw, line)
 	lw.Close()
 }

@@ -73,16 +73,14 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
+	stamp := r.timestamp(j.Project + "/" + component)
+	for _, img := range p.Images {
+		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
+	}
 	// An overlap target the gate holds (a freeze) builds as a
 	// sequential one, and waits before its deploy.
 	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap && !r.gated(j, p, target) {
-		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
-	}
-
-	stamp := r.timestamp(j.Project + "/" + component)
-	for _, img := range p.Images {
-		tag := tagpolicy.Timestamped(component, stamp)
-		j.Images = append(j.Images, Image{Name: img.Name, Tag: tag, LatestTag: tagpolicy.Latest(component)})
+		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
 		return r.buildImages(ctx, j, p, dir, stamp, w)

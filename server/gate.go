@@ -43,10 +43,6 @@ func (s *Server) gateRoutes(api *echo.Group) {
 // promote: POST /api/projects/:project/promote, {"from": "staging",
 // "to": "production"}: deploy the digests from's services run to to's.
 func (s *Server) promote(c echo.Context) error {
-	p, ok := s.d.Config.Project(c.Param("project"))
-	if !ok {
-		return fmt.Errorf("%w: %q", job.ErrUnknownProject, c.Param("project"))
-	}
 	var body struct {
 		From string `json:"from"`
 		To   string `json:"to"`
@@ -54,20 +50,34 @@ func (s *Server) promote(c echo.Context) error {
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	if _, _, ok := p.Environment(body.From); !ok {
-		return fmt.Errorf("%w: from: %s has no environment %q", errBadRequest, p.Name, body.From)
+	req, err := s.promoteRequest(c.Param("project"), body.From, body.To)
+	if err != nil {
+		return err
 	}
-	to, _, ok := p.Environment(body.To)
+	return s.action(c, req)
+}
+
+// promoteRequest checks a promotion of project from environment from to
+// environment to, and returns its job request.
+func (s *Server) promoteRequest(project, from, to string) (job.Request, error) {
+	p, ok := s.d.Config.Project(project)
 	if !ok {
-		return fmt.Errorf("%w: to: %s has no environment %q", errBadRequest, p.Name, body.To)
+		return job.Request{}, fmt.Errorf("%w: %q", job.ErrUnknownProject, project)
 	}
-	if body.From == body.To {
-		return fmt.Errorf("%w: from and to are both %q", errBadRequest, body.To)
+	if _, _, ok := p.Environment(from); !ok {
+		return job.Request{}, fmt.Errorf("%w: from: %s has no environment %q", errBadRequest, p.Name, from)
 	}
-	if to.PromoteFrom != "" && to.PromoteFrom != body.From {
-		return fmt.Errorf("%w: %s takes promotions from %s only", errBadRequest, body.To, to.PromoteFrom)
+	target, _, ok := p.Environment(to)
+	if !ok {
+		return job.Request{}, fmt.Errorf("%w: to: %s has no environment %q", errBadRequest, p.Name, to)
 	}
-	return s.action(c, job.Request{Project: p.Name, Action: job.ActionPromote, Trigger: job.TriggerManual, From: body.From, Environment: body.To})
+	if from == to {
+		return job.Request{}, fmt.Errorf("%w: from and to are both %q", errBadRequest, to)
+	}
+	if target.PromoteFrom != "" && target.PromoteFrom != from {
+		return job.Request{}, fmt.Errorf("%w: %s takes promotions from %s only", errBadRequest, to, target.PromoteFrom)
+	}
+	return job.Request{Project: p.Name, Action: job.ActionPromote, Trigger: job.TriggerManual, From: from, Environment: to}, nil
 }
 
 // heldJob reads the id of a held job's route, answering 404 for a job
@@ -178,19 +188,23 @@ func (s *Server) freeze(c echo.Context) error {
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	if len(body.Reason) > maxReason {
-		return fmt.Errorf("%w: reason is over %d bytes", errBadRequest, maxReason)
-	}
-	now := s.d.Now()
-	until, err := parseUntil(body.Until, now)
-	if err != nil {
-		return err
-	}
-	f := gate.Freeze{Target: body.Target, Until: until.UTC(), Reason: strings.TrimSpace(body.Reason), Who: who(c)}
-	if err := s.d.Gate.Freeze(f); err != nil {
+	if err := s.setFreeze(who(c), body.Target, body.Until, body.Reason); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"freezes": s.d.Gate.Freezes()})
+}
+
+// setFreeze freezes target until until (see parseUntil) for reason, set
+// by who.
+func (s *Server) setFreeze(who, target, until, reason string) error {
+	if len(reason) > maxReason {
+		return fmt.Errorf("%w: reason is over %d bytes", errBadRequest, maxReason)
+	}
+	end, err := parseUntil(until, s.d.Now())
+	if err != nil {
+		return err
+	}
+	return s.d.Gate.Freeze(gate.Freeze{Target: target, Until: end.UTC(), Reason: strings.TrimSpace(reason), Who: who})
 }
 
 // parseUntil reads a freeze's end: an RFC 3339 time, or a duration

@@ -78,7 +78,7 @@ func holdJob(t *testing.T, st *store.SQLite, g *gate.Gate, who string, i int) in
 	cfg, _ := config.Load(strings.NewReader(gateConfig), func(string) (string, bool) { return "", false })
 	p, _ := cfg.Project("shop")
 	j := &job.Job{Project: "shop", Status: job.Waiting, Who: who, Created: time.Now()}
-	if err := st.Create(context.Background(), j, job.With{}); err != nil {
+	if err := st.Create(context.Background(), j, nil); err != nil {
 		t.Fatal(err)
 	}
 	j.Wait = g.Check(j, p, i)
@@ -136,7 +136,7 @@ func TestApproveUnknownJob(t *testing.T) {
 		t.Errorf("unknown job: %d %s", rec.Code, rec.Body)
 	}
 	j := &job.Job{Project: "shop", Status: job.Succeeded, Created: time.Now()}
-	if err := st.Create(context.Background(), j, job.With{}); err != nil {
+	if err := st.Create(context.Background(), j, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rec := apiCall(s, http.MethodPost, "/api/jobs/"+itoa(j.ID)+"/approve", "bob-token-0123456789ab", ""); rec.Code != 409 {
