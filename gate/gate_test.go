@@ -79,6 +79,16 @@ func (r *runner) ids() []int64 {
 	return out
 }
 
+// attached returns a gate over cfg with o, handing jobs back to a fake
+// runner.
+func attached(cfg *config.Config, o Options) (*Gate, *runner) {
+	r := newRunner()
+	o.Log = zerolog.Nop()
+	g := New(cfg, o)
+	g.Attach(r)
+	return g, r
+}
+
 // noon is a Thursday; the night window opens at 22:00 UTC.
 var noon = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
@@ -151,9 +161,7 @@ func TestApproval(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				r := newRunner()
-				g := New(cfg, Options{Log: zerolog.Nop()})
-				g.Attach(r)
+				g, r := attached(cfg, Options{})
 				g.Hold(heldJob(g, p, 7, "alice", 1))
 				_, err := g.Approve(7, tc.who, "", tc.scopes)
 				if !errors.Is(err, tc.wantErr) {
@@ -185,9 +193,7 @@ func TestApproval(t *testing.T) {
 func TestApprovalExpires(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		r := newRunner()
-		g := New(cfg, Options{Log: zerolog.Nop()})
-		g.Attach(r)
+		g, r := attached(cfg, Options{})
 		g.Hold(heldJob(g, p, 7, "alice", 1))
 		time.Sleep(2*time.Hour - time.Second)
 		synctest.Wait()
@@ -208,9 +214,7 @@ func TestApprovalExpires(t *testing.T) {
 func TestReject(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		r := newRunner()
-		g := New(cfg, Options{Log: zerolog.Nop()})
-		g.Attach(r)
+		g, r := attached(cfg, Options{})
 		g.Hold(heldJob(g, p, 7, "alice", 1))
 		if _, err := g.Reject(7, "bob", "not today", []config.Scope{config.ScopeApprove}); err != nil {
 			t.Fatal(err)
@@ -225,9 +229,7 @@ func TestWindowOpens(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
 		// The bubble's clock starts at midnight 2000-01-01 UTC.
-		r := newRunner()
-		g := New(cfg, Options{Log: zerolog.Nop()})
-		g.Attach(r)
+		g, r := attached(cfg, Options{})
 		j := heldJob(g, p, 7, "alice", 2)
 		if j.Wait == nil || j.Wait.For != job.WaitWindow {
 			t.Fatalf("wait = %+v, want the night window", j.Wait)
@@ -252,9 +254,7 @@ func TestWindowOpens(t *testing.T) {
 func TestDeployNow(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		r := newRunner()
-		g := New(cfg, Options{Log: zerolog.Nop()})
-		g.Attach(r)
+		g, r := attached(cfg, Options{})
 		g.Hold(heldJob(g, p, 7, "alice", 2))
 		g.Hold(heldJob(g, p, 8, "alice", 1))
 		if _, err := g.DeployNow(7, "ops", ""); !errors.Is(err, ErrNoReason) {
@@ -276,9 +276,7 @@ func TestDeployNow(t *testing.T) {
 func TestNewerDeploySupersedes(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		r := newRunner()
-		g := New(cfg, Options{Log: zerolog.Nop()})
-		g.Attach(r)
+		g, r := attached(cfg, Options{})
 		if olds := g.Hold(heldJob(g, p, 7, "alice", 2)); len(olds) != 0 {
 			t.Fatalf("nothing to supersede yet: %v", olds)
 		}
@@ -312,9 +310,7 @@ func TestUnfreezeReleases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := newRunner()
-		g := New(cfg, Options{Freezes: fs, Log: zerolog.Nop()})
-		g.Attach(r)
+		g, r := attached(cfg, Options{Freezes: fs})
 		if err := g.Freeze(Freeze{Target: "staging", Until: time.Now().Add(48 * time.Hour), Reason: "audit", Who: "ops"}); err != nil {
 			t.Fatal(err)
 		}

@@ -32,9 +32,12 @@ func (s *Server) gateRoutes(api *echo.Group) {
 	if s.d.Gate == nil {
 		return
 	}
-	api.POST("/jobs/:id/approve", s.approve, s.require(config.ScopeApprove))
-	api.POST("/jobs/:id/reject", s.reject, s.require(config.ScopeApprove))
-	api.POST("/jobs/:id/deploy-now", s.deployNow, s.require(config.ScopeOverride))
+	g := s.d.Gate
+	api.POST("/jobs/:id/approve", s.decision(false, g.Approve), s.require(config.ScopeApprove))
+	api.POST("/jobs/:id/reject", s.decision(false, g.Reject), s.require(config.ScopeApprove))
+	api.POST("/jobs/:id/deploy-now", s.decision(true, func(id int64, who, reason string, _ []config.Scope) (*job.Job, error) {
+		return g.DeployNow(id, who, reason)
+	}), s.require(config.ScopeOverride))
 	api.POST("/freeze", s.freeze, s.require(config.ScopeOverride))
 	api.DELETE("/freeze", s.unfreeze, s.require(config.ScopeOverride))
 	api.GET("/freezes", s.listFreezes, s.require(config.ScopeRead))
@@ -122,59 +125,27 @@ func scopes(c echo.Context) []config.Scope {
 	return s
 }
 
-// approve: POST /api/jobs/:id/approve, {"reason": "..."} optional, lets
-// a job held for approval deploy. The token must carry the scope the target names and may not
-// be the one that started the job.
-func (s *Server) approve(c echo.Context) error {
-	id, err := s.heldJob(c)
-	if err != nil {
-		return err
+// decision answers POST /api/jobs/:id/approve, /reject and /deploy-now:
+// the job id, an optional {"reason": "..."} (required when needReason:
+// an override must say why), then decide, whose job it answers with.
+// Approve and reject need the scope the target names and refuse the
+// token that started the job (see gate.Gate).
+func (s *Server) decision(needReason bool, decide func(id int64, who, reason string, scopes []config.Scope) (*job.Job, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := s.heldJob(c)
+		if err != nil {
+			return err
+		}
+		reason, err := reasonBody(c, needReason)
+		if err != nil {
+			return err
+		}
+		j, err := decide(id, who(c), reason, scopes(c))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, j)
 	}
-	reason, err := reasonBody(c, false)
-	if err != nil {
-		return err
-	}
-	j, err := s.d.Gate.Approve(id, who(c), reason, scopes(c))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, j)
-}
-
-// reject: POST /api/jobs/:id/reject, {"reason": "..."} optional, ends a
-// job held for approval as rejected.
-func (s *Server) reject(c echo.Context) error {
-	id, err := s.heldJob(c)
-	if err != nil {
-		return err
-	}
-	reason, err := reasonBody(c, false)
-	if err != nil {
-		return err
-	}
-	j, err := s.d.Gate.Reject(id, who(c), reason, scopes(c))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, j)
-}
-
-// deployNow: POST /api/jobs/:id/deploy-now, {"reason": "..."} required,
-// deploys a job held by a closed window or a freeze at once.
-func (s *Server) deployNow(c echo.Context) error {
-	id, err := s.heldJob(c)
-	if err != nil {
-		return err
-	}
-	reason, err := reasonBody(c, true)
-	if err != nil {
-		return err
-	}
-	j, err := s.d.Gate.DeployNow(id, who(c), reason)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, j)
 }
 
 // freeze: POST /api/freeze, {"target": "production", "until":

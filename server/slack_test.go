@@ -45,7 +45,12 @@ chat:
 }
 
 func slackRequest(s *Server, text string, at time.Time, sign bool) (*httptest.ResponseRecorder, map[string]any) {
-	body := url.Values{"team_id": {"T1"}, "user_id": {"UADA"}, "command": {"/deploy"}, "text": {text}, "response_url": {"http://127.0.0.1:1/commands/1"}}.Encode()
+	return slackRequestFrom(s, "UADA", text, at, sign)
+}
+
+// slackRequestFrom is slackRequest from Slack user user.
+func slackRequestFrom(s *Server, user, text string, at time.Time, sign bool) (*httptest.ResponseRecorder, map[string]any) {
+	body := url.Values{"team_id": {"T1"}, "user_id": {user}, "command": {"/deploy"}, "text": {text}, "response_url": {"http://127.0.0.1:1/commands/1"}}.Encode()
 	req := httptest.NewRequest(http.MethodPost, "/chat/slack", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	ts := strconv.FormatInt(at.Unix(), 10)

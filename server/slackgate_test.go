@@ -1,9 +1,6 @@
 package server
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +8,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/swarmhook/swarmhook/chatops"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/gate"
 	"github.com/swarmhook/swarmhook/job"
@@ -42,14 +38,7 @@ chat:
 	s := New(Deps{Config: cfg, Jobs: jobs, Store: st, Logs: logs, Log: zerolog.Nop(), Gate: g})
 
 	say := func(user, text string) string {
-		body := url.Values{"team_id": {"T1"}, "user_id": {user}, "command": {"/deploy"}, "text": {text}, "response_url": {"http://127.0.0.1:1/commands/1"}}.Encode()
-		req := httptest.NewRequest(http.MethodPost, "/chat/slack", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		req.Header.Set("X-Slack-Request-Timestamp", ts)
-		req.Header.Set("X-Slack-Signature", chatops.Sign(slackSecret, ts, []byte(body)))
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
+		rec, _ := slackRequestFrom(s, user, text, time.Now(), true)
 		return rec.Body.String()
 	}
 
