@@ -324,18 +324,20 @@ func (g *Gate) Freeze(f Freeze) error {
 	return g.freezes.Set(f, now)
 }
 
-// Unfreeze lifts the freeze of target, and hands the deploys waiting for
-// a freeze back to the runner, which asks the gate again; false when
-// target had no freeze.
+// Unfreeze lifts the freeze of target, and hands the deploys it held
+// (those waiting for a freeze that no other freeze now covers) back to
+// the runner, which asks the gate again; false when target had no
+// freeze.
 func (g *Gate) Unfreeze(target string) (bool, error) {
-	found, err := g.freezes.Lift(target, g.now())
+	now := g.now()
+	found, err := g.freezes.Lift(target, now)
 	if err != nil || !found {
 		return found, err
 	}
 	g.mu.Lock()
 	var ids []int64
 	for id, h := range g.held {
-		if h.j.Wait.For == job.WaitFreeze {
+		if h.j.Wait.For == job.WaitFreeze && !g.frozen(h.j, now) {
 			ids = append(ids, id)
 		}
 	}
@@ -344,6 +346,17 @@ func (g *Gate) Unfreeze(target string) (bool, error) {
 		g.release(id)
 	}
 	return true, nil
+}
+
+// frozen reports whether a freeze still covers the target held job j
+// waits for.
+func (g *Gate) frozen(j *job.Job, now time.Time) bool {
+	p, ok := g.cfg.Project(j.Project)
+	if !ok || j.Wait.Target < 0 || j.Wait.Target >= len(p.Deploy) {
+		return false // the runner finds out, and says so
+	}
+	_, ok = g.freezes.Active(p.Name, p.Deploy[j.Wait.Target].Environment, now)
+	return ok
 }
 
 // Freezes returns the freezes in force.

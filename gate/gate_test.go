@@ -322,6 +322,21 @@ func TestUnfreezeReleases(t *testing.T) {
 		if ok, err := g.Unfreeze("production"); ok || err != nil {
 			t.Errorf("Unfreeze(production) = %v, %v: it was never frozen", ok, err)
 		}
+		if err := g.Freeze(Freeze{Target: "shop", Until: time.Now().Add(time.Hour), Who: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := g.Unfreeze("staging"); !ok || err != nil {
+			t.Fatalf("Unfreeze(staging) = %v, %v", ok, err)
+		}
+		if len(r.continued) != 0 {
+			t.Fatal("the project's freeze still covers staging: nothing may go")
+		}
+		if err := g.Freeze(Freeze{Target: "staging", Until: time.Now().Add(48 * time.Hour), Reason: "audit", Who: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := g.Unfreeze("shop"); !ok || err != nil {
+			t.Fatalf("Unfreeze(shop) = %v, %v", ok, err)
+		}
 		if ok, err := g.Unfreeze("staging"); !ok || err != nil {
 			t.Fatalf("Unfreeze(staging) = %v, %v", ok, err)
 		}
