@@ -2,7 +2,9 @@ package gate
 
 import (
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +69,20 @@ func (r *runner) End(j *job.Job, to job.Status, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ended[j.ID], r.why[j.ID] = to, why
+}
+
+// endings returns a copy of how jobs ended, and why.
+func (r *runner) endings() (map[int64]job.Status, map[int64]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.ended), maps.Clone(r.why)
+}
+
+// handed returns the jobs continued so far.
+func (r *runner) handed() []*job.Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.continued)
 }
 
 func (r *runner) ids() []int64 {
@@ -173,17 +189,18 @@ func TestApproval(t *testing.T) {
 					}
 					return
 				}
-				if len(r.continued) != 1 {
+				handed := r.handed()
+				if len(handed) != 1 {
 					t.Fatalf("continued %v, want job 7", r.ids())
 				}
-				d := r.continued[0].Decisions
+				d := handed[0].Decisions
 				if len(d) != 1 || d[0].Verdict != job.Approved || d[0].Who != tc.who {
 					t.Errorf("decisions = %+v", d)
 				}
 				// The expiry timer is stopped: nothing ends the job later.
 				time.Sleep(3 * time.Hour)
-				if len(r.ended) != 0 {
-					t.Errorf("ended %v after its approval", r.ended)
+				if ended, _ := r.endings(); len(ended) != 0 {
+					t.Errorf("ended %v after its approval", ended)
 				}
 			})
 		})
@@ -197,13 +214,13 @@ func TestApprovalExpires(t *testing.T) {
 		g.Hold(heldJob(g, p, 7, "alice", 1))
 		time.Sleep(2*time.Hour - time.Second)
 		synctest.Wait()
-		if len(r.ended) != 0 {
-			t.Fatalf("ended before its timeout: %v", r.ended)
+		if ended, _ := r.endings(); len(ended) != 0 {
+			t.Fatalf("ended before its timeout: %v", ended)
 		}
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if r.ended[7] != job.Expired {
-			t.Fatalf("ended = %v, want job 7 expired", r.ended)
+		if ended, _ := r.endings(); ended[7] != job.Expired {
+			t.Fatalf("ended = %v, want job 7 expired", ended)
 		}
 		if _, err := g.Approve(7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("approving an expired job: %v, want ErrNotHeld", err)
@@ -219,8 +236,8 @@ func TestReject(t *testing.T) {
 		if _, err := g.Reject(7, "bob", "not today", []config.Scope{config.ScopeApprove}); err != nil {
 			t.Fatal(err)
 		}
-		if r.ended[7] != job.Rejected || r.why[7] != "rejected by bob: not today" {
-			t.Errorf("ended %v: %q", r.ended[7], r.why[7])
+		if ended, why := r.endings(); ended[7] != job.Rejected || why[7] != "rejected by bob: not today" {
+			t.Errorf("ended %v: %q", ended[7], why[7])
 		}
 	})
 }
@@ -240,7 +257,7 @@ func TestWindowOpens(t *testing.T) {
 		}
 		time.Sleep(time.Until(j.Wait.Until) - time.Second)
 		synctest.Wait()
-		if len(r.continued) != 0 {
+		if len(r.handed()) != 0 {
 			t.Fatal("continued before the window opened")
 		}
 		time.Sleep(2 * time.Second)
@@ -267,7 +284,7 @@ func TestDeployNow(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []job.Decision{{Verdict: job.Overridden, Who: "ops", Reason: "hotfix", At: time.Now().UTC()}}
-		if diff := cmp.Diff(want, r.continued[0].Decisions); diff != "" {
+		if diff := cmp.Diff(want, r.handed()[0].Decisions); diff != "" {
 			t.Errorf("decisions (-want +got):\n%s", diff)
 		}
 	})
@@ -291,8 +308,8 @@ func TestNewerDeploySupersedes(t *testing.T) {
 		// An older job handed back after a newer one (a restart) ends at once.
 		g.Hold(heldJob(g, p, 8, "alice", 2))
 		synctest.Wait()
-		if r.ended[8] != job.Superseded {
-			t.Errorf("job 8 ended %v, want superseded by 9", r.ended[8])
+		if ended, _ := r.endings(); ended[8] != job.Superseded {
+			t.Errorf("job 8 ended %v, want superseded by 9", ended[8])
 		}
 		if olds := g.Pass(&job.Job{ID: 10}, p, 2); len(olds) != 1 || olds[0].ID != 9 {
 			t.Errorf("a deploy that goes supersedes the held one: %v", olds)
@@ -328,7 +345,7 @@ func TestUnfreezeReleases(t *testing.T) {
 		if ok, err := g.Unfreeze("staging"); !ok || err != nil {
 			t.Fatalf("Unfreeze(staging) = %v, %v", ok, err)
 		}
-		if len(r.continued) != 0 {
+		if len(r.handed()) != 0 {
 			t.Fatal("the project's freeze still covers staging: nothing may go")
 		}
 		if err := g.Freeze(Freeze{Target: "staging", Until: time.Now().Add(48 * time.Hour), Reason: "audit", Who: "ops"}); err != nil {
