@@ -60,6 +60,7 @@ func newEnvStack(t *testing.T, windowIn time.Duration) *envStack {
 		s.svc[n] = ns + "-" + n
 		testenv.CreateService(t, c, s.svc[n], initial, testenv.ServiceOptions{})
 	}
+	testenv.GoBinary(t, "./cmd/swarmhook") // built (and cached) before the window's clock starts
 	s.opens = time.Now().UTC().Add(windowIn).Truncate(time.Second)
 	o := s.opens
 	// The body goes on the tokens list StartSwarmhook writes.
