@@ -122,6 +122,18 @@ projects: [{name: a, repo: x, images: [{name: "Bad Name"}]}]`, `projects[0].imag
 		{"unknown service image", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [{name: s, image: zz}]}]}]`, `projects[0].deploy[0].services[0].image: "zz" is not one of the project's images`},
+		{"stack file escape", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: shop, file: ../compose.yml}}]}]`, `projects[0].deploy[0].stack.file: "../compose.yml" must be a relative path`},
+		{"stack name", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: Shop/x, file: c.yml}}]}]`, `projects[0].deploy[0].stack.name: "Shop/x" must be lower-case`},
+		{"stack key", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml, envfile: x}}]}]`, `unknown key "envfile"`},
+		{"stack overlap", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, pipeline: overlap, stack: {name: s, file: c.yml}}]}]`, `pipeline: overlap cannot deploy a stack`},
 		{"no registry", `projects: [{name: a, repo: x, images: [{name: a}]}]`, "registry.host: must be set"},
 		{"bad duration", "jobs: {timeout: soon}\n", `"soon" is not a duration`},
 		{"bad scope", `tokens: [{name: bot, token: 0123456789abcdef, scopes: [fly]}]`, `tokens[0].scopes[0]: unknown scope "fly"`},

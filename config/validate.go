@@ -146,6 +146,9 @@ func (c *Config) validateProjects(f *findings) {
 		}
 		names[p.Name] = true
 		for j, d := range p.Deploy {
+			if d.Stack != nil {
+				continue // its services are keys of its stack file, named <stack>_<key>
+			}
 			for k, s := range d.Services {
 				h := fmt.Sprintf("%s.deploy[%d].services[%d]", field, j, k)
 				if o, taken := owner[s.Name]; taken && o.project != i {
@@ -273,8 +276,14 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	if d.Branch.String() == "" {
 		f.bad(field+".branch", "must not be empty")
 	}
-	if len(d.Services) == 0 {
+	if len(d.Services) == 0 && d.Stack == nil {
 		f.bad(field+".services", "must not be empty")
+	}
+	if d.Stack != nil {
+		d.Stack.validate(f, field+".stack")
+		if d.Pipeline == PipelineOverlap {
+			f.bad(field+".pipeline", "overlap cannot deploy a stack: its plan needs every image first")
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
@@ -298,6 +307,18 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	}
 	checkChoice(f, field+".on_failure", d.OnFailure, onFailures)
 	checkChoice(f, field+".pipeline", d.Pipeline, pipelines)
+}
+
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
+
+// validate checks a deploy target's stack.
+func (s *Stack) validate(f *findings, field string) {
+	if !stackName.MatchString(s.Name) {
+		f.bad(field+".name", "%q must be lower-case letters, digits, '_' and '-', at most 50", s.Name)
+	}
+	if s.File == "" || !filepath.IsLocal(s.File) {
+		f.bad(field+".file", "%q must be a relative path inside the repository", s.File)
+	}
 }
 
 // validate checks one update or rollback section. A key left empty is

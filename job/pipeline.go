@@ -101,7 +101,11 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 
 	r.pruneImages(ctx, j, w)
 
-	if target, ok := p.DeployFor(j.Branch); ok {
+	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
+		if err := r.deployStack(ctx, j, p, target, dir, w); err != nil { // job/stack.go
+			return err
+		}
+	} else if ok {
 		if err := r.deploy(ctx, j, p, target, w); err != nil {
 			return err
 		}

@@ -256,6 +256,8 @@ func serve(args []string, stderr io.Writer) error {
 		Registry:  m.Tagger(reg),
 		Updater:   m.Updater(swarm),
 		Services:  inventory,
+		Stacks:    docker,
+		Rollout:   swarm,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 	})

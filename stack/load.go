@@ -1,0 +1,143 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v3"
+)
+
+// Bounds on what a repository may hand swarmhook.
+const (
+	// MaxFileBytes bounds the compose file and each config or secret
+	// file it names: Swarm itself caps configs and secrets at 500 KiB.
+	MaxFileBytes = 512 << 10
+)
+
+// Source says where a stack file is and what it is deployed with.
+type Source struct {
+	// Name is the stack's namespace.
+	Name string
+	// WorkTree is the job's checkout; File and the config and secret
+	// files it names are read inside it only.
+	WorkTree string
+	// File is the compose file's path in the work tree.
+	File string
+	// Env are the values ${VAR} takes; nothing else is read.
+	Env map[string]string
+	// Images maps each of the project's image names to the reference
+	// this job built (registry/name:tag@digest).
+	Images map[string]string
+	// Registry is swarmhook's registry host[:port].
+	Registry string
+}
+
+// Load reads, checks and converts the stack file of src. Every error
+// names the file, and its line where the YAML parser or the allow-list
+// knows it; nothing has changed when it fails.
+func Load(ctx context.Context, src Source) (*Desired, error) {
+	root, err := os.OpenRoot(src.WorkTree)
+	if err != nil {
+		return nil, fmt.Errorf("open work tree: %w", err)
+	}
+	defer root.Close()
+	data, err := readFile(root, src.File)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", src.File, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: the file is empty", src.File)
+	}
+	if err := checkKeys(src.File, &doc); err != nil {
+		return nil, err
+	}
+	env := types.Mapping{}
+	for k, v := range src.Env {
+		env[k] = v
+	}
+	p, err := loader.LoadWithContext(ctx, types.ConfigDetails{
+		WorkingDir:  "/nonexistent",
+		ConfigFiles: []types.ConfigFile{{Filename: src.File, Content: data}},
+		Environment: env,
+	}, func(o *loader.Options) {
+		o.SkipInclude, o.SkipExtends, o.ResolvePaths = true, true, false
+		o.SkipResolveEnvironment, o.SkipResolveLabels = true, true
+		o.SetProjectName(src.Name, true)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.File, err)
+	}
+	files := func(name string) ([]byte, error) {
+		full := path.Join(path.Dir(src.File), name)
+		b, err := readFile(root, full)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	top := doc.Content[0]
+	d, err := convert(src, p, serviceOrder(top), files)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.File, err)
+	}
+	return d, nil
+}
+
+// readFile reads a regular file of at most MaxFileBytes inside root; a
+// symlink out of it, a FIFO or a device is refused.
+func readFile(root *os.Root, name string) ([]byte, error) {
+	if path.IsAbs(name) || !fs.ValidPath(path.Clean(name)) {
+		return nil, fmt.Errorf("%s: not a path inside the repository", name)
+	}
+	f, err := root.Open(path.Clean(name))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, unwrapPath(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file", name)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", name, MaxFileBytes)
+	}
+	return data, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ReadEnvFile parses the operator's env file (KEY=value lines, the
+// dotenv format docker compose reads) without looking anything up in
+// swarmhook's own environment.
+func ReadEnvFile(name string) (map[string]string, error) {
+	env, err := dotenv.ReadFile(name, func(string) (string, bool) { return "", false })
+	if err != nil {
+		return nil, fmt.Errorf("read env file: %w", err)
+	}
+	return env, nil
+}
