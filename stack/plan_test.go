@@ -53,7 +53,7 @@ func TestDiff(t *testing.T) {
 		{
 			name:    "first deploy creates all",
 			desired: []swarm.ServiceSpec{web, api},
-			want: []Change{{KindService, "shop_web", Create, nil}, {KindService, "shop_api", Create, nil}},
+			want:    []Change{{KindService, "shop_web", Create, nil}, {KindService, "shop_api", Create, nil}},
 		},
 		{
 			name:    "same spec as Swarm writes it back is unchanged",
