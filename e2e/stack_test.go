@@ -301,3 +301,63 @@ func TestStackFromGit(t *testing.T) {
 		t.Errorf("configs %v, want the first (%s) removed once nothing names it", got, firstConfigs[0])
 	}
 }
+
+// TestStackRefusesAndStops: a file that reaches for the host fails its
+// job before anything exists; a failed update stops the plan as an
+// image update does, later services untouched.
+func TestStackRefusesAndStops(t *testing.T) {
+	s := newGitStack(t, "        services: [api, web]")
+	app := s.ns + "/app"
+
+	bad := s.compose(s.svc("api", app, "hi", "    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n"), "")
+	j, log := s.push(t, bad, nil)
+	if j.Status != "failed" || !strings.Contains(j.Error, "deploy/compose.yml:8: services.api.volumes is not allowed") {
+		t.Errorf("bad file: job %s %q, want failed naming the file's line 8 and the key\n%s", j.Status, j.Error, testenv.TrimLines(log, 30))
+	}
+	if strings.Contains(log, "==> build") {
+		t.Errorf("a refused file was still built:\n%s", testenv.TrimLines(log, 30))
+	}
+	svcs, err := s.c.ServiceList(context.Background(), swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+s.name))})
+	if err != nil || len(svcs) != 0 {
+		t.Errorf("a refused file left %d services (%v)", len(svcs), err)
+	}
+
+	good := s.compose(s.svc("api", app, "hi", "")+s.svc("web", s.side, "hi", ""), "")
+	if j, log := s.push(t, good, nil); j.Status != "succeeded" {
+		t.Fatalf("good push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
+	}
+	webBefore, _ := s.service(t, "web")
+
+	s.files["Dockerfile"] = testenv.UnhealthyDockerfile
+	j, log = s.push(t, s.compose(s.svc("api", app, "hi", "")+s.svc("web", s.side, "changed", ""), ""), nil)
+	want := []string{s.name + "_api=rolled_back", s.name + "_web=skipped"}
+	if j.Status != "failed" || !slices.Equal(j.outcomes(), want) {
+		t.Errorf("unhealthy push: job %s %v, want failed with %v\n%s", j.Status, j.outcomes(), want, testenv.TrimLines(log, 40))
+	}
+	if webAfter, _ := s.service(t, "web"); webAfter.Version.Index != webBefore.Version.Index {
+		t.Errorf("web changed after api failed before it")
+	}
+}
+
+// TestStackPrune: with prune: true a service dropped from the file is
+// removed, after the others rolled out.
+func TestStackPrune(t *testing.T) {
+	s := newGitStack(t, "        prune: true")
+	two := s.compose(s.svc("one", s.side, "hi", "")+s.svc("two", s.side, "hi", ""), "")
+	if j, log := s.push(t, two, nil); j.Status != "succeeded" {
+		t.Fatalf("first push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
+	}
+	j, log := s.push(t, s.compose(s.svc("one", s.side, "hi", ""), ""), nil)
+	if j.Status != "succeeded" {
+		t.Fatalf("second push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
+	}
+	if a, _ := j.change("service", s.name+"_two"); a != "remove" {
+		t.Errorf("plan for two: %q, want remove", a)
+	}
+	if _, ok := s.service(t, "two"); ok {
+		t.Errorf("two still exists with prune: true")
+	}
+	if _, ok := s.service(t, "one"); !ok {
+		t.Errorf("one is gone")
+	}
+}

@@ -73,6 +73,9 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
+	if err := r.checkStack(ctx, j, p, dir); err != nil { // job/stack.go
+		return err
+	}
 	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
 		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/stack"
@@ -58,10 +59,42 @@ func (r *Runner) deployStack(ctx context.Context, j *Job, p *config.Project, tar
 	return err
 }
 
+// checkStack loads the stack file of the branch's target, if it has
+// one, right after the fetch, so a bad file fails the job before any
+// build: the project's images stand in with a placeholder digest.
+func (r *Runner) checkStack(ctx context.Context, j *Job, p *config.Project, dir string) error {
+	target, ok := p.DeployFor(j.Branch)
+	if !ok || target.Stack == nil {
+		return nil
+	}
+	images := make([]Image, len(p.Images))
+	for i, im := range p.Images {
+		images[i] = Image{Name: im.Name, Ref: r.d.Registry.Ref(im.Name, "check") + "@sha256:" + strings.Repeat("0", 64)}
+	}
+	if _, err := loadStack(ctx, target, dir, images, r.d.Registry.Host()); err != nil {
+		return fmt.Errorf("stack file: %w", err)
+	}
+	return nil
+}
+
 // PlanStack loads target's stack file from the work tree dir, with the
 // project's images set to images (as built by a job), and plans it
 // against the swarm through c. It changes nothing.
 func PlanStack(ctx context.Context, c stack.Client, target *config.Deploy, dir string, images []Image, registry string) (*stack.Plan, error) {
+	d, err := loadStack(ctx, target, dir, images, registry)
+	if err != nil {
+		return nil, err
+	}
+	order := make([]string, len(target.Services))
+	for i, s := range target.Services {
+		order[i] = s.Name
+	}
+	return stack.MakePlan(ctx, c, d, stack.PlanOptions{Order: order, Prune: target.Prune})
+}
+
+// loadStack reads target's stack file from the work tree dir, with its
+// env file and values, the project's images set to images.
+func loadStack(ctx context.Context, target *config.Deploy, dir string, images []Image, registry string) (*stack.Desired, error) {
 	env := map[string]string{}
 	if target.Stack.EnvFile != "" {
 		e, err := stack.ReadEnvFile(target.Stack.EnvFile)
@@ -75,14 +108,6 @@ func PlanStack(ctx context.Context, c stack.Client, target *config.Deploy, dir s
 	for _, im := range images {
 		refs[im.Name] = im.Ref
 	}
-	d, err := stack.Load(ctx, stack.Source{Name: target.Stack.Name, WorkTree: dir, File: target.Stack.File,
+	return stack.Load(ctx, stack.Source{Name: target.Stack.Name, WorkTree: dir, File: target.Stack.File,
 		Env: env, Images: refs, Registry: registry})
-	if err != nil {
-		return nil, err
-	}
-	order := make([]string, len(target.Services))
-	for i, s := range target.Services {
-		order[i] = s.Name
-	}
-	return stack.MakePlan(ctx, c, d, stack.PlanOptions{Order: order, Prune: target.Prune})
 }
