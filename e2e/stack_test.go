@@ -300,6 +300,31 @@ func TestStackFromGit(t *testing.T) {
 	if got := s.configsOf(t); slices.Contains(got, firstConfigs[0]) || len(got) != 1 {
 		t.Errorf("configs %v, want the first (%s) removed once nothing names it", got, firstConfigs[0])
 	}
+
+	// 5. A dry plan of a commit not pushed yet, by the API and the CLI,
+	// shows side's change and changes nothing.
+	all := map[string]string{"deploy/compose.yml": s.compose(s.svc("api", app, "hi", site)+s.svc("side", s.side, "dry", "")+s.svc("web", s.side, "bye", ""), cfg)}
+	s.repo.Commit("not pushed", all)
+	sideBefore, _ = s.service(t, "side")
+	code, body := s.sh.Do(http.MethodPost, "/api/projects/app/plan", http.Header{"Authorization": {"Bearer " + testenv.ReadToken}, "Content-Type": {"application/json"}},
+		[]byte(`{"branch":"main"}`))
+	var dry stackJob
+	if err := json.Unmarshal([]byte(`{"plan":`+string(body)+`}`), &dry); code != http.StatusOK || err != nil {
+		t.Fatalf("plan: %d %s (%v)", code, body, err)
+	}
+	if a, f := dry.change("service", s.name+"_side"); a != "update" || !slices.Equal(f, []string{"environment"}) {
+		t.Errorf("dry plan for side: %s %v, want update [environment]\n%s", a, f, body)
+	}
+	if a, _ := dry.change("service", s.name+"_api"); a != "unchanged" {
+		t.Errorf("dry plan for api: %s, want unchanged (it runs main-latest)\n%s", a, body)
+	}
+	exit, out := s.sh.RunCommand("plan", "-config", s.sh.Config, "-project", "app", "-branch", "main")
+	if exit != 0 || !strings.Contains(out, `"name": "`+s.name+`_side"`) {
+		t.Errorf("swarmhook plan exited %d:\n%s", exit, out)
+	}
+	if sideAfter, _ := s.service(t, "side"); sideAfter.Version.Index != sideBefore.Version.Index {
+		t.Errorf("a dry plan changed side")
+	}
 }
 
 // TestStackRefusesAndStops: a file that reaches for the host fails its

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/stack"
+	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
 )
 
@@ -57,6 +61,63 @@ func (r *Runner) deployStack(ctx context.Context, j *Job, p *config.Project, tar
 	j.Services = append(j.Services, out.Services...)
 	j.Reverted = append(j.Reverted, out.Reverted...)
 	return err
+}
+
+// ErrNoStack means a plan was asked for a branch whose deploy target
+// deploys no stack.
+var ErrNoStack = errors.New("job: no deploy target with a stack matches the branch")
+
+// PlanBranch plans the stack of project's deploy target for branch at
+// the branch's head, changing nothing: the commit is checked out into a
+// scratch directory, and the project's images stand at the branch's
+// -latest (a push would build new digests, so their services would
+// update too). A bad stack file is a *stack.FileError.
+func (r *Runner) PlanBranch(ctx context.Context, project, branch string) (*stack.Plan, error) {
+	p, ok := r.cfg.Project(project)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownProject, project)
+	}
+	target, ok := p.DeployFor(branch)
+	if !ok || target.Stack == nil {
+		return nil, fmt.Errorf("%w: %s of %s", ErrNoStack, branch, project)
+	}
+	if r.d.Stacks == nil {
+		return nil, errors.New("plan: no Swarm client for stacks is configured")
+	}
+	component, err := tagpolicy.BranchComponent(branch)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := repoOf(p)
+	if err != nil {
+		return nil, err
+	}
+	ref := "refs/heads/" + branch
+	head, err := r.d.Source.Head(ctx, repo, ref)
+	if err != nil {
+		return nil, fmt.Errorf("plan: head of %s: %w", branch, err)
+	}
+	if err := os.MkdirAll(r.workDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create work dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(r.workDir, "plan-")
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tree := filepath.Join(dir, "tree")
+	if _, err := r.d.Source.Checkout(ctx, repo, ref, head, tree, io.Discard); err != nil {
+		return nil, fmt.Errorf("plan: check out %s: %w", branch, err)
+	}
+	latest := tagpolicy.Latest(component)
+	images := make([]Image, len(p.Images))
+	for i, im := range p.Images {
+		images[i] = Image{Name: im.Name, Ref: r.d.Registry.Ref(im.Name, latest)}
+		if d, err := r.d.Registry.Digest(ctx, im.Name, latest); err == nil {
+			images[i].Ref = imageref.Pinned(images[i].Ref, d)
+		}
+	}
+	return PlanStack(ctx, r.d.Stacks, target, tree, images, r.d.Registry.Host())
 }
 
 // checkStack loads the stack file of the branch's target, if it has

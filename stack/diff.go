@@ -99,8 +99,9 @@ func fieldsOf(spec swarm.ServiceSpec, netName map[string]string) map[string]stri
 }
 
 // changedFields lists, sorted, the fields of the running spec that the
-// desired one changes. An image written without a digest matches the
-// same image pinned to one, as Swarm pins what it resolved.
+// desired one changes. Images pinned to the same digest are the same
+// whatever their tags (as for image updates), and an image written
+// without a digest matches the same image pinned to one.
 func changedFields(desired, current swarm.ServiceSpec, netName map[string]string) []string {
 	want, have := fieldsOf(desired, netName), fieldsOf(current, netName)
 	var out []string
@@ -121,8 +122,8 @@ func sameImage(desired, current swarm.ServiceSpec) bool {
 	if d == nil || c == nil {
 		return false
 	}
-	if imageref.Digest(d.Image) != "" {
-		return false
+	if dd := imageref.Digest(d.Image); dd != "" {
+		return dd == imageref.Digest(c.Image)
 	}
 	return strings.TrimSuffix(c.Image, "@"+imageref.Digest(c.Image)) == d.Image
 }

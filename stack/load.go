@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -40,15 +41,44 @@ type Source struct {
 	Registry string
 }
 
+// FileError is a stack file swarmhook will not deploy: unreadable,
+// malformed, refused or inconsistent. Its message names the file and,
+// where the parser or the allow-list knows it, the line; every value of
+// the target's env in it is replaced by ***, since an error reaches job
+// records and API answers.
+type FileError struct {
+	msg string
+}
+
+func (e *FileError) Error() string { return e.msg }
+
+// minRedact is the shortest env value redacted from errors: shorter
+// ones (1, true) would blank out ordinary words.
+const minRedact = 4
+
 // Load reads, checks and converts the stack file of src. Every error
-// names the file, and its line where the YAML parser or the allow-list
-// knows it; nothing has changed when it fails.
+// but an unreadable work tree is a *FileError; nothing has changed when
+// it fails.
 func Load(ctx context.Context, src Source) (*Desired, error) {
 	root, err := os.OpenRoot(src.WorkTree)
 	if err != nil {
 		return nil, fmt.Errorf("open work tree: %w", err)
 	}
 	defer root.Close()
+	d, err := loadFile(ctx, root, src)
+	if err != nil {
+		msg := err.Error()
+		for _, v := range src.Env {
+			if len(v) >= minRedact {
+				msg = strings.ReplaceAll(msg, v, "***")
+			}
+		}
+		return nil, &FileError{msg: msg}
+	}
+	return d, nil
+}
+
+func loadFile(ctx context.Context, root *os.Root, src Source) (*Desired, error) {
 	data, err := readFile(root, src.File)
 	if err != nil {
 		return nil, err

@@ -174,3 +174,17 @@ func TestLoadBoundsTheFile(t *testing.T) {
 		t.Errorf("a size error is not a refused key")
 	}
 }
+
+// TestErrorsHideEnvValues: a file that puts an env value where the
+// loader reports it gets *** in the error, which reaches job records.
+func TestErrorsHideEnvValues(t *testing.T) {
+	_, err := load(t, "services:\n  web:\n    image: nginx:1.27\n    deploy:\n      replicas: ${TOKEN}\n", nil, map[string]string{"TOKEN": "hunter22"})
+	var fe *FileError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %v, want a *FileError", err)
+	}
+	t.Log(err)
+	if strings.Contains(err.Error(), "hunter22") {
+		t.Errorf("error %q shows the env value", err)
+	}
+}

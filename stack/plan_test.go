@@ -80,6 +80,12 @@ func TestDiff(t *testing.T) {
 			want:    []Change{{KindService, "shop_web", Unchanged, nil}},
 		},
 		{
+			name:    "the same digest under another tag is unchanged",
+			desired: []swarm.ServiceSpec{spec("shop_web", "reg/shop/web:main-latest@sha256:7", "A=1")},
+			running: []swarm.Service{running("1", spec("shop_web", "reg/shop/web:main-2026@sha256:7", "A=1"))},
+			want:    []Change{{KindService, "shop_web", Unchanged, nil}},
+		},
+		{
 			name:    "a service dropped from the file is kept without prune",
 			desired: []swarm.ServiceSpec{web},
 			running: []swarm.Service{running("1", web), running("2", api)},
