@@ -30,6 +30,8 @@ type gitStack struct {
 	sh    *testenv.Swarmhook
 	side  string // localhost:5000/<ns>/side:v1@digest
 	files map[string]string
+	// token is the value of STACK_TOKEN in the target's env.
+	token string
 }
 
 const stackSecret = "e2e-stack-secret"
@@ -37,7 +39,7 @@ const stackSecret = "e2e-stack-secret"
 func newGitStack(t *testing.T, target string) *gitStack {
 	c := testenv.Require(t)
 	ns := testenv.Unique("e2estack")
-	s := &gitStack{c: c, ns: ns, name: strings.ReplaceAll(ns, ".", "-"), repo: testenv.NewGitRepo(t)}
+	s := &gitStack{c: c, ns: ns, name: strings.ReplaceAll(ns, ".", "-"), repo: testenv.NewGitRepo(t), token: testenv.Unique("tok-")}
 	testenv.RemoveImagesOnCleanup(t, c, ns)
 	pinned := testenv.BuildAndPush(t, c, fmt.Sprintf("%s/%s/side:v1", testenv.Registry(), ns), "side v1")
 	s.side = "localhost:" + strings.SplitN(testenv.Registry(), ":", 2)[1] + strings.TrimPrefix(pinned, testenv.Registry())
@@ -52,11 +54,11 @@ projects:
       - {name: %s/app}
     deploy:
       - branch: main
-        stack: {name: %s, file: deploy/compose.yml}
+        stack: {name: %s, file: deploy/compose.yml, env: {STACK_TOKEN: %q}}
         update: {parallelism: 1, delay: 0s, monitor: 1s}
         timeout: 2m
 %s
-`, testenv.Registry(), s.repo.URL(), stackSecret, ns, s.name, target))
+`, testenv.Registry(), s.repo.URL(), stackSecret, ns, s.name, s.token, target))
 	s.files = testenv.AppFiles(t, "app v1")
 	s.files["Dockerfile"] = testenv.HealthyDockerfile
 	return s
@@ -137,6 +139,9 @@ func (s *gitStack) push(t *testing.T, compose string, files map[string]string) (
 	var j stackJob
 	if err := json.Unmarshal(raw, &j); err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(log, s.token) || strings.Contains(string(raw), s.token) || strings.Contains(s.sh.Output(), s.token) {
+		t.Errorf("the job's log or record, or swarmhook's log, shows the value of STACK_TOKEN")
 	}
 	return j, log
 }
@@ -368,11 +373,17 @@ func TestStackRefusesAndStops(t *testing.T) {
 // removed, after the others rolled out.
 func TestStackPrune(t *testing.T) {
 	s := newGitStack(t, "        prune: true")
-	two := s.compose(s.svc("one", s.side, "hi", "")+s.svc("two", s.side, "hi", ""), "")
+	secret := "secrets:\n  token:\n    environment: STACK_TOKEN\n"
+	two := s.compose(s.svc("one", s.side, "hi", "    secrets: [token]\n")+s.svc("two", s.side, "hi", ""), secret)
 	if j, log := s.push(t, two, nil); j.Status != "succeeded" {
 		t.Fatalf("first push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
 	}
-	j, log := s.push(t, s.compose(s.svc("one", s.side, "hi", ""), ""), nil)
+	// The secret comes from the target's env, under a hashed name.
+	one, _ := s.service(t, "one")
+	if refs := one.Spec.TaskTemplate.ContainerSpec.Secrets; len(refs) != 1 || !strings.HasPrefix(refs[0].SecretName, s.name+"_token_") {
+		t.Errorf("one's secrets %+v, want %s_token_<hash>", refs, s.name)
+	}
+	j, log := s.push(t, s.compose(s.svc("one", s.side, "hi", "    secrets: [token]\n"), secret), nil)
 	if j.Status != "succeeded" {
 		t.Fatalf("second push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
 	}
