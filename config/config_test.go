@@ -128,6 +128,9 @@ projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack
 		{"stack name", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: Shop/x, file: c.yml}}]}]`, `projects[0].deploy[0].stack.name: "Shop/x" must be lower-case`},
+		{"stack name with underscore", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: a_b, file: c.yml}}]}]`, `projects[0].deploy[0].stack.name: "a_b" must be lower-case letters, digits and '-'`},
 		{"stack key", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml, envfile: x}}]}]`, `unknown key "envfile"`},

@@ -243,7 +243,8 @@ type Deploy struct {
 
 // Stack is a compose file in the repository deployed as a Swarm stack.
 type Stack struct {
-	// Name is the stack's namespace: services, networks, configs and
+	// Name is the stack's namespace (lower-case letters, digits and '-',
+	// no '_'): services, networks, configs and
 	// secrets are named <name>_<key> and labelled
 	// com.docker.stack.namespace=<name>, as docker stack deploy does.
 	Name string `yaml:"name"`

@@ -309,12 +309,15 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	checkChoice(f, field+".pipeline", d.Pipeline, pipelines)
 }
 
-var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
+// stackName has no '_', so the stack a name <stack>_<key> belongs to is
+// the part before its first '_': stack a's key b_c can never be stack
+// a_b's c.
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,49}$`)
 
 // validate checks a deploy target's stack.
 func (s *Stack) validate(f *findings, field string) {
 	if !stackName.MatchString(s.Name) {
-		f.bad(field+".name", "%q must be lower-case letters, digits, '_' and '-', at most 50", s.Name)
+		f.bad(field+".name", "%q must be lower-case letters, digits and '-', at most 50", s.Name)
 	}
 	if s.File == "" || !filepath.IsLocal(s.File) {
 		f.bad(field+".file", "%q must be a relative path inside the repository", s.File)

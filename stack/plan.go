@@ -119,6 +119,13 @@ func MakePlan(ctx context.Context, c Client, d *Desired, o PlanOptions) (*Plan, 
 	if err != nil {
 		return nil, fmt.Errorf("list the stack's secrets: %w", err)
 	}
+	for _, want := range d.Networks {
+		for _, n := range nets {
+			if n.Name == want.Name && n.Labels[NamespaceLabel] != d.Name {
+				return nil, fmt.Errorf("network %s exists outside stack %s: refusing to join it", n.Name, d.Name)
+			}
+		}
+	}
 	return diff(d, o.Prune, svcs, nets, configs, secrets), nil
 }
 

@@ -297,3 +297,13 @@ func TestApply(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRefusesForeignNetwork: a network of the stack's name that
+// another stack (or a person) made is not joined.
+func TestPlanRefusesForeignNetwork(t *testing.T) {
+	d := &Desired{Name: "shop", Networks: []Network{{Name: "shop_default"}}, Services: []Service{{Key: "web", Spec: spec("shop_web", "nginx:1.27")}}}
+	_, err := MakePlan(context.Background(), &fakeSwarm{}, d, PlanOptions{})
+	if err == nil || !strings.Contains(err.Error(), "exists outside stack shop") {
+		t.Fatalf("error %v, want the foreign network refused", err)
+	}
+}
