@@ -131,6 +131,11 @@ projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack
 		{"stack name with underscore", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: a_b, file: c.yml}}]}]`, `projects[0].deploy[0].stack.name: "a_b" must be lower-case letters, digits and '-'`},
+		{"stack twice", `
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}`, `projects[1].deploy[0].stack.name: stack "s" is already deployed by projects[0].deploy[0].stack.name (line 4)`},
 		{"stack key", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml, envfile: x}}]}]`, `unknown key "envfile"`},

@@ -137,6 +137,7 @@ func (c *Config) validateProjects(f *findings) {
 		field   string
 	}
 	owner := map[string]serviceOwner{}
+	stacks := map[string]string{} // stack name -> field of its first target
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		field := fmt.Sprintf("projects[%d]", i)
@@ -147,6 +148,13 @@ func (c *Config) validateProjects(f *findings) {
 		names[p.Name] = true
 		for j, d := range p.Deploy {
 			if d.Stack != nil {
+				// Two targets deploying one stack would undo each other.
+				h := fmt.Sprintf("%s.deploy[%d].stack.name", field, j)
+				if first, taken := stacks[d.Stack.Name]; taken {
+					f.bad(h, "stack %q is already deployed by %s (line %d); a stack belongs to one deploy target", d.Stack.Name, first, f.lineOf(first))
+				} else {
+					stacks[d.Stack.Name] = h
+				}
 				continue // its services are keys of its stack file, named <stack>_<key>
 			}
 			for k, s := range d.Services {
