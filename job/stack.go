@@ -32,7 +32,11 @@ func (r *Runner) deployStack(ctx context.Context, j *Job, p *config.Project, tar
 			return err
 		}
 		for _, c := range plan.Changes {
-			fmt.Fprintf(w, "plan: %s %s %s %v\n", c.Action, c.Kind, c.Name, c.Fields)
+			if len(c.Fields) > 0 {
+				fmt.Fprintf(w, "plan: %s %s %s: %s\n", c.Action, c.Kind, c.Name, strings.Join(c.Fields, ", "))
+			} else {
+				fmt.Fprintf(w, "plan: %s %s %s\n", c.Action, c.Kind, c.Name)
+			}
 		}
 		return nil
 	}); err != nil {

@@ -75,16 +75,6 @@ type removal struct {
 	kind, name, id string
 }
 
-// Changed reports whether applying the plan would change anything.
-func (p *Plan) Changed() bool {
-	for _, c := range p.Changes {
-		if c.Action != Unchanged && c.Action != Keep {
-			return true
-		}
-	}
-	return false
-}
-
 // PlanOptions say how to order and prune.
 type PlanOptions struct {
 	// Order names services (their keys in the file) that go first, in
