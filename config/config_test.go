@@ -136,6 +136,11 @@ registry: {host: r:5000}
 projects:
   - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}
   - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}`, `projects[1].deploy[0].stack.name: stack "s" is already deployed by projects[0].deploy[0].stack.name (line 4)`},
+		{"service in a stack", `
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: [s_api]}]}`, `projects[1].deploy[0].services[0].name: service "s_api" is in stack "s"`},
 		{"stack key", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml, envfile: x}}]}]`, `unknown key "envfile"`},
@@ -382,5 +387,40 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if p, ok := c.Project("shop"); !ok || len(p.Deploy[0].Services) != 3 {
 		t.Errorf("example project = %+v", p)
+	}
+}
+
+// TestServiceTargetOfAStack: a stack target owns <stack>_<key>, and its
+// listed keys are not Swarm names.
+func TestServiceTargetOfAStack(t *testing.T) {
+	c, err := Load(strings.NewReader(`
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: vipay, file: c.yml}, services: [{name: api, update: {parallelism: 3}}]}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: [api]}]}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		service, project string
+		parallelism      uint64
+	}{
+		{"vipay_api", "a", 3},
+		{"vipay_web", "a", 0},
+		{"api", "b", 0},
+	}
+	for _, tt := range tests {
+		p, _, s, ok := c.ServiceTarget(tt.service)
+		if !ok || p.Name != tt.project || s.Name != tt.service {
+			t.Errorf("ServiceTarget(%s) = %v %+v %v, want project %s", tt.service, p, s, ok, tt.project)
+			continue
+		}
+		if tt.parallelism != 0 && (s.Update == nil || *s.Update.Parallelism != tt.parallelism) {
+			t.Errorf("ServiceTarget(%s) update %+v, want the listed key's", tt.service, s.Update)
+		}
+	}
+	if _, _, _, ok := c.ServiceTarget("vipay_"); ok {
+		t.Error("vipay_ matched")
 	}
 }

@@ -169,6 +169,14 @@ func (c *Config) validateProjects(f *findings) {
 			}
 		}
 	}
+	// A stack owns every service named <stack>_...
+	for name, o := range owner {
+		if stack, _, ok := strings.Cut(name, "_"); ok {
+			if first, taken := stacks[stack]; taken {
+				f.bad(o.field+".name", "service %q is in stack %q (%s, line %d); a service belongs to one target", name, stack, first, f.lineOf(first))
+			}
+		}
+	}
 }
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
