@@ -27,7 +27,12 @@ func (u *Updater) Replace(ctx context.Context, spec swarm.ServiceSpec, s Setting
 			return nil, Failed, "the new spec has no container spec"
 		}
 		next := withImage(spec, spec.TaskTemplate.ContainerSpec.Image, s)
-		next.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate
+		// One more than the running counter: a change that keeps the
+		// image (an env var) would otherwise look converged while the
+		// old tasks still run, since convergence tells tasks of the new
+		// spec by image and counter. Every task restarts for a new spec
+		// anyway, so this costs no extra restart.
+		next.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate + 1
 		return &next, "", fmt.Sprintf("updating %s to the stack file's spec (parallelism %d, delay %s, order %s, failure action %s)",
 			name, s.Parallelism, s.Delay, s.Order, s.FailureAction)
 	})

@@ -60,9 +60,36 @@ func TestReplaceAndCreate(t *testing.T) {
 			if got.TaskTemplate.ContainerSpec.Env[0] != "A=2" || got.UpdateConfig == nil || got.UpdateConfig.Parallelism != 1 {
 				t.Errorf("written spec %+v lacks the new env or the update settings", got)
 			}
-			if !tt.create && got.TaskTemplate.ForceUpdate != 3 {
-				t.Errorf("force-update counter %d, want the running 3 kept", got.TaskTemplate.ForceUpdate)
+			if !tt.create && got.TaskTemplate.ForceUpdate != 4 {
+				t.Errorf("force-update counter %d, want one more than the running 3, so old tasks never count as converged", got.TaskTemplate.ForceUpdate)
 			}
 		})
+	}
+}
+
+// staleSwarm's tasks all still run the spec from before the update.
+type staleSwarm struct {
+	*fakeSwarm
+	old swarm.TaskSpec
+}
+
+func (s *staleSwarm) TaskList(context.Context, swarm.TaskListOptions) ([]swarm.Task, error) {
+	return []swarm.Task{{Spec: s.old, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}}}, nil
+}
+
+// TestReplaceWaitsForTasksOfTheNewSpec: an env-only change keeps the
+// image, and Swarm clears the update status when it takes the spec, so
+// the old tasks must not count as converged.
+func TestReplaceWaitsForTasksOfTheNewSpec(t *testing.T) {
+	f := newFake("r/api@sha256:aaa", "")
+	s := &staleSwarm{fakeSwarm: f, old: f.svc.Spec.TaskTemplate}
+	u := New(s, "")
+	u.poll = time.Millisecond
+	next := f.svc.Spec
+	next.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "r/api@sha256:aaa", Env: []string{"A=2"}}
+	var log bytes.Buffer
+	res, err := u.Replace(context.Background(), next, Settings{}, 50*time.Millisecond, &log)
+	if res.Outcome != TimedOut || err == nil {
+		t.Fatalf("outcome %s (%v) while every task runs the old spec, want timed_out\n%s", res.Outcome, err, log.String())
 	}
 }
