@@ -260,6 +260,18 @@ func TestStackFromGit(t *testing.T) {
 	if !slices.Contains(web.Spec.TaskTemplate.ContainerSpec.Env, "GREETING=bye") {
 		t.Errorf("web env %v, want GREETING=bye", web.Spec.TaskTemplate.ContainerSpec.Env)
 	}
+	// The job waited for the new tasks: when it ended, every running
+	// task of web had the new env.
+	tasks, err := s.c.TaskList(context.Background(), swarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", web.ID), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		if !slices.Contains(tk.Spec.ContainerSpec.Env, "GREETING=bye") || tk.Status.State != swarm.TaskStateRunning {
+			t.Errorf("web task %s is %s with env %v after the job, want running with GREETING=bye", tk.ID, tk.Status.State, tk.Spec.ContainerSpec.Env)
+		}
+	}
 
 	// 3. A new service and a new config content: the config is created
 	// under a new name and api moves to it; extra is created after the
