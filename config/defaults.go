@@ -76,6 +76,9 @@ func (c *Config) applyDefaults() {
 	}
 	c.Registry.applyDefaults()
 	c.Prune.applyDefaults()
+	if c.Chat.Slack != nil {
+		c.Chat.Slack.applyDefaults()
+	}
 	for i := range c.Projects {
 		c.Projects[i].applyDefaults(c.Jobs.Timeout.Duration)
 	}

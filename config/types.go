@@ -30,6 +30,8 @@ type Config struct {
 	Prune Prune `yaml:"prune"`
 	// Projects are the repositories swarmhook builds and deploys.
 	Projects []Project `yaml:"projects"`
+	// Chat takes chat-ops commands (Slack slash commands).
+	Chat Chat `yaml:"chat"`
 
 	// warnings are what Load found that works but should be changed.
 	warnings []Warning

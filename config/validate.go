@@ -54,6 +54,9 @@ func (c *Config) validate(f *findings) {
 	c.Prune.validate(f, "prune")
 	c.validateTokens(f)
 	c.validateProjects(f)
+	if c.Chat.Slack != nil {
+		c.Chat.Slack.validate(f, "chat.slack")
+	}
 }
 
 func (r *Registry) validate(f *findings, field string) {

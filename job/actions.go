@@ -107,7 +107,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 // recorded.
 func (r *Runner) Do(ctx context.Context, req Request, fn func(ctx context.Context, j *Job, w io.Writer) error) (*Job, error) {
 	j := &Job{Action: req.Action, Trigger: req.Trigger, Status: Queued, Who: req.Who, Project: req.Project, Created: r.d.Now().UTC()}
-	if err := r.d.Store.Create(ctx, j, With{}); err != nil {
+	if err := r.d.Store.Create(ctx, j, nil); err != nil {
 		return nil, fmt.Errorf("record %s job: %w", j.Action, err)
 	}
 	r.run(ctx, j, nil, fn)

@@ -76,14 +76,12 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	if err := r.checkStack(ctx, j, p, dir); err != nil { // job/stack.go
 		return err
 	}
-	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
-		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
-	}
-
 	stamp := r.timestamp(j.Project + "/" + component)
 	for _, img := range p.Images {
-		tag := tagpolicy.Timestamped(component, stamp)
-		j.Images = append(j.Images, Image{Name: img.Name, Tag: tag, LatestTag: tagpolicy.Latest(component)})
+		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
+	}
+	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
+		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
 		return r.buildImages(ctx, j, p, dir, stamp, w)

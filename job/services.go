@@ -60,12 +60,10 @@ func WarnMissingServices(ctx context.Context, cfg *config.Config, inv ServiceInv
 	ctx, cancel := context.WithTimeout(ctx, serviceCheckTimeout)
 	defer cancel()
 	var missing *MissingServicesError
-	switch err := CheckServices(ctx, cfg, inv); {
-	case errors.As(err, &missing):
-	case err != nil:
-		log.Warn().Err(err).Msg("could not check that the deploy targets' services exist")
-		return
-	default:
+	if err := CheckServices(ctx, cfg, inv); !errors.As(err, &missing) {
+		if err != nil {
+			log.Warn().Err(err).Msg("could not check that the deploy targets' services exist")
+		}
 		return
 	}
 	eachService(cfg, func(p *config.Project, d *config.Deploy, s config.Service) {

@@ -22,9 +22,12 @@ import (
 	"github.com/swarmhook/swarmhook/store"
 )
 
-// Submitter queues jobs.
+// Submitter queues jobs (*job.Runner).
 type Submitter interface {
 	Submit(ctx context.Context, req job.Request) (*job.Job, error)
+	// Waiting returns build id as it waits in the queue, newer than its
+	// record while pushes join it; false when it does not wait.
+	Waiting(id int64) (*job.Job, bool)
 }
 
 // JobReader reads job records.
@@ -69,6 +72,9 @@ type Deps struct {
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// ChatHTTP posts chat answers to Slack's response URLs; nil uses a
+	// client with a 10 s timeout.
+	ChatHTTP *http.Client
 }
 
 // Server is the HTTP edge. It is an http.Handler; HTTPServer serves it
@@ -118,6 +124,7 @@ func New(d Deps) *Server {
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/projects/:project/plan", s.planProject, s.require(config.ScopeRead))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.mountChat()
 	return s
 }
 
@@ -222,5 +229,16 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	return c.JSON(http.StatusOK, s.newest(j))
+}
+
+// newest is j, or the queue's copy while it waits there: the pushes
+// that join a waiting build reach its record only when it starts.
+func (s *Server) newest(j *job.Job) *job.Job {
+	if j.Status == job.Queued && s.d.Jobs != nil {
+		if w, ok := s.d.Jobs.Waiting(j.ID); ok {
+			return w
+		}
+	}
+	return j
 }

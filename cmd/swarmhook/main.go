@@ -6,6 +6,7 @@
 //
 //	swarmhook serve -config FILE [-log-format json|console] [-log-level info]
 //	swarmhook prune -config FILE [--dry-run]
+//	swarmhook jobs | job | log | services | tags | rollback | deploy | ... (package cli)
 //
 // This file only wires packages together; every behaviour lives in the
 // package named for it.
@@ -29,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/cli"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
@@ -51,13 +53,19 @@ const shutdownGrace = 30 * time.Second
 const notifyDrain = 5 * time.Second
 
 func main() {
+	if len(os.Args) > 1 && cli.Has(os.Args[1]) {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		code := cli.Run(ctx, os.Args[1:], cli.IO{Stdout: os.Stdout, Stderr: os.Stderr})
+		stop()
+		os.Exit(code)
+	}
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "swarmhook:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = "usage: swarmhook serve -config FILE | swarmhook prune -config FILE [--dry-run] | swarmhook plan -config FILE -project P -branch B"
+const usage = "usage: swarmhook serve -config FILE | swarmhook prune -config FILE [--dry-run] | swarmhook plan -config FILE -project P -branch B | swarmhook help (the client commands)"
 
 func run(args []string, stderr io.Writer) error {
 	if len(args) == 0 {
