@@ -89,10 +89,10 @@ func convert(src Source, p *types.Project, order []string, read func(string) ([]
 	for _, k := range netNames {
 		n := p.Networks[k]
 		if !validKey.MatchString(k) {
-			return nil, fmt.Errorf("network %q: not a valid name", k)
+			return nil, fmt.Errorf("networks.%s: not a valid name", k)
 		}
 		if n.Driver != "" && n.Driver != "overlay" {
-			return nil, fmt.Errorf("network %s: driver %q: only overlay networks are allowed", k, n.Driver)
+			return nil, fmt.Errorf("networks.%s.driver %q: only overlay networks are allowed", k, n.Driver)
 		}
 		d.Networks = append(d.Networks, Network{Name: ns(k), Driver: "overlay", Attachable: n.Attachable, Internal: n.Internal, Labels: labels(n.Labels)})
 	}
@@ -101,7 +101,7 @@ func convert(src Source, p *types.Project, order []string, read func(string) ([]
 	for _, k := range slices.Sorted(maps.Keys(p.Configs)) {
 		o, err := object(src.Name, k, types.FileObjectConfig(p.Configs[k]), nil, read)
 		if err != nil {
-			return nil, fmt.Errorf("config %s: %w", k, err)
+			return nil, fmt.Errorf("configs.%s: %w", k, err)
 		}
 		configs[k] = o.Name
 		d.Configs = append(d.Configs, o)
@@ -110,7 +110,7 @@ func convert(src Source, p *types.Project, order []string, read func(string) ([]
 	for _, k := range slices.Sorted(maps.Keys(p.Secrets)) {
 		o, err := object(src.Name, k, types.FileObjectConfig(p.Secrets[k]), src.Env, read)
 		if err != nil {
-			return nil, fmt.Errorf("secret %s: %w", k, err)
+			return nil, fmt.Errorf("secrets.%s: %w", k, err)
 		}
 		secrets[k] = o.Name
 		d.Secrets = append(d.Secrets, o)
@@ -123,11 +123,11 @@ func convert(src Source, p *types.Project, order []string, read func(string) ([]
 			continue
 		}
 		if !validKey.MatchString(key) {
-			return nil, fmt.Errorf("service %q: not a valid name", key)
+			return nil, fmt.Errorf("services.%s: not a valid name", key)
 		}
 		spec, usesDefault, err := serviceSpec(src, sc, ns, labels, configs, secrets)
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", key, err)
+			return nil, fmt.Errorf("services.%s: %w", key, err)
 		}
 		needDefault = needDefault || usesDefault
 		d.Services = append(d.Services, Service{Key: key, Spec: spec})

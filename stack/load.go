@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
@@ -106,8 +107,9 @@ func loadFile(ctx context.Context, root *os.Root, src Source) (*Desired, error) 
 		o.SkipResolveEnvironment, o.SkipResolveLabels = true, true
 		o.SetProjectName(src.Name, true)
 	})
+	top := doc.Content[0]
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src.File, err)
+		return nil, fmt.Errorf("%s%s: %w", src.File, lineIn(top, err), err)
 	}
 	files := func(name string) ([]byte, error) {
 		full := path.Join(path.Dir(src.File), name)
@@ -117,12 +119,48 @@ func loadFile(ctx context.Context, root *os.Root, src Source) (*Desired, error) 
 		}
 		return b, nil
 	}
-	top := doc.Content[0]
 	d, err := convert(src, p, serviceOrder(top), files)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src.File, err)
+		return nil, fmt.Errorf("%s%s: %w", src.File, lineIn(top, err), err)
 	}
 	return d, nil
+}
+
+// keyPath is a dotted path into the file as the loader's and convert's
+// errors write it: services.web.deploy.replicas.
+var keyPath = regexp.MustCompile(`\b(?:services|networks|configs|secrets)(?:\.[A-Za-z0-9_\-\[\]]+)+`)
+
+// lineIn returns ":N" for the line of the deepest node of top that the
+// first key path in err's message reaches, or "" when it names none:
+// the loader checks types and the schema on a map that has lost lines.
+func lineIn(top *yaml.Node, err error) string {
+	p := keyPath.FindString(err.Error())
+	if p == "" {
+		return ""
+	}
+	line, n := 0, top
+	for _, seg := range strings.Split(p, ".") {
+		for n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			break
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == seg {
+				line, next = n.Content[i].Line, n.Content[i+1]
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	if line == 0 {
+		return ""
+	}
+	return fmt.Sprintf(":%d", line)
 }
 
 // readFile reads a regular file of at most MaxFileBytes inside root; a
