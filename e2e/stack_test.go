@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/swarmhook/swarmhook/internal/testenv"
@@ -93,7 +94,11 @@ func removeStack(c *client.Client, name string) {
 		for _, n := range ns {
 			c.NetworkRemove(ctx, n.ID)
 		}
-		if len(ns) == 0 {
+		vs, _ := c.VolumeList(ctx, volume.ListOptions{Filters: f})
+		for _, v := range vs.Volumes {
+			c.VolumeRemove(ctx, v.Name, false)
+		}
+		if len(ns) == 0 && len(vs.Volumes) == 0 {
 			return
 		}
 		time.Sleep(time.Second)
@@ -385,19 +390,28 @@ func TestStackRefusesAndStops(t *testing.T) {
 // removed, after the others rolled out.
 func TestStackPrune(t *testing.T) {
 	s := newGitStack(t, "        prune: true")
-	secret := "secrets:\n  token:\n    environment: STACK_TOKEN\n"
-	two := s.compose(s.svc("one", s.side, "hi", "    secrets: [token]\n")+s.svc("two", s.side, "hi", ""), secret)
+	secret := "secrets:\n  token:\n    environment: STACK_TOKEN\nvolumes:\n  data: {}\n"
+	one := "    secrets: [token]\n    volumes: ['data:/data']\n"
+	two := s.compose(s.svc("one", s.side, "hi", one)+s.svc("two", s.side, "hi", ""), secret)
 	if j, log := s.push(t, two, nil); j.Status != "succeeded" {
 		t.Fatalf("first push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
 	}
 	// The secret comes from the target's env, under a hashed name.
-	one, _ := s.service(t, "one")
-	if refs := one.Spec.TaskTemplate.ContainerSpec.Secrets; len(refs) != 1 || !strings.HasPrefix(refs[0].SecretName, s.name+"_token_") {
+	svc, _ := s.service(t, "one")
+	if refs := svc.Spec.TaskTemplate.ContainerSpec.Secrets; len(refs) != 1 || !strings.HasPrefix(refs[0].SecretName, s.name+"_token_") {
 		t.Errorf("one's secrets %+v, want %s_token_<hash>", refs, s.name)
 	}
-	j, log := s.push(t, s.compose(s.svc("one", s.side, "hi", "    secrets: [token]\n"), secret), nil)
+	// A named volume of the file is the stack's, labelled as such.
+	vols, err := s.c.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+s.name))})
+	if err != nil || len(vols.Volumes) != 1 || vols.Volumes[0].Name != s.name+"_data" {
+		t.Errorf("stack volumes %+v (%v), want %s_data", vols.Volumes, err, s.name)
+	}
+	j, log := s.push(t, s.compose(s.svc("one", s.side, "hi", one), secret), nil)
 	if j.Status != "succeeded" {
 		t.Fatalf("second push: %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 60))
+	}
+	if a, f := j.change("service", s.name+"_one"); a != "unchanged" {
+		t.Errorf("plan for one: %s %v, want unchanged (its secret and volume as Swarm writes them back)", a, f)
 	}
 	if a, _ := j.change("service", s.name+"_two"); a != "remove" {
 		t.Errorf("plan for two: %q, want remove", a)

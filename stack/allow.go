@@ -35,8 +35,9 @@ func with(m map[string]*shape, key string, s *shape) map[string]*shape {
 var fileRef = &shape{keys: fields("source", "target", "uid", "gid", "mode")}
 
 // allowed is every key a stack file may use. Anything else is refused
-// naming its line: build (swarmhook builds), volumes and tmpfs (host
-// paths, volume drivers that bind them), privileged, cap_add, devices,
+// naming its line: build (swarmhook builds), bind mounts (host
+// paths), volume drivers and their options (which can bind host paths),
+// privileged, cap_add, devices,
 // network_mode, pid, ipc, userns_mode, security_opt, sysctls, env_file
 // and label_file (files on swarmhook's host), extends and include
 // (other files), external and name on networks, configs and secrets
@@ -52,6 +53,9 @@ var allowed = &shape{keys: map[string]*shape{
 		m["configs"] = fileRef
 		m["secrets"] = fileRef
 		m["ports"] = &shape{keys: fields("target", "published", "protocol", "mode")}
+		// Named volumes and tmpfs only: a bind (short syntax /host:/x or
+		// ./x:/y, or type: bind) is refused when the file is converted.
+		m["volumes"] = &shape{keys: fields("type", "source", "target", "read_only")}
 		m["deploy"] = &shape{keys: func() map[string]*shape {
 			d := fields("mode", "replicas", "labels", "endpoint_mode")
 			d["resources"] = &shape{keys: map[string]*shape{
@@ -67,7 +71,10 @@ var allowed = &shape{keys: map[string]*shape{
 	}()}},
 	"networks": {each: &shape{keys: with(fields("driver", "attachable", "internal"), "labels", leaf)}},
 	"configs":  {each: &shape{keys: fields("file", "content", "labels")}},
-	"secrets":  {each: &shape{keys: fields("file", "environment", "labels")}},
+	// No driver or driver_opts: the local driver's o: bind, device: /
+	// would mount any host path.
+	"volumes": {each: &shape{keys: fields("labels")}},
+	"secrets": {each: &shape{keys: fields("file", "environment", "labels")}},
 }}
 
 // maxNodes bounds the walk, so aliases nested into a billion laughs

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
@@ -125,7 +127,7 @@ func convert(src Source, p *types.Project, order []string, read func(string) ([]
 		if !validKey.MatchString(key) {
 			return nil, fmt.Errorf("services.%s: not a valid name", key)
 		}
-		spec, usesDefault, err := serviceSpec(src, sc, ns, labels, configs, secrets)
+		spec, usesDefault, err := serviceSpec(src, sc, ns, labels, configs, secrets, p.Volumes)
 		if err != nil {
 			return nil, fmt.Errorf("services.%s: %w", key, err)
 		}
@@ -178,7 +180,7 @@ func object(stack, key string, c types.FileObjectConfig, env map[string]string, 
 // serviceSpec converts one service; usesDefault says it joins the
 // stack's default network.
 func serviceSpec(src Source, sc types.ServiceConfig, ns func(string) string, labels func(map[string]string) map[string]string,
-	configs, secrets map[string]string) (swarm.ServiceSpec, bool, error) {
+	configs, secrets map[string]string, volumes types.Volumes) (swarm.ServiceSpec, bool, error) {
 	image, err := mapImage(src, sc.Image)
 	if err != nil {
 		return swarm.ServiceSpec{}, false, err
@@ -230,6 +232,14 @@ func serviceSpec(src Source, sc types.ServiceConfig, ns func(string) string, lab
 			return swarm.ServiceSpec{}, false, err
 		}
 		cs.Secrets = append(cs.Secrets, &swarm.SecretReference{File: (*swarm.SecretReferenceFileTarget)(f), SecretName: full})
+	}
+
+	for _, v := range sc.Volumes {
+		m, err := volumeMount(v, ns, labels, volumes)
+		if err != nil {
+			return swarm.ServiceSpec{}, false, err
+		}
+		cs.Mounts = append(cs.Mounts, m)
 	}
 
 	spec := swarm.ServiceSpec{
@@ -300,6 +310,34 @@ func serviceSpec(src Source, sc types.ServiceConfig, ns func(string) string, lab
 		spec.TaskTemplate.Networks = append(spec.TaskTemplate.Networks, swarm.NetworkAttachmentConfig{Target: ns(k), Aliases: aliases})
 	}
 	return spec, usesDefault, nil
+}
+
+// volumeMount converts a volume of a service: a named volume the file
+// declares (<stack>_<key>, labelled, on the local driver), an anonymous
+// one, or a tmpfs. Binds of host paths are refused.
+func volumeMount(v types.ServiceVolumeConfig, ns func(string) string, labels func(map[string]string) map[string]string,
+	volumes types.Volumes) (mount.Mount, error) {
+	if v.Target == "" || !path.IsAbs(v.Target) {
+		return mount.Mount{}, fmt.Errorf("volumes: target %q must be an absolute path in the container", v.Target)
+	}
+	switch v.Type {
+	case types.VolumeTypeVolume:
+		m := mount.Mount{Type: mount.TypeVolume, Target: v.Target, ReadOnly: v.ReadOnly}
+		if v.Source == "" {
+			return m, nil
+		}
+		decl, ok := volumes[v.Source]
+		if !ok {
+			return mount.Mount{}, fmt.Errorf("volumes: %q is not declared under the file's volumes:", v.Source)
+		}
+		m.Source = ns(v.Source)
+		m.VolumeOptions = &mount.VolumeOptions{Labels: labels(decl.Labels)}
+		return m, nil
+	case types.VolumeTypeTmpfs:
+		return mount.Mount{Type: mount.TypeTmpfs, Target: v.Target, ReadOnly: v.ReadOnly}, nil
+	default:
+		return mount.Mount{}, fmt.Errorf("volumes: %s mount of %q is not allowed: only named volumes and tmpfs (see docs/security.md)", v.Type, v.Source)
+	}
 }
 
 // mapImage gives a service naming one of the project's images the

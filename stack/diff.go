@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmhook/swarmhook/imageref"
@@ -38,6 +39,9 @@ func fieldsOf(spec swarm.ServiceSpec, netName map[string]string) map[string]stri
 	put("read_only", cs.ReadOnly)
 	put("init", cs.Init != nil && *cs.Init)
 	put("healthcheck", cs.Healthcheck)
+	mounts := slices.Clone(cs.Mounts)
+	slices.SortFunc(mounts, func(a, b mount.Mount) int { return strings.Compare(a.Target, b.Target) })
+	put("volumes", mounts)
 	type ref struct {
 		Name, Target, UID, GID string
 		Mode                   uint32

@@ -11,7 +11,7 @@ import (
 
 // forbidden are keys that must never get through the allow-list,
 // wherever they hide (anchors, merge keys).
-var forbidden = map[string]bool{"privileged": true, "volumes": true, "network_mode": true, "pid": true,
+var forbidden = map[string]bool{"privileged": true, "network_mode": true, "pid": true,
 	"cap_add": true, "devices": true, "external": true, "env_file": true, "extends": true, "include": true}
 
 // FuzzLoad: whatever the file, Load never panics, and a file the

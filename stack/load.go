@@ -128,7 +128,9 @@ func loadFile(ctx context.Context, root *os.Root, src Source) (*Desired, error) 
 
 // keyPath is a dotted path into the file as the loader's and convert's
 // errors write it: services.web.deploy.replicas.
-var keyPath = regexp.MustCompile(`\b(?:services|networks|configs|secrets)(?:\.[A-Za-z0-9_\-\[\]]+)+`)
+// Convert's errors go on after a colon (services.web: volumes: ...),
+// so one word after ": " is taken as the next key when the file has it.
+var keyPath = regexp.MustCompile(`\b(?:services|networks|configs|secrets|volumes)(?:\.[A-Za-z0-9_\-\[\]]+)+(?:: [a-z_]+(?:\.[a-z_]+)*)?`)
 
 // lineIn returns ":N" for the line of the deepest node of top that the
 // first key path in err's message reaches, or "" when it names none:
@@ -139,7 +141,7 @@ func lineIn(top *yaml.Node, err error) string {
 		return ""
 	}
 	line, n := 0, top
-	for _, seg := range strings.Split(p, ".") {
+	for _, seg := range strings.Split(strings.ReplaceAll(p, ": ", "."), ".") {
 		for n.Kind == yaml.AliasNode {
 			n = n.Alias
 		}

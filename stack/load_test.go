@@ -112,7 +112,13 @@ func TestLoadRefuses(t *testing.T) {
 	}{
 		{"syntax", "services:\n  web: [\n", nil, "compose.yml: yaml: line 2"},
 		{"unknown key", svc("    imagee: x\n"), nil, "compose.yml:4: services.web.imagee is not allowed"},
-		{"bind mount", svc("    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n"), nil, ":4: services.web.volumes"},
+		{"bind mount", svc("    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n"), nil, "compose.yml:4: services.web: volumes: bind mount of \"/var/run/docker.sock\" is not allowed"},
+		{"relative bind mount", svc("    volumes: ['./:/src']\n"), nil, "bind mount"},
+		{"long bind mount", svc("    volumes: [{type: bind, source: /, target: /host}]\n"), nil, "bind mount of \"/\""},
+		{"undeclared volume", svc("    volumes: ['data:/data']\n"), nil, "refers to undefined volume data"},
+		{"volume driver options", svc("volumes:\n  data:\n    driver_opts: {type: none, o: bind, device: /}\n"), nil, ":6: volumes.data.driver_opts is not allowed"},
+		{"external volume", svc("volumes:\n  data:\n    external: true\n"), nil, "volumes.data.external is not allowed"},
+		{"volume bind options", svc("    volumes: [{type: volume, source: d, target: /d, bind: {propagation: shared}}]\n"), nil, "services.web.volumes.bind is not allowed"},
 		{"privileged", svc("    privileged: true\n"), nil, ":4: services.web.privileged"},
 		{"host network", svc("    network_mode: host\n"), nil, ":4: services.web.network_mode"},
 		{"host pid", svc("    pid: host\n"), nil, "services.web.pid"},
@@ -123,12 +129,11 @@ func TestLoadRefuses(t *testing.T) {
 		{"named network", svc("networks:\n  x:\n    name: other_net\n"), nil, "networks.x.name"},
 		{"external config", svc("configs:\n  c:\n    external: true\n"), nil, "configs.c.external"},
 		{"host network driver", svc("networks:\n  x:\n    driver: host\n"), nil, "compose.yml:6: networks.x.driver \"host\": only overlay"},
-		{"top volumes", svc("volumes:\n  data: {}\n"), nil, ":4: volumes is not allowed"},
 		{"merge key smuggles", "x-bad: &bad\n  privileged: true\nservices:\n  web:\n    image: nginx:1.27\n    <<: *bad\n", nil, "services.web.privileged"},
 		{"config file outside", svc("    configs: [c]\nconfigs:\n  c:\n    file: ../../../etc/passwd\n"), nil, "not a path inside"},
 		{"config file symlink out", svc("    configs: [c]\nconfigs:\n  c:\n    file: link\n"), map[string]string{}, "link"},
 		{"other registry image", "services:\n  web:\n    image: reg:5000/other/app:1\n", nil, "none of the project's images"},
-		{"no tag", "services:\n  web:\n    image: nginx\n", nil, "compose.yml:2: services.web: image nginx names no tag"},
+		{"no tag", "services:\n  web:\n    image: nginx\n", nil, "compose.yml:3: services.web: image nginx names no tag"},
 		{"loader type error gets its line", svc("    deploy:\n      replicas: abc\n"), nil, "compose.yml:5: error while interpolating services.web.deploy.replicas"},
 		{"secret from swarmhook's env", svc("    secrets: [s]\nsecrets:\n  s:\n    environment: HOME\n"), nil, "HOME is not set"},
 		{"update_config", svc("    deploy:\n      update_config: {parallelism: 5}\n"), nil, "services.web.deploy.update_config"},
@@ -181,5 +186,16 @@ func TestErrorsHideEnvValues(t *testing.T) {
 	t.Log(err)
 	if strings.Contains(err.Error(), "hunter22") {
 		t.Errorf("error %q shows the env value", err)
+	}
+}
+
+func TestLoadNamedVolume(t *testing.T) {
+	d, err := load(t, "services:\n  db:\n    image: postgres:17\n    volumes: ['data:/var/lib/postgresql/data', {type: tmpfs, target: /tmp}]\nvolumes:\n  data: {}\n", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := d.Services[0].Spec.TaskTemplate.ContainerSpec.Mounts
+	if len(m) != 2 || m[0].Source != "shop_data" || m[0].Type != "volume" || m[0].VolumeOptions.Labels[NamespaceLabel] != "shop" || m[1].Type != "tmpfs" {
+		t.Errorf("mounts %+v, want volume shop_data labelled with the stack and a tmpfs", m)
 	}
 }
