@@ -35,14 +35,15 @@ func with(m map[string]*shape, key string, s *shape) map[string]*shape {
 var fileRef = &shape{keys: fields("source", "target", "uid", "gid", "mode")}
 
 // allowed is every key a stack file may use. Anything else is refused
-// naming its line: build (swarmhook builds), bind mounts (host
-// paths), volume drivers and their options (which can bind host paths),
-// privileged, cap_add, devices,
-// network_mode, pid, ipc, userns_mode, security_opt, sysctls, env_file
-// and label_file (files on swarmhook's host), extends and include
-// (other files), external and name on networks, configs and secrets
-// (resources outside the stack's namespace), update_config and
-// rollback_config (the deploy target's update settings apply).
+// naming its line: build (swarmhook builds), volume drivers and their
+// options (the local driver's o: bind mounts a host path), privileged,
+// cap_add, devices, network_mode, pid, ipc, userns_mode, security_opt,
+// sysctls, env_file and label_file (files on swarmhook's host), extends
+// and include (other files), external and name on networks, configs,
+// secrets and volumes (resources outside the stack's namespace),
+// update_config and rollback_config (the target's settings apply).
+// Bind mounts, which the short volume syntax cannot tell apart by key,
+// are refused by convert.
 var allowed = &shape{keys: map[string]*shape{
 	"version": leaf,
 	"services": {each: &shape{keys: func() map[string]*shape {
