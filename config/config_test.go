@@ -424,3 +424,31 @@ projects:
 		t.Error("vipay_ matched")
 	}
 }
+
+func TestDashboardConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		ttl        time.Duration
+		err        string
+	}{
+		{"default", ``, DefaultSessionTTL, ""},
+		{"set", "dashboard: {session_ttl: 1h, private_badges: true}\n", time.Hour, ""},
+		{"too short", "dashboard: {session_ttl: 1s}\n", 0, "dashboard.session_ttl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(strings.NewReader(tc.yaml), func(string) (string, bool) { return "", false })
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Dashboard.SessionTTL.Duration != tc.ttl {
+				t.Errorf("session_ttl %s, want %s", c.Dashboard.SessionTTL.Duration, tc.ttl)
+			}
+		})
+	}
+}

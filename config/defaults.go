@@ -76,6 +76,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Registry.applyDefaults()
 	c.Prune.applyDefaults()
+	c.Dashboard.applyDefaults()
 	if c.Chat.Slack != nil {
 		c.Chat.Slack.applyDefaults()
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"slices"
 	"strings"
 
@@ -136,3 +138,19 @@ func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
 
 // Wants reports whether event is one the project is notified of.
 func (n *Notify) Wants(event Event) bool { return slices.Contains(n.On, event) }
+
+// TokenFor returns the configured token equal to given. Every token is
+// compared, in constant time over equal-length hashes, so the answer's
+// timing says nothing about which or how much of a token matched.
+func (c *Config) TokenFor(given string) (Token, bool) {
+	g := sha256.Sum256([]byte(given))
+	var found Token
+	match := 0
+	for _, t := range c.Tokens {
+		w := sha256.Sum256([]byte(t.Token))
+		if subtle.ConstantTimeCompare(g[:], w[:]) == 1 {
+			found, match = t, 1
+		}
+	}
+	return found, match == 1
+}

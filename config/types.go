@@ -28,6 +28,8 @@ type Config struct {
 	Webhook Webhook `yaml:"webhook"`
 	// Prune deletes old timestamped tags from the registry.
 	Prune Prune `yaml:"prune"`
+	// Dashboard configures the web UI at /.
+	Dashboard Dashboard `yaml:"dashboard"`
 	// Projects are the repositories swarmhook builds and deploys.
 	Projects []Project `yaml:"projects"`
 	// Chat takes chat-ops commands (Slack slash commands).

@@ -52,6 +52,7 @@ func (c *Config) validate(f *findings) {
 	}
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
+	c.Dashboard.validate(f, "dashboard")
 	c.validateTokens(f)
 	c.validateProjects(f)
 	if c.Chat.Slack != nil {

@@ -84,7 +84,7 @@ type PlanOptions struct {
 	Prune bool
 }
 
-// Plan compares d with what runs in the stack's namespace and says
+// MakePlan compares d with what runs in the stack's namespace and says
 // what Apply would do. It changes nothing.
 func MakePlan(ctx context.Context, c Client, d *Desired, o PlanOptions) (*Plan, error) {
 	ordered, err := order(d.Services, o.Order)

@@ -32,6 +32,7 @@ import (
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/cli"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/dashboard"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
@@ -344,7 +345,13 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
+	sessions := dashboard.NewSessions(cfg.Dashboard.SessionTTL.Duration, nil)
+	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Log: log})
+	if err != nil {
+		return err
+	}
 	httpServer := server.New(server.Deps{
+		Sessions: sessions, Dashboard: dash,
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 		Swarm: swarm, Registry: reg, Heads: runner, Plans: runner, Log: log,
 		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
