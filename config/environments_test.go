@@ -57,6 +57,7 @@ func TestEnvironmentErrors(t *testing.T) {
 		{"bad cron", `"0 9 * * 1-5"`, `"at nine"`, "is not a cron expression"},
 		{"approve scope", "approve: {}", "approve: {scope: deploy}", `approve.scope: "deploy" must be approve or admin`},
 		{"overlap", "approve: {}", "approve: {}\n        pipeline: overlap", "cannot wait for an approval"},
+		{"approval on a stack", "approve: {}", "approve: {}\n        stack: {name: shop, file: compose.yml}", "cannot wait for an approval"},
 		{"promote_from without environment", "environment: production\n        promote_from", "promote_from", "environment: must be set on a target with promote_from"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"slices"
+	"strings"
 
 	"github.com/swarmhook/swarmhook/tagpolicy"
 )
@@ -142,11 +143,25 @@ func (d *Deploy) UpdateFor(s Service) Update {
 }
 
 // ServiceTarget finds the first deploy target that lists service name,
-// with its project and entry.
+// with its project and entry. A stack target owns the Swarm services
+// named <stack>_<key> (stack names hold no '_'), whether its services
+// list the key or not; the keys it lists are never Swarm names.
 func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		for j := range p.Deploy {
+			if st := p.Deploy[j].Stack; st != nil {
+				if key, ok := strings.CutPrefix(name, st.Name+"_"); ok && key != "" {
+					s := Service{Name: name}
+					for _, ls := range p.Deploy[j].Services {
+						if ls.Name == key {
+							s.Update = ls.Update
+						}
+					}
+					return p, &p.Deploy[j], s, true
+				}
+				continue
+			}
 			for _, s := range p.Deploy[j].Services {
 				if s.Name == name {
 					return p, &p.Deploy[j], s, true

@@ -236,6 +236,14 @@ type Deploy struct {
 	// soon as its own image is ready, so a later image's failed build can
 	// leave earlier services on the new version).
 	Pipeline Pipeline `yaml:"pipeline"`
+	// Stack, when set, deploys the compose file of the pushed commit as
+	// a Swarm stack (see the stack package): Services then only orders
+	// the stack's services, and services the file does not list follow
+	// in file order.
+	Stack *Stack `yaml:"stack"`
+	// Prune removes the stack's services that the compose file no longer
+	// lists; without it they are left running and the plan says so.
+	Prune bool `yaml:"prune"`
 	// Environment names the target (staging, production) for promotion:
 	// POST /api/projects/{p}/promote copies what one environment's
 	// services run to another's. Unique within a project.
@@ -250,6 +258,23 @@ type Deploy struct {
 	// Windows, when set, are the only times a deploy to the target may
 	// start; one that is ready outside them waits for the next.
 	Windows []Window `yaml:"windows"`
+}
+
+// Stack is a compose file in the repository deployed as a Swarm stack.
+type Stack struct {
+	// Name is the stack's namespace (lower-case letters, digits and '-',
+	// no '_'): services, networks, configs and
+	// secrets are named <name>_<key> and labelled
+	// com.docker.stack.namespace=<name>, as docker stack deploy does.
+	Name string `yaml:"name"`
+	// File is the compose file's path in the repository.
+	File string `yaml:"file"`
+	// EnvFile is a file of KEY=value lines on swarmhook's host whose
+	// values ${KEY} in the compose file takes; Env adds to and overrides
+	// it. swarmhook's own environment is never read.
+	EnvFile string `yaml:"env_file"`
+	// Env are more values for interpolation.
+	Env map[string]string `yaml:"env" secret:"true"`
 }
 
 // Approve says who must approve a target's deploys, and for how long a

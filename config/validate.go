@@ -143,6 +143,7 @@ func (c *Config) validateProjects(f *findings) {
 		field   string
 	}
 	owner := map[string]serviceOwner{}
+	stacks := map[string]string{} // stack name -> field of its first target
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		field := fmt.Sprintf("projects[%d]", i)
@@ -152,6 +153,16 @@ func (c *Config) validateProjects(f *findings) {
 		}
 		names[p.Name] = true
 		for j, d := range p.Deploy {
+			if d.Stack != nil {
+				// Two targets deploying one stack would undo each other.
+				h := fmt.Sprintf("%s.deploy[%d].stack.name", field, j)
+				if first, taken := stacks[d.Stack.Name]; taken {
+					f.bad(h, "stack %q is already deployed by %s (line %d); a stack belongs to one deploy target", d.Stack.Name, first, f.lineOf(first))
+				} else {
+					stacks[d.Stack.Name] = h
+				}
+				continue // its services are keys of its stack file, named <stack>_<key>
+			}
 			for k, s := range d.Services {
 				h := fmt.Sprintf("%s.deploy[%d].services[%d]", field, j, k)
 				if o, taken := owner[s.Name]; taken && o.project != i {
@@ -161,6 +172,14 @@ func (c *Config) validateProjects(f *findings) {
 				} else if !taken {
 					owner[s.Name] = serviceOwner{project: i, field: h}
 				}
+			}
+		}
+	}
+	// A stack owns every service named <stack>_...
+	for name, o := range owner {
+		if stack, _, ok := strings.Cut(name, "_"); ok {
+			if first, taken := stacks[stack]; taken {
+				f.bad(o.field+".name", "service %q is in stack %q (%s, line %d); a service belongs to one target", name, stack, first, f.lineOf(first))
 			}
 		}
 	}
@@ -315,11 +334,20 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 			f.bad(fmt.Sprintf("%s.windows[%d]", field, i), "%v", err)
 		}
 	}
+	if (d.Approve != nil || len(d.Windows) > 0 || d.PromoteFrom != "") && d.Stack != nil {
+		f.bad(field+".stack", "a stack deploy reads the compose file from its build's checkout, so it cannot wait for an approval or a window, nor be promoted to; use them on image targets")
+	}
 	if (d.Approve != nil || len(d.Windows) > 0) && d.Pipeline == PipelineOverlap {
 		f.bad(field+".pipeline", "overlap deploys while it builds, so it cannot wait for an approval or a window; use sequential")
 	}
-	if len(d.Services) == 0 {
+	if len(d.Services) == 0 && d.Stack == nil {
 		f.bad(field+".services", "must not be empty")
+	}
+	if d.Stack != nil {
+		d.Stack.validate(f, field+".stack")
+		if d.Pipeline == PipelineOverlap {
+			f.bad(field+".pipeline", "overlap cannot deploy a stack: its plan needs every image first")
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
@@ -343,6 +371,21 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	}
 	checkChoice(f, field+".on_failure", d.OnFailure, onFailures)
 	checkChoice(f, field+".pipeline", d.Pipeline, pipelines)
+}
+
+// stackName has no '_', so the stack a name <stack>_<key> belongs to is
+// the part before its first '_': stack a's key b_c can never be stack
+// a_b's c.
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,49}$`)
+
+// validate checks a deploy target's stack.
+func (s *Stack) validate(f *findings, field string) {
+	if !stackName.MatchString(s.Name) {
+		f.bad(field+".name", "%q must be lower-case letters, digits and '-', at most 50", s.Name)
+	}
+	if s.File == "" || !filepath.IsLocal(s.File) {
+		f.bad(field+".file", "%q must be a relative path inside the repository", s.File)
+	}
 }
 
 // validate checks one update or rollback section. A key left empty is

@@ -73,6 +73,11 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no deploy target of project %s matches branch %s", p.Name, j.Branch)
 	}
+	if target.Stack != nil {
+		// The stack file at the tag's commit is not at hand here; its
+		// services are keys of the file, not Swarm names.
+		return fmt.Errorf("branch %s deploys stack %s from its file: deploy the branch head, not a tag", j.Branch, target.Stack.Name)
+	}
 	component, err := tagpolicy.BranchComponent(j.Branch)
 	if err != nil {
 		return err

@@ -73,6 +73,9 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
+	if err := r.checkStack(ctx, j, p, dir); err != nil { // job/stack.go
+		return err
+	}
 	stamp := r.timestamp(j.Project + "/" + component)
 	for _, img := range p.Images {
 		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
@@ -101,7 +104,16 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 
 	r.pruneImages(ctx, j, w)
 
-	if target, ok := p.DeployFor(j.Branch); ok {
+	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
+		if r.gated(j, p, target) {
+			// The compose file is read from this job's checkout, which
+			// goes with the run: a stack deploy cannot wait.
+			return fmt.Errorf("deploy: a freeze holds deploys to this target, and a stack deploy cannot wait for its end: push again once it ends")
+		}
+		if err := r.deployStack(ctx, j, p, target, dir, w); err != nil { // job/stack.go
+			return err
+		}
+	} else if ok {
 		if err := r.gateDeploy(ctx, j, p, target, w); err != nil {
 			return err
 		}

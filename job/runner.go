@@ -15,6 +15,7 @@ import (
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/internal/keylock"
 	"github.com/swarmhook/swarmhook/source"
+	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
 )
@@ -123,7 +124,11 @@ type Deps struct {
 	// services all exist, so a missing one fails the deploy before any
 	// service changes.
 	Services ServiceInventory
-	Log      zerolog.Logger
+	// Stacks and Rollout deploy targets with a stack: file; both are
+	// needed for those only.
+	Stacks  stack.Client
+	Rollout stack.Rollout
+	Log     zerolog.Logger
 	// Observers hear of job state changes: notifications, metrics.
 	Observers []Observer
 	// Gate, when set, holds deploys for approvals, windows and freezes

@@ -74,12 +74,15 @@ func WarnMissingServices(ctx context.Context, cfg *config.Config, inv ServiceInv
 	})
 }
 
-// eachService calls fn for every service of every deploy target of cfg,
-// in config order.
+// eachService calls fn for every service of every image-only deploy
+// target of cfg, in config order.
 func eachService(cfg *config.Config, fn func(p *config.Project, d *config.Deploy, s config.Service)) {
 	for i := range cfg.Projects {
 		p := &cfg.Projects[i]
 		for j := range p.Deploy {
+			if p.Deploy[j].Stack != nil {
+				continue // its services are keys of the stack file, created by the deploy
+			}
 			for _, s := range p.Deploy[j].Services {
 				fn(p, &p.Deploy[j], s)
 			}

@@ -67,12 +67,19 @@ func (s *Server) promoteRequest(project, from, to string) (job.Request, error) {
 	if !ok {
 		return job.Request{}, fmt.Errorf("%w: %q", job.ErrUnknownProject, project)
 	}
-	if _, _, ok := p.Environment(from); !ok {
+	source, _, ok := p.Environment(from)
+	if !ok {
 		return job.Request{}, fmt.Errorf("%w: from: %s has no environment %q", errBadRequest, p.Name, from)
+	}
+	if source.Stack != nil {
+		return job.Request{}, fmt.Errorf("%w: from: %s deploys a stack; promotion copies the images of image targets", errBadRequest, from)
 	}
 	target, _, ok := p.Environment(to)
 	if !ok {
 		return job.Request{}, fmt.Errorf("%w: to: %s has no environment %q", errBadRequest, p.Name, to)
+	}
+	if target.Stack != nil {
+		return job.Request{}, fmt.Errorf("%w: to: %s deploys a stack; promotion copies the images of image targets", errBadRequest, to)
 	}
 	if from == to {
 		return job.Request{}, fmt.Errorf("%w: from and to are both %q", errBadRequest, to)

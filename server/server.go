@@ -64,6 +64,9 @@ type Deps struct {
 	DeliveryCounter DeliveryCounter
 	// Prune plans and runs registry prunes; nil answers 404.
 	Prune Pruner
+	// Plans plans stack deploys for POST /api/projects/{p}/plan; nil
+	// answers 404.
+	Plans Planner
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
@@ -132,6 +135,7 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/redeploy", s.redeploy, s.require(config.ScopeDeploy))
 	api.POST("/services/:service/scale", s.scale, s.require(config.ScopeScale))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
+	api.POST("/projects/:project/plan", s.planProject, s.require(config.ScopeRead))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
 	s.gateRoutes(api) // server/gate.go
 	s.mountChat()

@@ -355,6 +355,9 @@ func (s *Server) listServices(c echo.Context) error {
 	seen := map[string]bool{}
 	for _, p := range s.d.Config.Projects {
 		for _, d := range p.Deploy {
+			if d.Stack != nil {
+				continue // its services are keys of its stack file, not Swarm names
+			}
 			for _, svc := range d.Services {
 				if seen[svc.Name] {
 					continue
