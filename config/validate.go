@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/robfig/cron/v3"
+
+	"github.com/swarmhook/swarmhook/window"
 )
 
 // Each section validates itself, given the key path it sits at (field),
@@ -64,8 +66,12 @@ func (c *Config) validate(f *findings) {
 	}
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
+	c.Dashboard.validate(f, "dashboard")
 	c.validateTokens(f)
 	c.validateProjects(f)
+	if c.Chat.Slack != nil {
+		c.Chat.Slack.validate(f, "chat.slack")
+	}
 }
 
 func (r *Registry) validate(f *findings, field string) {
@@ -149,6 +155,7 @@ func (c *Config) validateProjects(f *findings) {
 		field   string
 	}
 	owner := map[string]serviceOwner{}
+	stacks := map[string]string{} // stack name -> field of its first target
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		field := fmt.Sprintf("projects[%d]", i)
@@ -158,6 +165,16 @@ func (c *Config) validateProjects(f *findings) {
 		}
 		names[p.Name] = true
 		for j, d := range p.Deploy {
+			if d.Stack != nil {
+				// Two targets deploying one stack would undo each other.
+				h := fmt.Sprintf("%s.deploy[%d].stack.name", field, j)
+				if first, taken := stacks[d.Stack.Name]; taken {
+					f.bad(h, "stack %q is already deployed by %s (line %d); a stack belongs to one deploy target", d.Stack.Name, first, f.lineOf(first))
+				} else {
+					stacks[d.Stack.Name] = h
+				}
+				continue // its services are keys of its stack file, named <stack>_<key>
+			}
 			for k, s := range d.Services {
 				h := fmt.Sprintf("%s.deploy[%d].services[%d]", field, j, k)
 				if o, taken := owner[s.Name]; taken && o.project != i {
@@ -170,9 +187,21 @@ func (c *Config) validateProjects(f *findings) {
 			}
 		}
 	}
+	// A stack owns every service named <stack>_...
+	for name, o := range owner {
+		if stack, _, ok := strings.Cut(name, "_"); ok {
+			if first, taken := stacks[stack]; taken {
+				f.bad(o.field+".name", "service %q is in stack %q (%s, line %d); a service belongs to one target", name, stack, first, f.lineOf(first))
+			}
+		}
+	}
 }
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// envName is what an environment may be called: like a project, so that
+// "project/environment" names a target unambiguously.
+var environmentName = projectName
 
 // validate checks project p of configuration c, which bounds its build
 // timeout and must name a registry for its images.
@@ -216,8 +245,20 @@ func (p *Project) validate(f *findings, field string, c *Config) {
 		}
 		images[img.Name] = true
 	}
+	envs := map[string]bool{}
 	for i := range p.Deploy {
-		p.Deploy[i].validate(f, fmt.Sprintf("%s.deploy[%d]", field, i), images)
+		d := &p.Deploy[i]
+		g := fmt.Sprintf("%s.deploy[%d]", field, i)
+		d.validate(f, g, images)
+		if d.Environment != "" && envs[d.Environment] {
+			f.bad(g+".environment", "%q is used twice in this project", d.Environment)
+		}
+		envs[d.Environment] = true
+	}
+	for i, d := range p.Deploy {
+		if d.PromoteFrom != "" && !envs[d.PromoteFrom] {
+			f.bad(fmt.Sprintf("%s.deploy[%d].promote_from", field, i), "%q is no environment of this project", d.PromoteFrom)
+		}
 	}
 }
 
@@ -290,11 +331,43 @@ func (img *Image) validate(f *findings, field string) bool {
 // validate checks a deploy target; images are the names of its project's
 // images.
 func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
-	if d.Branch.String() == "" {
-		f.bad(field+".branch", "must not be empty")
+	if d.Branch.String() == "" && d.PromoteFrom == "" {
+		f.bad(field+".branch", "must not be empty (or set promote_from)")
 	}
-	if len(d.Services) == 0 {
+	if d.Environment != "" && !environmentName.MatchString(d.Environment) {
+		f.bad(field+".environment", "%q must be lower-case letters, digits, '.', '_' or '-'", d.Environment)
+	}
+	if d.PromoteFrom != "" {
+		if d.Environment == "" {
+			f.bad(field+".environment", "must be set on a target with promote_from")
+		} else if d.PromoteFrom == d.Environment {
+			f.bad(field+".promote_from", "%q is this target's own environment", d.PromoteFrom)
+		}
+	}
+	if a := d.Approve; a != nil {
+		if a.Scope != ScopeApprove && a.Scope != ScopeAdmin {
+			f.bad(field+".approve.scope", "%q must be %s", a.Scope, oneOf([]Scope{ScopeApprove, ScopeAdmin}))
+		}
+	}
+	for i, w := range d.Windows {
+		if _, err := window.Parse(w.Start, w.Duration.Duration, w.TimeZone); err != nil {
+			f.bad(fmt.Sprintf("%s.windows[%d]", field, i), "%v", err)
+		}
+	}
+	if (d.Approve != nil || len(d.Windows) > 0 || d.PromoteFrom != "") && d.Stack != nil {
+		f.bad(field+".stack", "a stack deploy reads the compose file from its build's checkout, so it cannot wait for an approval or a window, nor be promoted to; use them on image targets")
+	}
+	if (d.Approve != nil || len(d.Windows) > 0) && d.Pipeline == PipelineOverlap {
+		f.bad(field+".pipeline", "overlap deploys while it builds, so it cannot wait for an approval or a window; use sequential")
+	}
+	if len(d.Services) == 0 && d.Stack == nil {
 		f.bad(field+".services", "must not be empty")
+	}
+	if d.Stack != nil {
+		d.Stack.validate(f, field+".stack")
+		if d.Pipeline == PipelineOverlap {
+			f.bad(field+".pipeline", "overlap cannot deploy a stack: its plan needs every image first")
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
@@ -318,6 +391,21 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	}
 	checkChoice(f, field+".on_failure", d.OnFailure, onFailures)
 	checkChoice(f, field+".pipeline", d.Pipeline, pipelines)
+}
+
+// stackName has no '_', so the stack a name <stack>_<key> belongs to is
+// the part before its first '_': stack a's key b_c can never be stack
+// a_b's c.
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,49}$`)
+
+// validate checks a deploy target's stack.
+func (s *Stack) validate(f *findings, field string) {
+	if !stackName.MatchString(s.Name) {
+		f.bad(field+".name", "%q must be lower-case letters, digits and '-', at most 50", s.Name)
+	}
+	if s.File == "" || !filepath.IsLocal(s.File) {
+		f.bad(field+".file", "%q must be a relative path inside the repository", s.File)
+	}
 }
 
 // validate checks one update or rollback section. A key left empty is

@@ -74,14 +74,17 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
-	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
-		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
+	if err := r.checkStack(ctx, j, p, dir); err != nil { // job/stack.go
+		return err
 	}
-
 	stamp := r.timestamp(j.Project + "/" + component)
 	for _, img := range p.Images {
-		tag := tagpolicy.Timestamped(component, stamp)
-		j.Images = append(j.Images, Image{Name: img.Name, Tag: tag, LatestTag: tagpolicy.Latest(component)})
+		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
+	}
+	// An overlap target the gate holds (a freeze) builds as a
+	// sequential one, and waits before its deploy.
+	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap && !r.gated(j, p, target) {
+		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
 		return r.buildImages(ctx, j, p, dir, stamp, w)
@@ -105,7 +108,19 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	// half a second the services need not wait for.
 	defer r.pruneImages(ctx, j, w)
 
-	if target, ok := p.DeployFor(j.Branch); ok {
+	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
+		if r.gated(j, p, target) {
+			// The compose file is read from this job's checkout, which
+			// goes with the run: a stack deploy cannot wait.
+			return fmt.Errorf("deploy: a freeze holds deploys to this target, and a stack deploy cannot wait for its end: push again once it ends")
+		}
+		if err := r.deployStack(ctx, j, p, target, dir, w); err != nil { // job/stack.go
+			return err
+		}
+	} else if ok {
+		if err := r.gateDeploy(ctx, j, p, target, w); err != nil {
+			return err
+		}
 		if err := r.deploy(ctx, j, p, target, w); err != nil {
 			return err
 		}

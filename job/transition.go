@@ -12,16 +12,20 @@ import (
 // (the deliveries that joined it, not yet saved), logs the change and
 // tells the observers. An end is saved with retries (see saveEnd) under
 // ctx, which should be the runner's, not the job's.
-func (r *Runner) transition(ctx context.Context, j *Job, to Status, log zerolog.Logger, ds ...*Delivery) error {
+func (r *Runner) transition(ctx context.Context, j *Job, to Status, ds ...*Delivery) error {
+	log := r.jobLog(j)
 	now := r.d.Now().UTC()
 	j.Status = to
 	var err error
-	if to == Running {
-		j.Started = now
+	switch to {
+	case Running, Waiting:
+		if to == Running {
+			j.Started = now
+		}
 		if err = r.d.Store.Save(ctx, j, ds...); err != nil {
 			log.Error().Err(err).Msg("save job")
 		}
-	} else {
+	default:
 		j.Finished, j.Stage = now, nil
 		err = r.saveEnd(ctx, j, log, ds)
 	}
@@ -33,13 +37,17 @@ func (r *Runner) transition(ctx context.Context, j *Job, to Status, log zerolog.
 		e = log.Warn().Str("error", j.Error)
 	case Superseded:
 		e = e.Int64("by", j.SupersededBy)
+	case Waiting:
+		e = e.Str("for", string(j.Wait.For)).Time("until", j.Wait.Until)
 	case Running:
 		e = e.Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service)
 	case Succeeded:
 		e = e.Dur("took", j.Finished.Sub(j.Started))
 	}
 	e.Msg("job " + string(to))
-	r.notify(j)
+	for _, o := range r.d.Observers {
+		o.JobChanged(j.Clone()) // a copy each: observers must not block
+	}
 	return err
 }
 
@@ -79,13 +87,5 @@ func (r *Runner) saveEnd(runner context.Context, j *Job, log zerolog.Logger, ds 
 		case <-t.C:
 		}
 		wait = min(2*wait, saveRetryMax)
-	}
-}
-
-// notify tells every observer about j's new state. Observers must not
-// block; each gets its own copy.
-func (r *Runner) notify(j *Job) {
-	for _, o := range r.d.Observers {
-		o.JobChanged(j.Clone())
 	}
 }

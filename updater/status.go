@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -25,6 +26,27 @@ type Status struct {
 	UpdateState string `json:"update_state,omitempty"`
 	// Previous is the image of Swarm's rollback target, if any.
 	Previous string `json:"previous_image,omitempty"`
+	// Tasks are the tasks Swarm wants running, per node.
+	Tasks []Task `json:"tasks,omitempty"`
+}
+
+// Task is one task of a service that Swarm wants running.
+type Task struct {
+	// Node is the node's hostname, or its ID when the client cannot
+	// list nodes.
+	Node string `json:"node"`
+	// State is Swarm's task state: running, starting, preparing...
+	State string `json:"state"`
+	// Image is the image the task runs, repo:tag@digest.
+	Image string `json:"image,omitempty"`
+	// Error is why the task failed, if Swarm says.
+	Error string `json:"error,omitempty"`
+}
+
+// nodeLister is the part of the engine client that names nodes; a
+// client without it shows node IDs.
+type nodeLister interface {
+	NodeList(ctx context.Context, options swarm.NodeListOptions) ([]swarm.Node, error)
 }
 
 // Status reads the state of one service. A service that does not exist
@@ -47,10 +69,24 @@ func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("list tasks of %s: %w", service, err)
 	}
+	hosts := map[string]string{}
+	if nl, ok := u.c.(nodeLister); ok {
+		if nodes, err := nl.NodeList(ctx, swarm.NodeListOptions{}); err == nil {
+			for _, n := range nodes {
+				hosts[n.ID] = n.Description.Hostname
+			}
+		}
+	}
 	for _, t := range tasks {
 		if t.Status.State == swarm.TaskStateRunning {
 			st.Running++
 		}
+		node := cmp.Or(hosts[t.NodeID], t.NodeID)
+		task := Task{Node: node, State: string(t.Status.State), Error: t.Status.Err}
+		if t.Spec.ContainerSpec != nil {
+			task.Image = t.Spec.ContainerSpec.Image
+		}
+		st.Tasks = append(st.Tasks, task)
 	}
 	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 		st.Desired = *r.Replicas
