@@ -83,7 +83,7 @@ func symlinkedContext(t *testing.T, builder, copyFailed string) {
 		"copy/Dockerfile":   "FROM swarmhook-test/busybox:latest\nCOPY leak /leak\n",
 	}, map[string]string{
 		"sub":         host,
-		"up":          "../..", // from data_dir/work/<job>: the data directory, other jobs' work trees
+		"up":          "../..", // from data_dir/work/<lane>: the data directory, other branches' work trees
 		"inside/leak": filepath.Join(host, "host-secret.txt"),
 		"copy/leak":   filepath.Join(host, "host-secret.txt"),
 	})
