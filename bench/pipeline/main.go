@@ -960,7 +960,7 @@ type rebuild struct {
 	job       time.Duration // the job's own record: created to finished
 	done      time.Duration // push sent to job finished
 	outcomes  []string
-	restarted int // services whose version or UpdatedAt changed
+	restarted int      // services whose version or UpdatedAt changed
 	stages    []string // name ms, in order
 	gaps      time.Duration
 }
