@@ -3,8 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -180,5 +184,61 @@ func TestBuildKitReadsOnlyTheCheckedDockerignore(t *testing.T) {
 	files := contextFiles(t, ref)
 	if slices.Contains(files, "/ctx/private.txt") || !slices.Contains(files, "/ctx/public.txt") {
 		t.Errorf("context files %v: want public.txt and not private.txt", files)
+	}
+}
+
+// TestBuildSecretFromConfig: a secret written as ${VAR} in the config
+// reaches the RUN that mounts it in a real job (the image holds its
+// hash), and its value is in neither the image, the job log, the job's
+// record nor swarmhook's own output; the RUN that prints it shows ***.
+func TestBuildSecretFromConfig(t *testing.T) {
+	c := testenv.Require(t)
+	ns := testenv.Unique("bksec")
+	testenv.RemoveImagesOnCleanup(t, c, ns)
+	value := "npm-" + testenv.Unique("tok")
+	t.Setenv("SWARMHOOK_TEST_NPM_TOKEN", value)
+	repo := testenv.NewGitRepo(t)
+	commit := repo.Commit("secret", map[string]string{
+		// The first RUN makes the build this test's own: BuildKit keeps a
+		// step whatever the secrets it mounts, as docker build does.
+		"Dockerfile": "FROM swarmhook-test/busybox:latest\nRUN echo " + ns + " > /ns\n" +
+			"RUN --mount=type=secret,id=npm sh -c 'cat /run/secrets/npm; echo; sha256sum /run/secrets/npm | cut -c1-64 > /npm.sha'\n",
+	})
+	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true}
+docker: {builder: buildkit}
+projects:
+  - name: sec
+    repo: %s
+    secret: %s
+    images: [{name: %s/app, secrets: {npm: "${SWARMHOOK_TEST_NPM_TOKEN}"}}]
+`, testenv.Registry(), repo.URL(), secret, ns))
+	j, log := pushAndWait(t, sh, "sec", commit)
+	if j.Status != "succeeded" {
+		t.Fatalf("job %s: %s\n%s", j.Status, j.Error, log)
+	}
+	if !strings.Contains(log, "***") {
+		t.Errorf("the RUN's output should show the value replaced:\n%s", log)
+	}
+	_, record := sh.API(http.MethodGet, fmt.Sprintf("/api/jobs/%d", j.ID), nil)
+	for what, text := range map[string]string{"job log": log, "job record": string(record), "swarmhook output": sh.Output()} {
+		if strings.Contains(text, value) {
+			t.Errorf("the secret's value is in the %s", what)
+		}
+	}
+	// Output, not CombinedOutput: the restamped image is pulled first.
+	out, err := exec.Command("docker", "run", "--rm", "--entrypoint", "cat", j.Images[0].Ref, "/npm.sha").Output()
+	sum := sha256.Sum256([]byte(value))
+	if err != nil || strings.TrimSpace(string(out)) != hex.EncodeToString(sum[:]) {
+		t.Errorf("/npm.sha = %q (%v): the secret did not reach the RUN", out, err)
+	}
+	save, err := c.ImageSave(context.Background(), []string{j.Images[0].Ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := io.ReadAll(save)
+	save.Close()
+	if bytes.Contains(all, []byte(value)) {
+		t.Error("the secret's value is in the image")
 	}
 }
