@@ -55,7 +55,7 @@ const jobPages = 20
 func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config.Service, repo string, tags []string) ([]RollbackTag, error) {
 	deploys := func(branch string) bool {
 		target, ok := p.DeployFor(branch)
-		return ok && slices.ContainsFunc(target.Services, func(x config.Service) bool { return x.Name == svc.Name })
+		return ok && target.Manages(svc.Name)
 	}
 	byComp := map[string][]RollbackTag{}
 	for _, t := range tags {
@@ -72,7 +72,7 @@ func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config
 	globs := false
 	for _, d := range p.Deploy {
 		switch {
-		case !slices.ContainsFunc(d.Services, func(x config.Service) bool { return x.Name == svc.Name }):
+		case !d.Manages(svc.Name):
 		case !d.Branch.Literal():
 			globs = true
 		default:
