@@ -324,7 +324,7 @@ func serve(args []string, stderr io.Writer) error {
 		Updater:   m.Updater(swarm),
 		Services:  inventory,
 		Stacks:    docker,
-		Rollout:   swarm,
+		Rollout:   m.Rollout(swarm),
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 	})
