@@ -1,6 +1,7 @@
 package job
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,45 @@ func TestTagDeployOfAStackTargetChangesNothing(t *testing.T) {
 		if strings.HasPrefix(c, "update") || strings.HasPrefix(c, "retag") {
 			t.Errorf("%q for a tag deploy of a stack target", c)
 		}
+	}
+}
+
+// TestRollbackOfAStackServiceToATag: a stack service running one of the
+// project's images goes back to a tag by an image update of that service
+// alone, as docker service update --image would; one running another
+// image fails naming it, changing nothing.
+func TestRollbackOfAStackServiceToATag(t *testing.T) {
+	tag := "main-20261101000000"
+	tests := []struct {
+		name, runs string
+		wantCalls  []string
+		wantErr    string
+	}{
+		{"project image", "reg:5000/shop/api:main-20261102000000@sha256:bb",
+			[]string{"digest shop/api:" + tag, "update shop_api reg:5000/shop/api"}, ""},
+		{"other image", "redis:7@sha256:cc", nil, "runs redis:7@sha256:cc, which is none of project shop's images"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			rec.current["shop_api"] = tt.runs
+			j := runWith(t, rec, stackConfig, Request{Action: ActionRollback, Project: "shop", Service: "shop_api", Tag: tag})
+			if tt.wantErr != "" {
+				if j.Status != Failed || !strings.Contains(j.Error, tt.wantErr) {
+					t.Errorf("job %s %q, want failed with %q", j.Status, j.Error, tt.wantErr)
+				}
+			} else if j.Status != Succeeded {
+				t.Errorf("job %s %q, want succeeded", j.Status, j.Error)
+			}
+			var changes []string
+			for _, c := range rec.calls {
+				if strings.HasPrefix(c, "update") || strings.HasPrefix(c, "digest") || strings.HasPrefix(c, "retag") {
+					changes = append(changes, c)
+				}
+			}
+			if !slices.Equal(changes, tt.wantCalls) {
+				t.Errorf("calls %q, want %q", changes, tt.wantCalls)
+			}
+		})
 	}
 }

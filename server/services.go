@@ -260,10 +260,14 @@ func (s *Server) deployRequest(ctx context.Context, project, branch, tag string)
 	if err := webhook.ValidRefName(branch); err != nil {
 		return job.Request{}, fmt.Errorf("%w: branch: %v", errBadRequest, err)
 	}
-	if _, ok := p.DeployFor(branch); !ok && tag != "" {
-		return job.Request{}, fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, branch)
-	}
 	if tag != "" {
+		target, ok := p.DeployFor(branch)
+		if !ok {
+			return job.Request{}, fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, branch)
+		}
+		if err := job.TagDeployable(target, branch); err != nil {
+			return job.Request{}, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
 		comp, err := tagpolicy.BranchComponent(branch)
 		if err != nil {
 			return job.Request{}, fmt.Errorf("%w: branch: %v", errBadRequest, err)

@@ -176,3 +176,24 @@ func TestStackServiceTagsAndRollbackToATag(t *testing.T) {
 		t.Errorf("submitted (-want +got):\n%s", diff)
 	}
 }
+
+// TestTagDeployToAStackTargetIsRefused: a project-wide deploy of a tag
+// to a branch that deploys a stack is a 400 saying why and what to do
+// instead, and submits nothing; other branches' tag deploys still go.
+func TestTagDeployToAStackTargetIsRefused(t *testing.T) {
+	f := newStackFixture(t)
+	tag := tagpolicy.Timestamped("main", time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	f.reg["shop/api"] = []string{tag, tagpolicy.Timestamped("legacy", time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))}
+	rec := f.do(http.MethodPost, "/api/projects/shop/deploy", `{"branch":"main","tag":"`+tag+`"}`)
+	for _, want := range []string{"deploys stack vipay", "deploy the branch head", "/api/services/vipay_api/rollback"} {
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("tag deploy to the stack target: %d %s, want 400 with %q", rec.Code, rec.Body, want)
+		}
+	}
+	if len(f.jobs.got) != 0 {
+		t.Errorf("a refused tag deploy submitted %+v", f.jobs.got)
+	}
+	if rec := f.do(http.MethodPost, "/api/projects/shop/deploy", `{"branch":"legacy","tag":"`+f.reg["shop/api"][1]+`"}`); rec.Code != http.StatusAccepted {
+		t.Errorf("tag deploy to the image target: %d %s, want 202", rec.Code, rec.Body)
+	}
+}
