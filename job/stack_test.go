@@ -1,9 +1,18 @@
 package job
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/stack"
 )
 
 const stackConfig = `
@@ -70,6 +79,39 @@ func TestRollbackOfAStackServiceToATag(t *testing.T) {
 			}
 			if !slices.Equal(changes, tt.wantCalls) {
 				t.Errorf("calls %q, want %q", changes, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// noStacks is a stack client the test expects no call of.
+type noStacks struct{ stack.Client }
+
+// TestPlanBranchOnlyForgivesAMissingLatest: a branch whose -latest does
+// not exist yet is planned (here the fake checkout leaves no tree, so
+// loading the file is what fails), but a registry that fails is the
+// plan's error, not an image change of every service.
+func TestPlanBranchOnlyForgivesAMissingLatest(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"no -latest yet", fmt.Errorf("manifest: %w", registry.ErrNotFound), "open work tree"},
+		{"registry down", errors.New("503 Service Unavailable"), "plan: digest of shop/api:main-latest: 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(strings.NewReader(fmt.Sprintf(stackConfig, t.TempDir())), func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := newRecorder()
+			rec.failOn["digest shop/api:main-latest"] = tt.err
+			r := NewRunner(cfg, Deps{Source: rec, Registry: rec, Stacks: noStacks{}, Log: zerolog.Nop()})
+			_, err = r.PlanBranch(context.Background(), "shop", "main")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("PlanBranch: %v, want an error with %q", err, tt.want)
 			}
 		})
 	}
