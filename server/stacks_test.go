@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,11 +72,7 @@ func newStackFixture(t *testing.T) *stackFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, _ := openStore(t)
 	f := &stackFixture{st: st, jobs: &fakeJobs{store: st}, reg: fakeTags{},
 		stacks: &fakeStacks{svcs: map[string][]string{"vipay": {"vipay_api", "vipay_side"}}}}
 	sw := fakeSwarm{
