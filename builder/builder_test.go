@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,6 +124,10 @@ func (f *fakeClient) ImageBuild(_ context.Context, ctx io.Reader, o build.ImageB
 	return build.ImageBuildResponse{Body: io.NopCloser(strings.NewReader(f.build))}, nil
 }
 
+func (f *fakeClient) DialHijack(context.Context, string, string, map[string][]string) (net.Conn, error) {
+	return nil, errors.New("fake engine has no BuildKit")
+}
+
 func (f *fakeClient) ImagePush(context.Context, string, image.PushOptions) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader(f.push)), nil
 }
@@ -136,7 +141,7 @@ func TestEngineBuildAndPushStreams(t *testing.T) {
 		build: `{"stream":"Step 1/2 : FROM scratch\n"}{"stream":" ---> \n"}{"aux":{"ID":"sha256:abc"}}{"stream":"Successfully built abc\n"}`,
 		push:  `{"status":"The push refers to repository [r/app]"}{"status":"Pushing","progressDetail":{"current":1},"id":"l1"}{"status":"Pushed","id":"l1"}{"status":"main-1: digest: sha256:def size: 528"}{"progressDetail":{},"aux":{"Tag":"main-1","Digest":"sha256:def","Size":528}}`,
 	}
-	e := NewEngine(f, "e30=")
+	e := NewEngine(f, "e30=", Classic)
 	var log bytes.Buffer
 	id, err := e.Build(ctx, Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{"r/app:main-1"}, BuildArgs: map[string]string{"A": "1"}}, &log)
 	if err != nil || id != "sha256:abc" {
@@ -167,7 +172,7 @@ func TestEngineBuildError(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch\nRUN false"})
 	f := &fakeClient{build: `{"stream":"Step 2/2 : RUN false\n"}{"errorDetail":{"code":1,"message":"The command '/bin/sh -c false' returned a non-zero code: 1"},"error":"The command..."}`}
 	var log bytes.Buffer
-	_, err := NewEngine(f, "").Build(context.Background(), Request{ContextDir: dir, Dockerfile: "Dockerfile"}, &log)
+	_, err := NewEngine(f, "", Classic).Build(context.Background(), Request{ContextDir: dir, Dockerfile: "Dockerfile"}, &log)
 	if err == nil || !strings.Contains(err.Error(), "returned a non-zero code") {
 		t.Fatalf("err = %v", err)
 	}
@@ -189,7 +194,7 @@ func TestPushTransientErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewEngine(&fakeClient{push: tt.stream}, "").Push(context.Background(), "r/a:t", io.Discard)
+			_, err := NewEngine(&fakeClient{push: tt.stream}, "", Classic).Push(context.Background(), "r/a:t", io.Discard)
 			if err == nil {
 				t.Fatal("push succeeded")
 			}
@@ -214,7 +219,7 @@ func TestPruneKeepsTheNewest(t *testing.T) {
 		inUse: map[string]bool{"r/app:main-0": true},
 	}
 	var log bytes.Buffer
-	n, err := NewEngine(f, "").Prune(context.Background(), "r/app", 3, &log)
+	n, err := NewEngine(f, "", Classic).Prune(context.Background(), "r/app", 3, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +239,7 @@ func TestPruneMatchesTheWholeRepository(t *testing.T) {
 		{ID: "1", Created: 100, RepoTags: []string{"reg:5000/app:main-1"}},
 		{ID: "2", Created: 200, RepoTags: []string{"reg:main-2"}},
 	}}
-	n, err := NewEngine(f, "").Prune(context.Background(), "reg", 0, io.Discard)
+	n, err := NewEngine(f, "", Classic).Prune(context.Background(), "reg", 0, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

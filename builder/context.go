@@ -52,53 +52,80 @@ const maxSymlinks = 40
 // reaches the tar. workTree must not change while the tar is read
 // (swarmhook writes a job's work tree before its builds).
 func ContextTar(ctx context.Context, workTree, contextDir, dockerfile string) (io.ReadCloser, error) {
-	if !filepath.IsLocal(dockerfile) {
-		return nil, fmt.Errorf("dockerfile %q is outside the build context", dockerfile)
-	}
-	rel, err := filepath.Rel(workTree, contextDir)
-	if err != nil || (rel != "." && !filepath.IsLocal(rel)) {
-		return nil, fmt.Errorf("context %s is outside the work tree %s", contextDir, workTree)
-	}
-	root, err := os.OpenRoot(workTree)
+	c, err := checkContext(ctx, workTree, contextDir, dockerfile)
 	if err != nil {
-		return nil, fmt.Errorf("open work tree: %w", err)
+		return nil, err
 	}
-	defer root.Close()
+	return c.tar()
+}
 
-	dir, err := resolve(root, filepath.ToSlash(rel))
-	if err != nil {
-		return nil, fmt.Errorf("context %q: %w", filepath.ToSlash(rel), err)
-	}
-	if fi, err := root.Lstat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("context %q is not a directory", filepath.ToSlash(rel))
-	}
-	df, err := resolve(root, path.Join(dir, filepath.ToSlash(dockerfile)))
-	if err != nil {
-		return nil, fmt.Errorf("dockerfile %q: %w", dockerfile, err)
-	}
-	dfInContext, ok := below(dir, df)
-	if !ok {
-		return nil, fmt.Errorf("dockerfile %q resolves to %s, outside the context", dockerfile, df)
-	}
-	if _, err := regularFile(root, df, maxDockerfile); err != nil {
-		return nil, fmt.Errorf("dockerfile %q: %w", dockerfile, err)
-	}
-	excludes, err := readDockerignore(ctx, root, dir)
-	if err != nil {
-		return nil, err
-	}
-	excludes, err = keepBuildFiles(excludes, filepath.ToSlash(dockerfile), dfInContext)
-	if err != nil {
-		return nil, err
-	}
-	tar, err := archive.TarWithOptions(filepath.Join(workTree, filepath.FromSlash(dir)), &archive.TarOptions{
-		ExcludePatterns: excludes,
+// tar streams the context as the classic builder takes it.
+func (c buildContext) tar() (io.ReadCloser, error) {
+	tar, err := archive.TarWithOptions(c.dir, &archive.TarOptions{
+		ExcludePatterns: c.excludes,
 		ChownOpts:       &archive.ChownOpts{UID: 0, GID: 0},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tar build context: %w", err)
 	}
 	return tar, nil
+}
+
+// buildContext is a build context checked by checkContext: every path
+// in it resolved inside the work tree, with no symlink on it.
+type buildContext struct {
+	// dir is the context directory on disk.
+	dir string
+	// dockerfile is the Dockerfile, resolved, relative to dir.
+	dockerfile string
+	// excludes are .dockerignore's patterns, the Dockerfile and
+	// .dockerignore re-included.
+	excludes []string
+}
+
+// checkContext makes the checks ContextTar documents and returns where
+// the context and its Dockerfile really are.
+func checkContext(ctx context.Context, workTree, contextDir, dockerfile string) (buildContext, error) {
+	if !filepath.IsLocal(dockerfile) {
+		return buildContext{}, fmt.Errorf("dockerfile %q is outside the build context", dockerfile)
+	}
+	rel, err := filepath.Rel(workTree, contextDir)
+	if err != nil || (rel != "." && !filepath.IsLocal(rel)) {
+		return buildContext{}, fmt.Errorf("context %s is outside the work tree %s", contextDir, workTree)
+	}
+	root, err := os.OpenRoot(workTree)
+	if err != nil {
+		return buildContext{}, fmt.Errorf("open work tree: %w", err)
+	}
+	defer root.Close()
+
+	dir, err := resolve(root, filepath.ToSlash(rel))
+	if err != nil {
+		return buildContext{}, fmt.Errorf("context %q: %w", filepath.ToSlash(rel), err)
+	}
+	if fi, err := root.Lstat(dir); err != nil || !fi.IsDir() {
+		return buildContext{}, fmt.Errorf("context %q is not a directory", filepath.ToSlash(rel))
+	}
+	df, err := resolve(root, path.Join(dir, filepath.ToSlash(dockerfile)))
+	if err != nil {
+		return buildContext{}, fmt.Errorf("dockerfile %q: %w", dockerfile, err)
+	}
+	dfInContext, ok := below(dir, df)
+	if !ok {
+		return buildContext{}, fmt.Errorf("dockerfile %q resolves to %s, outside the context", dockerfile, df)
+	}
+	if _, err := regularFile(root, df, maxDockerfile); err != nil {
+		return buildContext{}, fmt.Errorf("dockerfile %q: %w", dockerfile, err)
+	}
+	excludes, err := readDockerignore(ctx, root, dir)
+	if err != nil {
+		return buildContext{}, err
+	}
+	excludes, err = keepBuildFiles(excludes, filepath.ToSlash(dockerfile), dfInContext)
+	if err != nil {
+		return buildContext{}, err
+	}
+	return buildContext{dir: filepath.Join(workTree, filepath.FromSlash(dir)), dockerfile: dfInContext, excludes: excludes}, nil
 }
 
 // resolve returns name, a slash-separated path relative to root, with

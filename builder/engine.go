@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/swarmhook/swarmhook/imageref"
@@ -26,7 +29,27 @@ type Client interface {
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
 	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
 	ImageRemove(ctx context.Context, ref string, options image.RemoveOptions) ([]image.DeleteResponse, error)
+	// DialHijack opens the connection a BuildKit session runs over.
+	DialHijack(ctx context.Context, url, proto string, meta map[string][]string) (net.Conn, error)
 }
+
+// Kind is which of the engine's builders builds images.
+type Kind string
+
+// The engine's builders.
+const (
+	// BuildKit builds over a session, as DOCKER_BUILDKIT=1 docker build
+	// does: labels and build args cost no steps, independent stages run
+	// side by side, and RUN --mount=type=secret and type=cache work.
+	BuildKit Kind = "buildkit"
+	// Classic is the engine's original builder: the context goes up as a
+	// tar, and every label is a step of its own. No build secrets.
+	Classic Kind = "classic"
+)
+
+// ErrSecretsNeedBuildKit is the error of a build given secrets when the
+// engine's classic builder is the one in use.
+var ErrSecretsNeedBuildKit = errors.New("builder: build secrets need BuildKit (docker.builder: buildkit)")
 
 // ErrTransient marks a push that failed for a reason worth trying again:
 // the registry answered 5xx, or the connection to it was reset, refused
@@ -66,6 +89,10 @@ type Request struct {
 	Target string
 	// NoCache disables the build cache.
 	NoCache bool
+	// Secrets are served to RUN --mount=type=secret,id=ID by id, with
+	// BuildKit only. They never reach the image, and any value that shows
+	// up in the build's output or error is replaced by "***".
+	Secrets map[string]string
 }
 
 // Engine builds and pushes images through the Docker Engine API. It is
@@ -73,19 +100,46 @@ type Request struct {
 type Engine struct {
 	c    Client
 	auth string
+	kind Kind
 }
 
-// NewEngine returns an Engine. registryAuth is the X-Registry-Auth value
-// used for pushes (see registry.Credentials.EngineAuth).
-func NewEngine(c Client, registryAuth string) *Engine {
-	return &Engine{c: c, auth: registryAuth}
+// NewEngine returns an Engine that builds with kind. registryAuth is the
+// X-Registry-Auth value used for pushes (see
+// registry.Credentials.EngineAuth).
+func NewEngine(c Client, registryAuth string, kind Kind) *Engine {
+	return &Engine{c: c, auth: registryAuth, kind: kind}
 }
+
+// Kind says which builder the engine builds with.
+func (e *Engine) Kind() Kind { return e.kind }
 
 // Build builds the image and returns its ID. Build output goes to log as
 // it arrives; a failing step's message is both in log and in the error.
 func (e *Engine) Build(ctx context.Context, req Request, log io.Writer) (string, error) {
-	tree := cmp.Or(req.WorkTree, req.ContextDir)
-	tar, err := ContextTar(ctx, tree, req.ContextDir, req.Dockerfile)
+	if len(req.Secrets) > 0 && e.kind != BuildKit {
+		return "", ErrSecretsNeedBuildKit
+	}
+	c, err := checkContext(ctx, cmp.Or(req.WorkTree, req.ContextDir), req.ContextDir, req.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	rw := &redactor{w: log, secrets: req.Secrets}
+	var id string
+	if e.kind == BuildKit {
+		id, err = e.buildKit(ctx, req, c, rw)
+	} else {
+		id, err = e.classic(ctx, req, c, rw)
+	}
+	if err != nil {
+		return "", redactErr(err, req.Secrets)
+	}
+	return id, nil
+}
+
+// classic builds req with the engine's classic builder, the context sent
+// as a tar.
+func (e *Engine) classic(ctx context.Context, req Request, c buildContext, log io.Writer) (string, error) {
+	tar, err := c.tar()
 	if err != nil {
 		return "", err
 	}
@@ -110,7 +164,7 @@ func (e *Engine) Build(ctx context.Context, req Request, log io.Writer) (string,
 	}
 	defer resp.Body.Close()
 	var id string
-	err = readStream(resp.Body, log, func(aux json.RawMessage) {
+	err = readStream(resp.Body, log, func(_ string, aux json.RawMessage) {
 		var v struct{ ID string }
 		if json.Unmarshal(aux, &v) == nil && v.ID != "" {
 			id = v.ID
@@ -134,7 +188,7 @@ func (e *Engine) Push(ctx context.Context, ref string, log io.Writer) (string, e
 	}
 	defer rc.Close()
 	var digest string
-	err = readStream(rc, log, func(aux json.RawMessage) {
+	err = readStream(rc, log, func(_ string, aux json.RawMessage) {
 		var v struct{ Digest string }
 		if json.Unmarshal(aux, &v) == nil && v.Digest != "" {
 			digest = v.Digest
@@ -203,9 +257,10 @@ func (e *Engine) Prune(ctx context.Context, repo string, keep int, log io.Writer
 }
 
 // readStream copies an Engine API JSON message stream into log, one line a
-// message, skipping progress bars, and hands aux payloads to onAux. A
-// message carrying an error ends the stream with that error.
-func readStream(r io.Reader, log io.Writer, onAux func(json.RawMessage)) error {
+// message, skipping progress bars, and hands aux payloads to onAux with
+// the message's id. A message carrying an error ends the stream with that
+// error.
+func readStream(r io.Reader, log io.Writer, onAux func(id string, aux json.RawMessage)) error {
 	dec := json.NewDecoder(r)
 	for {
 		var m jsonmessage.JSONMessage
@@ -219,7 +274,7 @@ func readStream(r io.Reader, log io.Writer, onAux func(json.RawMessage)) error {
 			fmt.Fprintln(log, strings.TrimRight(m.Error.Message, "\n"))
 			return errors.New(strings.TrimSpace(m.Error.Message))
 		case m.Aux != nil:
-			onAux(*m.Aux)
+			onAux(m.ID, *m.Aux)
 		case m.Stream != "":
 			io.WriteString(log, m.Stream)
 		case m.Status != "" && m.Progress == nil:
@@ -230,4 +285,67 @@ func readStream(r io.Reader, log io.Writer, onAux func(json.RawMessage)) error {
 			}
 		}
 	}
+}
+
+// redactor writes to w with every secret value replaced by "***". Build
+// output reaches it one whole line a write.
+type redactor struct {
+	w       io.Writer
+	secrets map[string]string
+}
+
+func (r *redactor) Write(p []byte) (int, error) {
+	if len(r.secrets) == 0 {
+		return r.w.Write(p)
+	}
+	if _, err := io.WriteString(r.w, redact(string(p), r.secrets)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// redact replaces every secret value in s by "***".
+func redact(s string, secrets map[string]string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}
+
+// redactErr is err with every secret value in its text replaced by "***".
+func redactErr(err error, secrets map[string]string) error {
+	if msg := redact(err.Error(), secrets); msg != err.Error() {
+		return errors.New(msg)
+	}
+	return err
+}
+
+// Pinger is the Engine API call Detect makes; *client.Client satisfies
+// it.
+type Pinger interface {
+	Ping(ctx context.Context) (types.Ping, error)
+}
+
+// minBuildKitAPI is the first Engine API version whose session and
+// BuildKit builds are no longer experimental (Docker 18.09).
+const minBuildKitAPI = "1.39"
+
+// Detect says which builder to use on the engine c reaches: BuildKit
+// when the engine says it builds with it by default, or runs Linux with
+// API 1.39 or later (Docker 20.10 answers 1.41 but names no default
+// builder), else Classic.
+func Detect(ctx context.Context, c Pinger) (Kind, error) {
+	p, err := c.Ping(ctx)
+	if err != nil {
+		return "", fmt.Errorf("ask the engine which builders it has: %w", err)
+	}
+	if p.BuilderVersion == build.BuilderBuildKit {
+		return BuildKit, nil
+	}
+	if p.OSType == "linux" && p.APIVersion != "" && !versions.LessThan(p.APIVersion, minBuildKitAPI) {
+		return BuildKit, nil
+	}
+	return Classic, nil
 }

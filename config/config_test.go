@@ -223,6 +223,18 @@ projects: [{name: a, repo: x, build: {timeout: 1h}, images: [{name: a}]}]`, `pro
 registry: {host: r:5000, retries: -1}`, `registry.retries: must not be negative`},
 		{"negative keep", `
 docker: {keep_images: -2}`, `docker.keep_images: must be at least 1`},
+		{"unknown builder", `
+docker: {builder: kaniko}`, `docker.builder: "kaniko" must be`},
+		{"bad secret id", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, secrets: {"has space": v}}]}]`, `projects[0].images[0].secrets: "has space" is not a secret id`},
+		{"secrets with the classic builder", `
+registry: {host: r:5000}
+docker: {builder: classic}
+projects: [{name: a, repo: x, images: [{name: a, secrets: {npm: v}}]}]`, `projects[0].images[0].secrets: build secrets need docker.builder: buildkit`},
+		{"secret from an unset variable", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a, secrets: {npm: "${NPM_TOKEN}"}}]}]`, `environment variable NPM_TOKEN is not set`},
 		{"duplicate project", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [{name: a}]}]`, `projects[1].name: "a" is used twice`},
@@ -237,6 +249,29 @@ projects: [{name: a, repo: x, images: [{name: a}]}, {name: a, repo: x, images: [
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestBuildSecretsLoad: a build secret's value comes from the
+// environment, and an error about the image never repeats it.
+func TestBuildSecretsLoad(t *testing.T) {
+	yaml := `
+registry: {host: r:5000}
+docker: {builder: buildkit}
+projects: [{name: a, repo: x, images: [{name: a, secrets: {npm: "${NPM_TOKEN}"}}, {name: "Bad Name", secrets: {npm: "${NPM_TOKEN}"}}]}]`
+	_, err := Load(strings.NewReader(yaml), env(map[string]string{"NPM_TOKEN": "tok-123-secret"}))
+	if err == nil || strings.Contains(err.Error(), "tok-123-secret") {
+		t.Fatalf("want an error naming the bad image and never the secret, got %v", err)
+	}
+	c, err := Load(strings.NewReader(strings.Replace(yaml, `, {name: "Bad Name", secrets: {npm: "${NPM_TOKEN}"}}`, "", 1)), env(map[string]string{"NPM_TOKEN": "tok-123-secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Projects[0].Images[0].Secrets["npm"]; got != "tok-123-secret" {
+		t.Errorf("secret npm = %q", got)
+	}
+	if c.Docker.Builder != BuilderBuildKit {
+		t.Errorf("docker.builder = %q", c.Docker.Builder)
 	}
 }
 

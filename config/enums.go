@@ -130,3 +130,16 @@ func checkChoice[T ~string](f *findings, field string, v T, values []T) {
 		f.bad(field, "%q must be %s", v, oneOf(values))
 	}
 }
+
+// Builder is which of the Docker engine's builders builds images.
+type Builder string
+
+// The engine's builders.
+const (
+	// BuilderBuildKit builds through BuildKit over a session.
+	BuilderBuildKit Builder = "buildkit"
+	// BuilderClassic is the engine's original builder.
+	BuilderClassic Builder = "classic"
+)
+
+var builders = []Builder{BuilderBuildKit, BuilderClassic}

@@ -53,6 +53,10 @@ type Docker struct {
 	// engine per image repository; older ones are removed after each
 	// successful push so a busy builder's disk does not fill.
 	KeepImages int `yaml:"keep_images"`
+	// Builder is the engine's builder images are built with: buildkit or
+	// classic. Empty means BuildKit when the engine has it (API 1.39 and
+	// later, on Linux), else classic.
+	Builder Builder `yaml:"builder"`
 }
 
 // Registry is the registry images are pushed to and services pull from.
@@ -209,6 +213,10 @@ type Image struct {
 	Labels map[string]string `yaml:"labels"`
 	// NoCache builds every step afresh.
 	NoCache bool `yaml:"no_cache"`
+	// Secrets are build secrets by id, for RUN --mount=type=secret,id=ID
+	// (BuildKit only); write their values as ${VAR}. They never reach the
+	// image or a log.
+	Secrets map[string]string `yaml:"secrets" secret:"true"`
 	// Retention replaces the project's retention for this image.
 	Retention []Retention `yaml:"retention"`
 }

@@ -52,6 +52,18 @@ func (c *Config) validate(f *findings) {
 	if c.Docker.KeepImages < 0 {
 		f.bad("docker.keep_images", "must be at least 1")
 	}
+	if c.Docker.Builder != "" {
+		checkChoice(f, "docker.builder", c.Docker.Builder, builders)
+	}
+	if c.Docker.Builder == BuilderClassic {
+		for i, p := range c.Projects {
+			for k, img := range p.Images {
+				if len(img.Secrets) > 0 {
+					f.bad(fmt.Sprintf("projects[%d].images[%d].secrets", i, k), "build secrets need docker.builder: buildkit")
+				}
+			}
+		}
+	}
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
 	c.Dashboard.validate(f, "dashboard")
@@ -280,6 +292,9 @@ func IsSSHURL(repo string) bool {
 
 // validate checks an image; it reports whether its name is valid, so the
 // project can check names are unique.
+// secretID is what RUN --mount=type=secret,id=ID takes.
+var secretID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
 func (img *Image) validate(f *findings, field string) bool {
 	_, err := name.NewRepository("example.com/"+img.Name, name.StrictValidation)
 	nameOK := err == nil && img.Name != ""
@@ -302,6 +317,11 @@ func (img *Image) validate(f *findings, field string) bool {
 	for k := range img.Labels {
 		if strings.HasPrefix(k, "io.swarmhook.") || strings.HasPrefix(k, "org.opencontainers.image.") {
 			f.bad(field+".labels."+k, "is set by swarmhook itself")
+		}
+	}
+	for id := range img.Secrets {
+		if !secretID.MatchString(id) {
+			f.bad(field+".secrets", "%q is not a secret id (letters, digits, '.', '_' and '-')", id)
 		}
 	}
 	validateRetention(f, field+".retention", img.Retention)

@@ -150,7 +150,8 @@ projects:
 
 // TestDockerignoreMatchesDockerBuild builds one context twice, with
 // `docker build` (the classic builder, which is sent a tar made by the
-// CLI) and with swarmhook's builder, and compares the files that arrived.
+// CLI) and with swarmhook's builder, classic and BuildKit, and compares
+// the files that arrived.
 func TestDockerignoreMatchesDockerBuild(t *testing.T) {
 	c := testenv.Require(t)
 	ns := testenv.Unique("ignore")
@@ -188,15 +189,18 @@ Dockerfile
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker build: %v\n%s", err, out)
 	}
-	ourRef := testenv.Registry() + "/" + ns + "/ours:1"
-	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth())
-	if _, err := e.Build(context.Background(), builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ourRef}}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-
-	cli, ours := contextFiles(t, cliRef), contextFiles(t, ourRef)
-	if !slices.Equal(cli, ours) {
-		t.Errorf("context differs from docker build's\n docker build: %v\n swarmhook:    %v", cli, ours)
+	cli := contextFiles(t, cliRef)
+	var ours []string
+	for _, kind := range []builder.Kind{builder.Classic, builder.BuildKit} {
+		ourRef := testenv.Registry() + "/" + ns + "/ours:" + string(kind)
+		e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), kind)
+		if _, err := e.Build(context.Background(), builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ourRef}}, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		ours = contextFiles(t, ourRef)
+		if !slices.Equal(cli, ours) {
+			t.Errorf("%s: context differs from docker build's\n docker build: %v\n swarmhook:    %v", kind, cli, ours)
+		}
 	}
 	// The comparison is only worth something if the patterns did work.
 	for _, f := range []string{"/ctx/main.go", "/ctx/keep.log", "/ctx/docs/api/README.md", "/ctx/build/dist/app"} {

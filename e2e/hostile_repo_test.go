@@ -53,8 +53,19 @@ func noTags(t *testing.T, repo string) {
 // symlink out of the work tree, to the host or to other jobs' work
 // trees, fails the job, naming the link, and pushes nothing; a symlink
 // inside the context that points at a host file reaches the engine and
-// the image as a symlink, never as the host file.
+// the image as a symlink, never as the host file. Both builders: BuildKit
+// reads the context over its session (fsutil), the classic builder as a
+// tar.
 func TestSymlinkedContextStaysInWorkTree(t *testing.T) {
+	for _, tt := range []struct{ builder, copyFailed string }{
+		{"buildkit", "not found"},
+		{"classic", "COPY failed"},
+	} {
+		t.Run(tt.builder, func(t *testing.T) { symlinkedContext(t, tt.builder, tt.copyFailed) })
+	}
+}
+
+func symlinkedContext(t *testing.T, builder, copyFailed string) {
 	c := testenv.Require(t)
 	ns := testenv.Unique("symctx")
 	testenv.RemoveImagesOnCleanup(t, c, ns)
@@ -72,18 +83,19 @@ func TestSymlinkedContextStaysInWorkTree(t *testing.T) {
 		"copy/Dockerfile":   "FROM swarmhook-test/busybox:latest\nCOPY leak /leak\n",
 	}, map[string]string{
 		"sub":         host,
-		"up":          "../..", // from data_dir/work/<job>: the data directory, other jobs' work trees
+		"up":          "../..", // from data_dir/work/<lane>: the data directory, other branches' work trees
 		"inside/leak": filepath.Join(host, "host-secret.txt"),
 		"copy/leak":   filepath.Join(host, "host-secret.txt"),
 	})
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
 registry: {host: %q, insecure: true}
+docker: {builder: %s}
 projects:
   - {name: escape, repo: %s, secret: %s, images: [{name: %s/escape, context: sub/app}]}
   - {name: sibling, repo: %s, secret: %s, images: [{name: %s/sibling, context: up/work}]}
   - {name: inside, repo: %s, secret: %s, images: [{name: %s/inside, context: inside}]}
   - {name: copy, repo: %s, secret: %s, images: [{name: %s/copy, context: copy}]}
-`, testenv.Registry(), repo.URL(), secret, ns, repo.URL(), secret, ns, repo.URL(), secret, ns, repo.URL(), secret, ns))
+`, testenv.Registry(), builder, repo.URL(), secret, ns, repo.URL(), secret, ns, repo.URL(), secret, ns, repo.URL(), secret, ns))
 
 	escapes := []struct{ project, want string }{
 		{"escape", fmt.Sprintf(`context "sub/app": sub is a symlink to %s, outside the work tree`, host)},
@@ -106,7 +118,7 @@ projects:
 		// The link reaches the engine as a link, which it resolves inside
 		// the context, where its target does not exist.
 		j, log := pushAndWait(t, sh, "copy", commit)
-		if j.Status != "failed" || !strings.Contains(j.Error, "COPY failed") {
+		if j.Status != "failed" || !strings.Contains(j.Error, copyFailed) {
 			t.Fatalf("job %s: %q, want the COPY to fail\n%s", j.Status, j.Error, testenv.TrimLines(log, 40))
 		}
 		if strings.Contains(log, marker) {

@@ -51,7 +51,7 @@ func TestReleaseImageRunsAsSwarmService(t *testing.T) {
 	}
 	ref := fmt.Sprintf("%s/%s/swarmhook:test", testenv.Registry(), ns)
 	buildWithBuildKit(t, c, buildDir, ref)
-	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth())
+	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), builder.Classic)
 	digest, err := e.Push(ctx, ref, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/internal/testenv"
 	"github.com/swarmhook/swarmhook/registry"
 )
@@ -42,9 +43,11 @@ projects:
 		if d, err := reg.Digest(ctx, ns+"/app", "main-latest"); err != nil || d != j.Images[0].Digest {
 			t.Errorf("main-latest at %s (%v), want %s", d, err, j.Images[0].Digest)
 		}
+		// By digest: a rebuild of the commit the service runs has the same
+		// digest and leaves the service, and its tag, as they were.
 		running := testenv.Inspect(t, c, svc).Spec.TaskTemplate.ContainerSpec.Image
-		if running != j.Images[0].Ref {
-			t.Errorf("service runs %s, want %s", running, j.Images[0].Ref)
+		if imageref.Digest(running) != j.Images[0].Digest {
+			t.Errorf("service runs %s, want digest %s", running, j.Images[0].Digest)
 		}
 		inspect, err := c.ImageInspect(ctx, running)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -129,7 +130,7 @@ func TestBuildOptions(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"com.example.team": "shop", "org.opencontainers.image.revision": commit, "org.opencontainers.image.source": "file:///nowhere",
-		"org.opencontainers.image.created": "2026-11-26T10:15:00Z", builder.ProjectLabel: "shop",
+		"org.opencontainers.image.created": commitTime.Format(time.RFC3339), builder.ProjectLabel: "shop",
 	} {
 		if api.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, api.Labels[k], v)

@@ -3,6 +3,8 @@ package job
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -50,12 +51,12 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(r.workDir, strconv.FormatInt(j.ID, 10))
+	// One work tree per lane (project and branch), updated in place by
+	// each job: the queue runs one job of a lane at a time.
+	dir := filepath.Join(r.workDir, laneDir(j))
 	if err := os.MkdirAll(r.workDir, 0o700); err != nil {
 		return fmt.Errorf("create work dir: %w", err)
 	}
-	os.RemoveAll(dir)
-	defer os.RemoveAll(dir)
 
 	if err := r.stage(ctx, j, "fetch", w, func() error {
 		repo, err := repoOf(p)
@@ -102,7 +103,10 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("push: %w", err)
 	}
 
-	r.pruneImages(ctx, j, w)
+	// Once the images are pushed old ones may go, whatever the deploy
+	// does; but not before it: listing a busy engine's images takes
+	// half a second the services need not wait for.
+	defer r.pruneImages(ctx, j, w)
 
 	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
 		if r.gated(j, p, target) {
@@ -206,8 +210,12 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 	if lbls == nil {
 		lbls = map[string]string{}
 	}
-	maps.Copy(lbls, labels(p, j, stamp))
-	_, err := r.d.Builder.Build(ctx, builder.Request{
+	created, err := treeTime(dir)
+	if err != nil {
+		return err
+	}
+	maps.Copy(lbls, labels(p, j, created))
+	_, err = r.d.Builder.Build(ctx, builder.Request{
 		WorkTree:   dir,
 		ContextDir: filepath.Join(dir, img.Context),
 		Dockerfile: img.Dockerfile,
@@ -216,6 +224,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 		Labels:     lbls,
 		Target:     img.Target,
 		NoCache:    img.NoCache,
+		Secrets:    img.Secrets,
 	}, w)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Name, err)
@@ -224,7 +233,9 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 }
 
 // pushImage pushes j.Images[i]'s timestamped tag, once, retrying
-// transient registry failures, and records its digest.
+// transient registry failures, restamps it with the commit's time (see
+// Tagger.Restamp: the same commit then has the same digest whichever
+// engine built it, cache or none) and records the digest.
 func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) error {
 	im := &j.Images[i]
 	ref := r.d.Registry.Ref(im.Name, im.Tag)
@@ -236,6 +247,9 @@ func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) erro
 		return err
 	})
 	if err != nil {
+		return err
+	}
+	if digest, err = r.d.Registry.Restamp(ctx, im.Name, im.Tag, digest, w); err != nil {
 		return err
 	}
 	im.Digest, im.Ref = digest, imageref.Pinned(ref, digest)
@@ -342,15 +356,33 @@ func (l *linePrefixer) Flush() {
 	}
 }
 
-// labels are set on every image: the OCI ones, and which job built it.
-func labels(p *config.Project, j *Job, at time.Time) map[string]string {
+// labels are set on every image: the OCI ones and the project's. They
+// depend on the commit and the config only, never on the job or the
+// clock, so the same commit builds the same image: created is the
+// commit's time, and which job built it stays in the job's record.
+func labels(p *config.Project, j *Job, created time.Time) map[string]string {
 	return map[string]string{
 		"org.opencontainers.image.revision": j.Commit,
 		"org.opencontainers.image.source":   redactURL(p.Repo),
-		"org.opencontainers.image.created":  at.UTC().Format(time.RFC3339),
+		"org.opencontainers.image.created":  created.UTC().Format(time.RFC3339),
 		builder.ProjectLabel:                p.Name,
-		"io.swarmhook.job":                  strconv.FormatInt(j.ID, 10),
 	}
+}
+
+// laneDir names the work tree of j's lane under the work directory.
+func laneDir(j *Job) string {
+	sum := sha256.Sum256([]byte(laneKey(j)))
+	return hex.EncodeToString(sum[:12])
+}
+
+// treeTime is the commit time of the work tree in dir, which Checkout
+// sets as its modification time.
+func treeTime(dir string) (time.Time, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read work tree time: %w", err)
+	}
+	return fi.ModTime(), nil
 }
 
 // redactURL drops any user:password from a clone URL.

@@ -66,11 +66,13 @@ type Logs interface {
 	Create(id int64) (io.WriteCloser, error)
 }
 
-// Source writes the tree of a pushed commit into a fresh directory.
+// Source writes the tree of a pushed commit into a work tree.
 type Source interface {
-	// Checkout writes the tree of ref's tip into dest and returns the
-	// tip, which is commit or, when ref has moved past it, newer; a
-	// commit no longer on ref is an error.
+	// Checkout makes dest hold exactly the tree of ref's tip, updating
+	// what an earlier Checkout left there, and returns the tip, which is
+	// commit or, when ref has moved past it, newer; a commit no longer on
+	// ref is an error. Everything in dest, dest included, then has the
+	// commit's time as its modification time.
 	Checkout(ctx context.Context, repo source.Repo, ref, commit, dest string, log io.Writer) (string, error)
 	// Head returns the commit ref points at now.
 	Head(ctx context.Context, repo source.Repo, ref string) (string, error)
@@ -99,6 +101,10 @@ type Tagger interface {
 	Retag(ctx context.Context, repo, from, to, want string, log io.Writer) (string, error)
 	// Digest resolves repo:tag.
 	Digest(ctx context.Context, repo, tag string) (string, error)
+	// Restamp sets the created times of repo:tag, which has digest want,
+	// to its org.opencontainers.image.created label and returns the
+	// digest the tag then has.
+	Restamp(ctx context.Context, repo, tag, want string, log io.Writer) (string, error)
 }
 
 // ServiceUpdater rolls Swarm services onto new images.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -59,7 +60,16 @@ func (r *recorder) note(call string) error {
 	return r.failOn[call]
 }
 
+// commitTime is the time of every commit the recorder checks out.
+var commitTime = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
 func (r *recorder) Checkout(_ context.Context, repo source.Repo, ref, commit, dest string, _ io.Writer) (string, error) {
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chtimes(dest, commitTime, commitTime); err != nil {
+		return "", err
+	}
 	return commit, r.note("checkout " + ref + " " + commit)
 }
 
@@ -105,6 +115,10 @@ func (r *recorder) Ref(repo, tag string) string { return "reg:5000/" + repo + ":
 
 func (r *recorder) Retag(_ context.Context, repo, from, to, want string, _ io.Writer) (string, error) {
 	return want, r.note("retag " + repo + " " + to)
+}
+
+func (r *recorder) Restamp(_ context.Context, repo, tag, want string, _ io.Writer) (string, error) {
+	return want, r.note("restamp " + repo + ":" + tag)
 }
 
 func (r *recorder) Digest(_ context.Context, repo, tag string) (string, error) {
@@ -285,7 +299,9 @@ func TestPipelineOrder(t *testing.T) {
 		"build reg:5000/shop/api:main-20261126101500",
 		"build reg:5000/shop/web:main-20261126101500",
 		"push reg:5000/shop/api:main-20261126101500",
+		"restamp shop/api:main-20261126101500",
 		"push reg:5000/shop/web:main-20261126101500",
+		"restamp shop/web:main-20261126101500",
 		"update api reg:5000/shop/api",
 		"update worker reg:5000/shop/api",
 		"update web reg:5000/shop/web",
@@ -392,7 +408,7 @@ func TestBranchWithoutDeployTargetOnlyBuilds(t *testing.T) {
 		t.Errorf("tags = %+v", j.Images[0])
 	}
 	// Without a deploy target -latest moves once every image is pushed.
-	want := []string{"push reg:5000/shop/web:" + comp + "-20261126101500", "retag shop/api " + comp + "-latest", "retag shop/web " + comp + "-latest"}
+	want := []string{"restamp shop/web:" + comp + "-20261126101500", "retag shop/api " + comp + "-latest", "retag shop/web " + comp + "-latest"}
 	if got := rec.calls[len(rec.calls)-3:]; !slices.Equal(got, want) {
 		t.Errorf("calls end %v, want %v", got, want)
 	}

@@ -88,8 +88,8 @@ func TestRollbackOfAStackServiceToATag(t *testing.T) {
 type noStacks struct{ stack.Client }
 
 // TestPlanBranchOnlyForgivesAMissingLatest: a branch whose -latest does
-// not exist yet is planned (here the fake checkout leaves no tree, so
-// loading the file is what fails), but a registry that fails is the
+// not exist yet is planned (here the fake checkout leaves an empty tree,
+// so loading the file is what fails), but a registry that fails is the
 // plan's error, not an image change of every service.
 func TestPlanBranchOnlyForgivesAMissingLatest(t *testing.T) {
 	tests := []struct {
@@ -97,7 +97,7 @@ func TestPlanBranchOnlyForgivesAMissingLatest(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"no -latest yet", fmt.Errorf("manifest: %w", registry.ErrNotFound), "open work tree"},
+		{"no -latest yet", fmt.Errorf("manifest: %w", registry.ErrNotFound), "read compose.yml"},
 		{"registry down", errors.New("503 Service Unavailable"), "plan: digest of shop/api:main-latest: 503"},
 	}
 	for _, tt := range tests {

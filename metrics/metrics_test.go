@@ -120,6 +120,9 @@ func (f fakeEngine) Retag(context.Context, string, string, string, string, io.Wr
 	return "", f.err
 }
 func (f fakeEngine) Digest(context.Context, string, string) (string, error) { return "", f.err }
+func (f fakeEngine) Restamp(context.Context, string, string, string, io.Writer) (string, error) {
+	return "", f.err
+}
 
 // fakeRollout fails every stack service change with err.
 type fakeRollout struct{ err error }

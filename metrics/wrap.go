@@ -62,6 +62,14 @@ func (c countingTagger) Retag(ctx context.Context, repo, from, to, want string, 
 	return d, err
 }
 
+func (c countingTagger) Restamp(ctx context.Context, repo, tag, want string, log io.Writer) (string, error) {
+	d, err := c.Tagger.Restamp(ctx, repo, tag, want, log)
+	if counted(err) {
+		c.m.RegistryError("restamp")
+	}
+	return d, err
+}
+
 func (c countingTagger) Digest(ctx context.Context, repo, tag string) (string, error) {
 	d, err := c.Tagger.Digest(ctx, repo, tag)
 	if counted(err) {

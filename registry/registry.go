@@ -194,11 +194,7 @@ func (c *Client) Retag(ctx context.Context, repo, from, to, want string, log io.
 	if err != nil {
 		return "", err
 	}
-	a := &attempts{ctx: ctx, what: "move " + c.Ref(repo, to), log: log, schedule: c.retry, requests: map[string]*requestAttempts{}}
-	// Not the shared puller and pusher: their retries are fixed when
-	// they are made, and these write to this call's log.
-	opts := []remote.Option{remote.WithAuth(c.auth), remote.WithContext(ctx),
-		remote.WithRetryBackoff(c.retry), remote.WithRetryStatusCodes(transientStatus...), remote.WithRetryPredicate(a.retry)}
+	a, opts := c.retrying(ctx, "move "+c.Ref(repo, to), log)
 	desc, err := remote.Get(src, opts...)
 	if err != nil {
 		return "", a.done(fmt.Errorf("read manifest %s: %w", src, mapErr(err)))
@@ -210,6 +206,17 @@ func (c *Client) Retag(ctx context.Context, repo, from, to, want string, log io.
 		return "", a.done(fmt.Errorf("tag %s: %w", dst, mapErr(err)))
 	}
 	return desc.Digest.String(), a.done(nil)
+}
+
+// retrying returns the options of one call that retries transient
+// failures as WithRetries says, each failed attempt noted in log, and
+// the attempts whose done reports how it went. Not the shared puller and
+// pusher: their retries are fixed when they are made, and these write to
+// this call's log.
+func (c *Client) retrying(ctx context.Context, what string, log io.Writer) (*attempts, []remote.Option) {
+	a := &attempts{ctx: ctx, what: what, log: log, schedule: c.retry, requests: map[string]*requestAttempts{}}
+	return a, []remote.Option{remote.WithAuth(c.auth), remote.WithContext(ctx),
+		remote.WithRetryBackoff(c.retry), remote.WithRetryStatusCodes(transientStatus...), remote.WithRetryPredicate(a.retry)}
 }
 
 func (c *Client) repository(repo string) (name.Repository, error) {

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -22,6 +26,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"golang.org/x/sys/unix"
 
 	"github.com/swarmhook/swarmhook/internal/keylock"
 )
@@ -58,27 +63,238 @@ func NewMirrors(dir string) (*Mirrors, error) {
 }
 
 // Checkout fetches ref (refs/heads/x or refs/tags/x) from repo into its
-// mirror and writes into dest, which must not exist yet, the tree of ref's
-// tip as just fetched, and returns that tip. commit, the pushed one, must
-// be the tip or in its history. When ref has moved past it (a later push
-// arrived, or this one was re-sent or delivered late), the tip is checked
-// out, never the older commit, and the log says so. When commit is not on
-// ref (force-pushed away, or never there) Checkout fails with
+// mirror and makes dest hold exactly the tree of ref's tip as just
+// fetched, and returns that tip. commit, the pushed one, must be the tip
+// or in its history. When ref has moved past it (a later push arrived, or
+// this one was re-sent or delivered late), the tip is checked out, never
+// the older commit, and the log says so. When commit is not on ref
+// (force-pushed away, or never there) Checkout fails with
 // ErrCommitNotFound, naming the tip.
+//
+// dest may be a work tree an earlier Checkout left: then only the files
+// that differ between its commit and the tip are rewritten and those the
+// tip lacks removed, which makes a small push cost milliseconds. Which
+// commit dest holds is noted beside it (dest + ".commit") only once it
+// holds exactly that commit; without that note dest is removed and
+// written afresh. The caller must not use dest from two Checkouts at
+// once, nor write into it.
+//
+// Every file, directory and symlink of dest, dest itself included, gets
+// the commit's committer time as its modification time, so what a build
+// copies from it is the same for the same commit however it was checked
+// out.
 func (m *Mirrors) Checkout(ctx context.Context, repo Repo, ref, commit, dest string, log io.Writer) (string, error) {
-	if err := os.Mkdir(dest, 0o700); err != nil {
-		return "", fmt.Errorf("create work tree: %w", err)
+	r, tip, err := m.fetchTip(ctx, repo, ref, commit, log)
+	if err != nil {
+		return "", err
+	}
+	note := dest + ".commit"
+	old := m.previous(r, repo, note, dest)
+	if err := os.Remove(note); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("clear work tree note: %w", err)
+	}
+	if old == nil {
+		if err := os.RemoveAll(dest); err != nil {
+			return "", fmt.Errorf("remove old work tree: %w", err)
+		}
+		if err := os.Mkdir(dest, 0o700); err != nil {
+			return "", fmt.Errorf("create work tree: %w", err)
+		}
 	}
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return "", fmt.Errorf("open work tree: %w", err)
 	}
 	defer root.Close()
-	r, tip, err := m.fetchTip(ctx, repo, ref, commit, log)
+	var keep map[string]object.TreeEntry // nil: dest was written afresh
+	if old != nil {
+		keep, err = m.update(ctx, r, old, tip, root, log)
+	} else {
+		err = m.checkout(ctx, r, repo, tip, root, log, 0)
+	}
 	if err != nil {
 		return "", err
 	}
-	return tip, m.checkout(ctx, r, repo, tip, root, log, 0)
+	c, err := r.CommitObject(plumbing.NewHash(tip))
+	if err != nil {
+		return "", fmt.Errorf("read commit %s: %w", tip, err)
+	}
+	if err := stampTimes(root, c.Committer.When, keep); err != nil {
+		return "", fmt.Errorf("set file times: %w", err)
+	}
+	if err := os.WriteFile(note, []byte(tip), 0o600); err != nil {
+		return "", fmt.Errorf("note work tree commit: %w", err)
+	}
+	return tip, nil
+}
+
+// previous is the commit dest holds, by the note beside it, when it can
+// be updated in place: the note names a commit the mirror has, and no
+// submodules are involved. Otherwise nil.
+func (m *Mirrors) previous(r *git.Repository, repo Repo, note, dest string) *object.Commit {
+	if repo.Submodules {
+		return nil
+	}
+	b, err := os.ReadFile(note)
+	if err != nil {
+		return nil
+	}
+	if fi, err := os.Lstat(dest); err != nil || !fi.IsDir() {
+		return nil
+	}
+	c, err := r.CommitObject(plumbing.NewHash(strings.TrimSpace(string(b))))
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// update turns root, which holds exactly old's tree, into tip's: entries
+// whose mode and object are unchanged stay, every other one is written
+// anew, and what tip lacks is removed. It returns tip's entries by path.
+func (m *Mirrors) update(ctx context.Context, r *git.Repository, old *object.Commit, tip string, root *os.Root, log io.Writer) (map[string]object.TreeEntry, error) {
+	c, err := r.CommitObject(plumbing.NewHash(tip))
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", tip, err)
+	}
+	fmt.Fprintf(log, "updating the work tree from %s to %s (%s)\n", old.Hash.String()[:12], tip[:12], firstLine(c.Message))
+	was, err := treeEntries(ctx, old)
+	if err != nil {
+		return nil, err
+	}
+	now, err := treeEntries(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	changed := 0
+	for _, name := range now.order {
+		e := now.byPath[name]
+		if o, ok := was.byPath[name]; ok && o.Mode == e.Mode && (o.Hash == e.Hash || e.Mode == filemode.Dir) {
+			continue
+		}
+		if e.Mode == filemode.Dir {
+			if fi, err := root.Lstat(name); err == nil && fi.IsDir() {
+				continue
+			}
+		}
+		if err := root.RemoveAll(name); err != nil {
+			return nil, fmt.Errorf("replace %s: %w", name, err)
+		}
+		if err := writeEntry(root, r.Storer, name, e); err != nil {
+			return nil, fmt.Errorf("write %s: %w", name, err)
+		}
+		changed++
+	}
+	removed := 0
+	for _, name := range was.order {
+		if _, ok := now.byPath[name]; ok {
+			continue
+		}
+		// A parent replaced by a file already took it (ENOTDIR).
+		if err := root.RemoveAll(name); err != nil && !errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("remove %s: %w", name, err)
+		}
+		removed++
+	}
+	fmt.Fprintf(log, "%d entries written, %d removed, %d unchanged\n", changed, removed, len(now.order)-changed)
+	return now.byPath, nil
+}
+
+// entries are a tree's entries by path, and their paths in tree order.
+type entries struct {
+	byPath map[string]object.TreeEntry
+	order  []string
+}
+
+// treeEntries lists every entry of c's tree, recursively.
+func treeEntries(ctx context.Context, c *object.Commit) (entries, error) {
+	tree, err := c.Tree()
+	if err != nil {
+		return entries{}, fmt.Errorf("read tree of %s: %w", c.Hash, err)
+	}
+	es := entries{byPath: map[string]object.TreeEntry{}}
+	walker := object.NewTreeWalker(tree, true, nil)
+	defer walker.Close()
+	for {
+		name, e, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			return es, nil
+		}
+		if err != nil {
+			return entries{}, fmt.Errorf("walk tree: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return entries{}, err
+		}
+		if !filepath.IsLocal(name) {
+			return entries{}, fmt.Errorf("tree entry %q escapes the work tree", name)
+		}
+		if e.Mode == filemode.Submodule {
+			return entries{}, fmt.Errorf("tree entry %q is a submodule", name)
+		}
+		if _, dup := es.byPath[name]; dup {
+			return entries{}, fmt.Errorf("tree entry %q appears twice", name)
+		}
+		es.byPath[name] = e
+		es.order = append(es.order, name)
+	}
+}
+
+// stampTimes sets the modification time of everything under root, and
+// root's own, to t, symlinks themselves rather than what they point at,
+// directories last so writing inside them changes nothing after. When
+// keep is not nil, whatever it does not list is removed on the way: the
+// work tree then holds nothing but the commit's files, even if something
+// was written into it since the last checkout.
+func stampTimes(root *os.Root, t time.Time, keep map[string]object.TreeEntry) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	var dirs []string
+	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if _, ok := keep[name]; keep != nil && name != "." && !ok {
+			if err := root.RemoveAll(name); err != nil {
+				return fmt.Errorf("remove stray %s: %w", name, err)
+			}
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			dirs = append(dirs, name)
+			return nil
+		}
+		return setTime(root, name, ts)
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range slices.Backward(dirs) {
+		if err := setTime(root, d, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setTime sets name's times without following a symlink, opening its
+// directory through root so nothing outside it can be reached.
+func setTime(root *os.Root, name string, ts []unix.Timespec) error {
+	dir, err := root.Open(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	base := path.Base(name)
+	if name == "." {
+		base = "."
+	}
+	if err := unix.UtimesNanoAt(int(dir.Fd()), base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", name, err)
+	}
+	return nil
 }
 
 // Memory bounds for a mirror. go-git's defaults cache 96 MB of objects

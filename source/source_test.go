@@ -20,17 +20,7 @@ import (
 func gitRepo(t *testing.T) (url string, commit func(files map[string]string) string) {
 	t.Helper()
 	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	run := func(args ...string) string { t.Helper(); return runGit(t, dir, nil, args...) }
 	run("init", "-q", "-b", "main")
 	return "file://" + dir, func(files map[string]string) string {
 		for name, body := range files {
@@ -50,6 +40,20 @@ func gitRepo(t *testing.T) (url string, commit func(files map[string]string) str
 		run("commit", "-q", "-m", "change")
 		return run("rev-parse", "HEAD")
 	}
+}
+
+// runGit runs the git CLI in dir with a fixed identity and env added,
+// and returns its output.
+func runGit(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func TestCheckout(t *testing.T) {

@@ -190,7 +190,7 @@ func benchContext(args []string) error {
 	if err != nil {
 		return err
 	}
-	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth())
+	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), builder.Classic)
 	ref := fmt.Sprintf("bench-context/app:%d", time.Now().UnixNano())
 	start := time.Now()
 	if _, err := e.Build(context.Background(), builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref}}, io.Discard); err != nil {

@@ -37,7 +37,7 @@ func benchPublish(args []string) error {
 	if err != nil {
 		return err
 	}
-	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth())
+	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), builder.Classic)
 	reg := registry.New(registry.Credentials{Host: *host}, true)
 	repo := fmt.Sprintf("bench-publish-%d/app", time.Now().Unix())
 	dir, err := os.MkdirTemp("", "bench-publish-")

@@ -57,9 +57,9 @@ func main() {
 // options are the driver's flags.
 type options struct {
 	swarmhook, app, reference, out, registry string
-	runs, burst                              int
+	runs, burst, unchanged                   int
 	burstGap, sleep                          time.Duration
-	skipBurst                                bool
+	skipBurst, skipOverlap                   bool
 }
 
 func run() error {
@@ -74,6 +74,8 @@ func run() error {
 	flag.DurationVar(&o.burstGap, "burst-gap", 200*time.Millisecond, "time between the burst's pushes")
 	flag.DurationVar(&o.sleep, "build-sleep", 2*time.Second, "RUN sleep in each image's build, so builds take a few seconds")
 	flag.BoolVar(&o.skipBurst, "skip-burst", false, "leave out the burst scenario")
+	flag.BoolVar(&o.skipOverlap, "skip-overlap", false, "leave out the pipeline: overlap path")
+	flag.IntVar(&o.unchanged, "unchanged", 0, "rebuilds of an unchanged commit to time at the end")
 	flag.Parse()
 	if o.swarmhook == "" || o.app == "" {
 		return errors.New("-swarmhook and -app are required")
@@ -85,6 +87,9 @@ func run() error {
 	}
 	defer e.tearDown()
 
+	if o.skipOverlap {
+		paths = []string{pathShell, pathSequential}
+	}
 	logf("warm-up: one run of each path (not counted)")
 	for _, p := range paths {
 		if _, err := e.once(ctx, p); err != nil {
@@ -118,7 +123,13 @@ func run() error {
 			logf("burst %-9s %d builds, last commit live %.2fs after the first push", p, b.builds, b.fromFirst.Seconds())
 		}
 	}
-	report := e.report(samples, bursts)
+	var rebuilds []rebuild
+	if o.unchanged > 0 {
+		if rebuilds, err = e.unchangedRuns(ctx); err != nil {
+			return fmt.Errorf("unchanged rebuilds: %w", err)
+		}
+	}
+	report := e.report(samples, bursts) + reportRebuilds(rebuilds)
 	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", o.out, err)
 	}
@@ -239,11 +250,13 @@ func (e *env) makeRepo() error {
 	return nil
 }
 
-// commit changes both images' source and returns the new commit.
+// commit changes both images' source and returns the new commit. The
+// run's own namespace is in the text, so no build finds a layer an
+// earlier run left in the engine's cache.
 func (e *env) commit() string {
 	e.version++
 	for _, img := range imageNames {
-		os.WriteFile(filepath.Join(e.origin, img, "version.txt"), []byte(fmt.Sprintf("%s v%d\n", img, e.version)), 0o644)
+		os.WriteFile(filepath.Join(e.origin, img, "version.txt"), []byte(fmt.Sprintf("%s v%d %s\n", img, e.version, e.ns)), 0o644)
 	}
 	if err := git(e.origin, "add", "-A"); err != nil {
 		panic(err)
@@ -529,7 +542,8 @@ type job struct {
 		Name              string
 		Started, Finished time.Time
 	}
-	Images []struct{ Name, Digest string }
+	Images   []struct{ Name, Digest string }
+	Services []struct{ Service, Outcome string }
 }
 
 func (e *env) getJob(id int64) (job, error) {
@@ -823,8 +837,8 @@ func (e *env) report(samples []sample, bursts []burstResult) string {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
 	b.WriteString("- **Shared**: other work (builds and tests of four other developers' sessions) ran on the same 2 cores, engine and Swarm at the same time, so absolute times vary by tens of percent between runs; the paths ran alternately so each pair saw similar load.\n\n")
-	fmt.Fprintf(&b, "## Command\n\n```sh\nbench/run.sh\n# which builds swarmhook, the app and this driver, then runs:\n# pipeline -runs %d -build-sleep %s -burst %d -burst-gap %s -reference bench/pipeline/reference.sh\n```\n\n",
-		e.o.runs, e.o.sleep, e.o.burst, e.o.burstGap)
+	fmt.Fprintf(&b, "## Command\n\n```sh\n%s\n# which builds swarmhook, the app and this driver, then runs:\n# pipeline -runs %d -build-sleep %s -burst %d -burst-gap %s -skip-burst=%v -skip-overlap=%v -unchanged %d -reference bench/pipeline/reference.sh\n```\n\n",
+		cmp.Or(os.Getenv("BENCH_COMMAND"), "bench/run.sh"), e.o.runs, e.o.sleep, e.o.burst, e.o.burstGap, e.o.skipBurst, e.o.skipOverlap, e.o.unchanged)
 	fmt.Fprintf(&b, "App: the static Go web app `internal/testenv/testapp` in two images (`api`, `web`), each `FROM swarmhook-test/busybox:latest` with `RUN sleep %g` standing in for a compile step; "+
 		"three services (`api` and `worker` run `api`, `web` runs `web`), %d replicas each, update parallelism 1, delay 0, monitor %s, stop-first, no published ports. "+
 		"Every run pushes a new commit changing both images. %d measured runs per path after one warm-up each, in rotating order.\n\n",
@@ -843,6 +857,9 @@ func (e *env) report(samples []sample, bursts []burstResult) string {
 	}
 	b.WriteString("\nRatios, median of the per-round ratios (each round ran all three paths back to back):\n\n| ratio | median | per round |\n| --- | --- | --- |\n")
 	for _, pair := range [][2]string{{pathSequential, pathShell}, {pathOverlap, pathShell}, {pathOverlap, pathSequential}} {
+		if len(byPath[pair[0]]) == 0 || len(byPath[pair[1]]) == 0 {
+			continue
+		}
 		var rs []float64
 		var per []string
 		for i := range byPath[pair[0]] {
@@ -890,8 +907,8 @@ func (e *env) report(samples []sample, bursts []burstResult) string {
 	b.WriteString("Gaps are swarmhook's time outside any stage: from the job's record to its first stage, between stages, and from the last stage to the job's end. ")
 	b.WriteString("Deploy stages end when swarmhook has seen Swarm complete the update (after its monitor period) and every task run the new spec; the shell's when `docker service update` returns.\n\n")
 
-	b.WriteString("### overlap: stage timeline of the median run\n\n")
 	if ov := byPath[pathOverlap]; len(ov) > 0 {
+		b.WriteString("### overlap: stage timeline of the median run\n\n")
 		sorted := slices.Clone(ov)
 		slices.SortFunc(sorted, func(a, b sample) int { return cmp.Compare(a.converged, b.converged) })
 		m := sorted[len(sorted)/2]
@@ -936,4 +953,92 @@ func stageMedians(ss []sample) map[string]time.Duration {
 		out[n] = median(ds)
 	}
 	return out
+}
+
+// rebuild is one push of a commit swarmhook had built and deployed.
+type rebuild struct {
+	job       time.Duration // the job's own record: created to finished
+	done      time.Duration // push sent to job finished
+	outcomes  []string
+	restarted int      // services whose version or UpdatedAt changed
+	stages    []string // name ms, in order
+	gaps      time.Duration
+}
+
+// unchangedRuns deploys one new commit through swarmhook (not timed),
+// then pushes that same commit o.unchanged times more, each a new
+// delivery, and records what each job did and whether Swarm changed any
+// service.
+func (e *env) unchangedRuns(ctx context.Context) ([]rebuild, error) {
+	commit := e.commit()
+	id, err := e.push("main", commit)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.waitJob(ctx, id); err != nil {
+		return nil, err
+	}
+	var out []rebuild
+	for i := 0; i < e.o.unchanged; i++ {
+		before, err := e.serviceVersions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		id, err := e.push("main", commit)
+		if err != nil {
+			return nil, err
+		}
+		j, err := e.waitJob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		r := rebuild{job: j.Finished.Sub(j.Created), done: j.Finished.Sub(t0)}
+		for _, s := range j.Services {
+			r.outcomes = append(r.outcomes, s.Outcome)
+		}
+		for _, s := range j.Stages {
+			r.stages = append(r.stages, fmt.Sprintf("%s %d", strings.ReplaceAll(s.Name, e.prefix, ""), s.Finished.Sub(s.Started).Milliseconds()))
+		}
+		_, _, _, r.gaps = breakdown(j, t0)
+		after, err := e.serviceVersions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for svc, v := range before {
+			if after[svc] != v {
+				r.restarted++
+			}
+		}
+		logf("unchanged rebuild %d: job %.2fs, outcomes %v, %d services changed", i+1, r.job.Seconds(), r.outcomes, r.restarted)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// serviceVersions is each service's spec version and last update time.
+func (e *env) serviceVersions(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	for _, si := range serviceImages {
+		svc, _, err := e.docker.ServiceInspectWithRaw(ctx, e.prefix+si[0], swarm.ServiceInspectOptions{})
+		if err != nil {
+			return nil, err
+		}
+		out[si[0]] = fmt.Sprintf("%d %s", svc.Version.Index, svc.UpdatedAt)
+	}
+	return out, nil
+}
+
+func reportRebuilds(rs []rebuild) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n## Rebuild of an unchanged commit\n\n")
+	b.WriteString("The commit swarmhook last deployed, pushed again (a new delivery): it builds the same digest, every service is `unchanged` and Swarm restarts nothing.\n\n")
+	b.WriteString("| run | job (record) | push to job done | stages (ms) | gaps | outcomes | services changed |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for i, r := range rs {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %d |\n", i+1, ms(r.job), ms(r.done), strings.Join(r.stages, ", "), ms(r.gaps), strings.Join(r.outcomes, ", "), r.restarted)
+	}
+	return b.String()
 }

@@ -227,6 +227,23 @@ func dockerClient(cfg *config.Config) (*client.Client, error) {
 	return docker, nil
 }
 
+// builderKind is docker.builder, or when it is not set the builder the
+// engine has (builder.Detect); BuildKit if the engine does not answer yet.
+func builderKind(docker *client.Client, cfg *config.Config, log zerolog.Logger) builder.Kind {
+	if cfg.Docker.Builder != "" {
+		return builder.Kind(cfg.Docker.Builder)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kind, err := builder.Detect(ctx, docker)
+	if err != nil {
+		log.Warn().Err(err).Msg("docker.builder not set and the engine did not answer: building with BuildKit")
+		return builder.BuildKit
+	}
+	log.Info().Str("builder", string(kind)).Msg("docker.builder not set: using the engine's")
+	return kind
+}
+
 // lockDataDir makes this process the only one using the data dir, for as
 // long as it lives: a second one fails at once naming the holder's PID.
 // Take it before anything under the data dir is read or written.
@@ -313,7 +330,7 @@ func serve(args []string, stderr io.Writer) error {
 	swarm := updater.New(docker, creds.EngineAuth())
 	m := metrics.New()
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
-	engine := builder.NewEngine(docker, creds.EngineAuth())
+	engine := builder.NewEngine(docker, creds.EngineAuth(), builderKind(docker, cfg, log))
 	inventory := updater.NewInventory(docker)
 	freezes, err := gate.OpenFreezes(filepath.Join(cfg.DataDir, "freezes.json"))
 	if err != nil {

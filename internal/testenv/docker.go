@@ -72,7 +72,7 @@ func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, docker
 		}
 	}
 	ctx := context.Background()
-	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth())
+	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), builder.Classic)
 	if _, err := e.Build(ctx, builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref}}, io.Discard); err != nil {
 		t.Fatalf("build %s: %v", ref, err)
 	}
