@@ -53,6 +53,10 @@ type Docker struct {
 	// engine per image repository; older ones are removed after each
 	// successful push so a busy builder's disk does not fill.
 	KeepImages int `yaml:"keep_images"`
+	// Builders are the engines images are built on (see BuildEngine);
+	// none means Host builds them. Host always runs the Swarm updates,
+	// so listing only other engines keeps builds off the manager.
+	Builders []BuildEngine `yaml:"builders"`
 }
 
 // Registry is the registry images are pushed to and services pull from.
@@ -188,6 +192,9 @@ type Build struct {
 	Parallelism int `yaml:"parallelism"`
 	// Timeout bounds all of one job's builds together.
 	Timeout Duration `yaml:"timeout"`
+	// On picks the build engines the project's jobs may run on: those
+	// of docker.builders carrying every label given. Empty means any.
+	On map[string]string `yaml:"on"`
 }
 
 // Image is one image built from a project.

@@ -50,6 +50,7 @@ func (c *Config) validate(f *findings) {
 	if c.Docker.KeepImages < 0 {
 		f.bad("docker.keep_images", "must be at least 1")
 	}
+	c.validateBuilders(f)
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
 	c.Dashboard.validate(f, "dashboard")
@@ -205,6 +206,7 @@ func (p *Project) validate(f *findings, field string, c *Config) {
 		p.Status.validate(f, field+".status")
 	}
 	p.Git.validate(f, field+".git", p.Repo)
+	c.validateBuildOn(f, field+".build.on", p.Build.On)
 	if p.Build.Parallelism < 1 {
 		f.bad(field+".build.parallelism", "must be at least 1")
 	}
