@@ -80,11 +80,21 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	for _, img := range p.Images {
 		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
 	}
+	// Every image of the job builds and pushes on one engine (job/engines.go).
+	ctx, err = r.leaseEngine(ctx, j, p, w)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	defer func() { releaseEngine(ctx) }()
 	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
 		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
-		return r.buildImages(ctx, j, p, dir, stamp, w)
+		var err error
+		ctx, err = r.buildOnEngine(ctx, j, p, w, func(ctx context.Context) error {
+			return r.buildImages(ctx, j, p, dir, stamp, w)
+		})
+		return err
 	}); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -197,7 +207,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 		lbls = map[string]string{}
 	}
 	maps.Copy(lbls, labels(p, j, stamp))
-	_, err := r.d.Builder.Build(ctx, builder.Request{
+	_, err := r.builder(ctx).Build(ctx, builder.Request{
 		WorkTree:   dir,
 		ContextDir: filepath.Join(dir, img.Context),
 		Dockerfile: img.Dockerfile,
@@ -222,7 +232,7 @@ func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) erro
 	var digest string
 	err := r.retry(ctx, w, "push "+ref, func() error {
 		var err error
-		digest, err = r.d.Builder.Push(ctx, ref, w)
+		digest, err = r.builder(ctx).Push(ctx, ref, w)
 		return err
 	})
 	if err != nil {
@@ -249,12 +259,13 @@ func (r *Runner) tagImage(ctx context.Context, j *Job, i int, w io.Writer) error
 // keeping docker.keep_images of each. A failure only goes to the log:
 // the job's images are pushed and tagged by now.
 func (r *Runner) pruneImages(ctx context.Context, j *Job, w io.Writer) {
-	if r.d.Pruner == nil {
+	pruner := r.pruner(ctx)
+	if pruner == nil {
 		return
 	}
 	for _, im := range j.Images {
 		repo := imageref.Repository(r.d.Registry.Ref(im.Name, im.Tag))
-		if _, err := r.d.Pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
+		if _, err := pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
 			fmt.Fprintf(w, "pruning old images of %s: %v\n", repo, err)
 		}
 	}
