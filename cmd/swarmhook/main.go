@@ -33,6 +33,7 @@ import (
 	"github.com/swarmhook/swarmhook/cli"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/dashboard"
+	"github.com/swarmhook/swarmhook/engines"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
@@ -213,6 +214,35 @@ func credentials(cfg *config.Config) (registry.Credentials, error) {
 		registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
 }
 
+// engineProbeInterval is how often every build engine is pinged, so one
+// marked down comes back within it once it answers.
+const engineProbeInterval = 15 * time.Second
+
+// openBuilders opens a client of each of docker.builders and pools them;
+// closeAll closes the clients.
+func openBuilders(cfg *config.Config, auth string, m *metrics.Metrics) (*engines.Pool, func(), error) {
+	var es []engines.Engine
+	var clients []*client.Client
+	closeAll := func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	for _, b := range cfg.Docker.Builders {
+		c, err := engines.Client(b)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		clients = append(clients, c)
+		e := builder.NewEngine(c, auth)
+		es = append(es, engines.Engine{Name: b.Name, Labels: b.Labels, Weight: b.Weight,
+			Builder: m.Builder(e), Pruner: e,
+			Ping: func(ctx context.Context) error { _, err := c.Ping(ctx); return err }})
+	}
+	return engines.New(es, nil), closeAll, nil
+}
+
 func dockerClient(cfg *config.Config) (*client.Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if cfg.Docker.Host != "" {
@@ -313,7 +343,7 @@ func serve(args []string, stderr io.Writer) error {
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	engine := builder.NewEngine(docker, creds.EngineAuth())
 	inventory := updater.NewInventory(docker)
-	runner := job.NewRunner(cfg, job.Deps{
+	deps := job.Deps{
 		Store:     jobs,
 		Logs:      logs,
 		Source:    mirrors,
@@ -326,7 +356,26 @@ func serve(args []string, stderr io.Writer) error {
 		Rollout:   swarm,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
-	})
+	}
+	ready := []server.Check{
+		{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+		{Name: "registry", Probe: reg.Ping},
+		{Name: "store", Probe: jobs.Writable},
+	}
+	var buildEngines server.EngineStates
+	var pool *engines.Pool
+	if len(cfg.Docker.Builders) > 0 {
+		var closeAll func()
+		pool, closeAll, err = openBuilders(cfg, creds.EngineAuth(), m)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		deps.Builder, deps.Pruner, deps.Engines, buildEngines = nil, nil, pool, pool
+		ready = append(ready, server.Check{Name: "build engines", Probe: pool.Ready})
+		m.Engines(pool.States)
+	}
+	runner := job.NewRunner(cfg, deps)
 	m.QueueDepth(runner.QueueDepth)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -335,6 +384,9 @@ func serve(args []string, stderr io.Writer) error {
 	defer cancelJobs()
 	// Not runCtx: the interrupted jobs' statuses must still go out after it is cancelled.
 	notifier.Start(context.WithoutCancel(ctx))
+	if pool != nil {
+		go pool.Watch(ctx, engineProbeInterval)
+	}
 	runner.Start(runCtx)
 	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
 	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Jobs: runner, Log: log})
@@ -355,11 +407,8 @@ func serve(args []string, stderr io.Writer) error {
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 		Swarm: swarm, Registry: reg, Heads: runner, Plans: runner, Log: log,
 		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
-		Ready: []server.Check{
-			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
-			{Name: "registry", Probe: reg.Ping},
-			{Name: "store", Probe: jobs.Writable},
-		},
+		Ready:   ready,
+		Engines: buildEngines,
 		Warn: []server.Check{
 			{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
 		},
