@@ -26,6 +26,7 @@ type Client interface {
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
 	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
 	ImageRemove(ctx context.Context, ref string, options image.RemoveOptions) ([]image.DeleteResponse, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
 }
 
 // ErrTransient marks a push that failed for a reason worth trying again:
@@ -66,6 +67,9 @@ type Request struct {
 	Target string
 	// NoCache disables the build cache.
 	NoCache bool
+	// CacheFrom are images in the registry whose layers the build may
+	// reuse (see builder/cache.go); one not there yet is skipped.
+	CacheFrom []string
 }
 
 // Engine builds and pushes images through the Docker Engine API. It is
@@ -101,6 +105,7 @@ func (e *Engine) Build(ctx context.Context, req Request, log io.Writer) (string,
 		Labels:      req.Labels,
 		Target:      req.Target,
 		NoCache:     req.NoCache,
+		CacheFrom:   e.pullCache(ctx, req.CacheFrom, log),
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,

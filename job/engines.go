@@ -85,3 +85,15 @@ func releaseEngine(ctx context.Context) {
 		l.Release()
 	}
 }
+
+// cacheFrom names the images a build of img may take layers from: with
+// docker.builders, the branch's -latest in the registry, so an engine
+// that never built the branch (or pruned it) still reuses its layers.
+// With the one engine of docker.host the engine's own images are the
+// cache, as they always were.
+func (r *Runner) cacheFrom(img config.Image, im Image) []string {
+	if r.d.Engines == nil || img.NoCache {
+		return nil
+	}
+	return []string{r.d.Registry.Ref(img.Name, im.LatestTag)}
+}

@@ -28,7 +28,7 @@ func (f fakeEngine) note(call string) {
 }
 
 func (f fakeEngine) Build(_ context.Context, req builder.Request, _ io.Writer) (string, error) {
-	f.note("build " + req.Tags[0])
+	f.note("build " + req.Tags[0] + " cache " + strings.Join(req.CacheFrom, ","))
 	return "sha256:local", f.buildErr
 }
 
@@ -68,7 +68,7 @@ func TestJobBuildsPushesAndPrunesOnOneEngine(t *testing.T) {
 		wantLog    []string
 	}{
 		{"least busy matching", "{}", fakeEngine{}, fakeEngine{}, Succeeded, "a", []string{
-			"a: build reg:5000/shop/api", "a: build reg:5000/shop/web", "a: push reg:5000/shop/api", "a: push reg:5000/shop/web", "a: prune reg:5000/shop/api", "a: prune reg:5000/shop/web",
+			"a: build reg:5000/shop/api:main-20261126101500 cache reg:5000/shop/api:main-latest", "a: build reg:5000/shop/web:main-20261126101500 cache reg:5000/shop/web:main-latest", "a: push reg:5000/shop/api", "a: push reg:5000/shop/web", "a: prune reg:5000/shop/api", "a: prune reg:5000/shop/web",
 		}, []string{"building on engine a"}},
 		{"labels", `{gpu: "yes"}`, fakeEngine{}, fakeEngine{}, Succeeded, "gpu", nil, []string{"building on engine gpu"}},
 		{"engine dies mid-build: built again on the other", "{}", fakeEngine{buildErr: errors.New("unexpected EOF"), pingErr: gone}, fakeEngine{}, Succeeded, "b", []string{

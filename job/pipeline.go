@@ -216,6 +216,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 		Labels:     lbls,
 		Target:     img.Target,
 		NoCache:    img.NoCache,
+		CacheFrom:  r.cacheFrom(img, im),
 	}, w)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Name, err)
