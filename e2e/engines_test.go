@@ -71,29 +71,20 @@ projects:
 	}
 
 	code, body := sh.Do(http.MethodGet, "/readyz", nil, nil)
-	var ready struct {
-		Engines []struct {
-			Name  string
-			Up    bool
-			Error string
-		}
+	type engineState struct {
+		Name  string
+		Up    bool
+		Error string
 	}
+	var ready struct{ Engines []engineState }
 	if err := json.Unmarshal(body, &ready); err != nil {
 		t.Fatalf("/readyz %d %s: %v", code, body, err)
 	}
 	if code != http.StatusOK {
 		t.Errorf("/readyz %d with b up: %s", code, body)
 	}
-	down := slices.IndexFunc(ready.Engines, func(e struct {
-		Name  string
-		Up    bool
-		Error string
-	}) bool { return e.Name == "a" && !e.Up && e.Error != "" })
-	up := slices.IndexFunc(ready.Engines, func(e struct {
-		Name  string
-		Up    bool
-		Error string
-	}) bool { return e.Name == "b" && e.Up })
+	down := slices.IndexFunc(ready.Engines, func(e engineState) bool { return e.Name == "a" && !e.Up && e.Error != "" })
+	up := slices.IndexFunc(ready.Engines, func(e engineState) bool { return e.Name == "b" && e.Up })
 	if down < 0 || up < 0 {
 		t.Errorf("/readyz engines = %+v, want a down with its error and b up", ready.Engines)
 	}
