@@ -41,11 +41,14 @@ type LogReader interface {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Config   *config.Config
-	Jobs     Submitter
-	Store    JobReader
-	Logs     LogReader
-	Swarm    Swarm
+	Config *config.Config
+	Jobs   Submitter
+	Store  JobReader
+	Logs   LogReader
+	Swarm  Swarm
+	// Stacks lists the services of stack targets for GET /api/services;
+	// nil lists none of them.
+	Stacks   job.StackServices
 	Registry Registry
 	Heads    Heads
 	Log      zerolog.Logger
@@ -73,6 +76,9 @@ type Deps struct {
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// Gate answers approvals and overrides and keeps freezes; nil
+	// serves none of their routes.
+	Gate Gate
 	// ChatHTTP posts chat answers to Slack's response URLs; nil uses a
 	// client with a 10 s timeout.
 	ChatHTTP *http.Client
@@ -137,6 +143,7 @@ func New(d Deps) *Server {
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/projects/:project/plan", s.planProject, s.require(config.ScopeRead))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.gateRoutes(api) // server/gate.go
 	s.mountChat()
 	if d.Dashboard != nil {
 		// Only its own paths, so the API and hooks keep their 404s and 405s.
@@ -207,6 +214,7 @@ func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
 			return fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
 		}
 		c.Set("who", t.Name)
+		c.Set("scopes", t.Scopes)
 		return nil
 	}
 	bearer := middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{

@@ -34,6 +34,7 @@ import (
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/dashboard"
 	"github.com/swarmhook/swarmhook/engines"
+	"github.com/swarmhook/swarmhook/gate"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
@@ -42,6 +43,7 @@ import (
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/server"
 	"github.com/swarmhook/swarmhook/source"
+	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/updater"
 	"github.com/swarmhook/swarmhook/webhook"
@@ -343,6 +345,11 @@ func serve(args []string, stderr io.Writer) error {
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	engine := builder.NewEngine(docker, creds.EngineAuth())
 	inventory := updater.NewInventory(docker)
+	freezes, err := gate.OpenFreezes(filepath.Join(cfg.DataDir, "freezes.json"))
+	if err != nil {
+		return err
+	}
+	held := gate.New(cfg, gate.Options{Freezes: freezes, Log: log.With().Str("component", "gate").Logger()})
 	deps := job.Deps{
 		Store:     jobs,
 		Logs:      logs,
@@ -353,9 +360,10 @@ func serve(args []string, stderr io.Writer) error {
 		Updater:   m.Updater(swarm),
 		Services:  inventory,
 		Stacks:    docker,
-		Rollout:   swarm,
+		Rollout:   m.Rollout(swarm),
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
+		Gate:      held,
 	}
 	ready := []server.Check{
 		{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
@@ -376,6 +384,7 @@ func serve(args []string, stderr io.Writer) error {
 		m.Engines(pool.States)
 	}
 	runner := job.NewRunner(cfg, deps)
+	held.Attach(runner)
 	m.QueueDepth(runner.QueueDepth)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -398,15 +407,16 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	sessions := dashboard.NewSessions(cfg.Dashboard.SessionTTL.Duration, nil)
-	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Log: log})
+	stacks := stack.NewInventory(docker)
+	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Stacks: stacks, Log: log})
 	if err != nil {
 		return err
 	}
 	httpServer := server.New(server.Deps{
 		Sessions: sessions, Dashboard: dash,
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-		Swarm: swarm, Registry: reg, Heads: runner, Plans: runner, Log: log,
-		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+		Swarm: swarm, Stacks: stacks, Registry: reg, Heads: runner, Plans: runner, Log: log,
+		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m, Gate: held,
 		Ready:   ready,
 		Engines: buildEngines,
 		Warn: []server.Check{
