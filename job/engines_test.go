@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/engines"
+	"github.com/swarmhook/swarmhook/updater"
 )
 
 // fakeEngine is one build engine of docker.builders: its builds fail
@@ -131,5 +132,37 @@ func TestJobBuildsPushesAndPrunesOnOneEngine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// busyAtUpdate is an updater that notes how many jobs hold an engine
+// when a service update starts.
+type busyAtUpdate struct {
+	*recorder
+	pool *engines.Pool
+	busy int
+}
+
+func (b *busyAtUpdate) Update(ctx context.Context, req updater.Request, w io.Writer) (updater.Result, error) {
+	for _, s := range b.pool.States() {
+		b.busy += s.Running
+	}
+	return b.recorder.Update(ctx, req, w)
+}
+
+func TestEngineGivenBackBeforeTheDeploy(t *testing.T) {
+	f := fakeEngine{name: "a", mu: &sync.Mutex{}, calls: &[]string{}}
+	pool := engines.New([]engines.Engine{{Name: "a", Builder: f, Pruner: f, Ping: f.Ping}}, nil)
+	rec := newRecorder()
+	up := &busyAtUpdate{recorder: rec, pool: pool}
+	cfg := strings.Replace(enginesConfig, "%s}\n", "{}}\n    deploy: [{branch: main, services: [{name: api, image: shop/api}]}]\n", 1)
+	j := runWithDeps(t, rec, cfg, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c0ffee"}, func(d *Deps) {
+		d.Builder, d.Engines, d.Updater = nil, pool, up
+	})
+	if j.Status != Succeeded {
+		t.Fatalf("status %s (%s)", j.Status, j.Error)
+	}
+	if up.busy != 0 {
+		t.Errorf("%d engine leases held while the service updated, want 0", up.busy)
 	}
 }
