@@ -18,7 +18,8 @@ import (
 // engines: a dockerd the test starts (a), preferred, and a worker node's
 // engine (b). With a killed by its PID, the job's build fails on a, a is
 // marked down, and the build runs again on b, which pushes the image to
-// the registry; the job log says so and /readyz shows a down.
+// the registry; the job log says so and /readyz shows a down. With its
+// copy gone, b then builds the branch again from the registry's layers.
 func TestBuildMovesToAnotherEngineWhenItsEngineDies(t *testing.T) {
 	c := testenv.Require(t)
 	bHost := testenv.RequireWorkerEngine(t)
@@ -56,7 +57,7 @@ projects:
 	if j.Engine != "b" {
 		t.Errorf("job.engine = %q, want b", j.Engine)
 	}
-	for _, want := range []string{"building on engine a", "engine a stopped answering during the build", "building again on another engine", "building on engine b"} {
+	for _, want := range []string{"building on engine a", "engine a stopped answering during the build", "building again on another engine", "building on engine b", "no build cache from"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("job log lacks %q:\n%s", want, log)
 		}
@@ -92,6 +93,20 @@ projects:
 	for _, want := range []string{`swarmhook_build_engine_up{engine="a"} 0`, `swarmhook_build_engine_up{engine="b"} 1`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// A cold engine reuses the layers in the registry: with b's images of
+	// the project gone, the next build takes them from main-latest.
+	testenv.RemoveImages(bc, ns)
+	j2, log2 := pushAndWait(t, sh, ns, commit)
+	if j2.Status != "succeeded" || j2.Engine != "b" {
+		t.Fatalf("second job %s on %q: %s\n%s", j2.Status, j2.Engine, j2.Error, log2)
+	}
+	latest := fmt.Sprintf("%s/%s/app:main-latest", testenv.WorkerRegistry, ns)
+	for _, want := range []string{"build cache from " + latest, "Using cache"} {
+		if !strings.Contains(log2, want) {
+			t.Errorf("second job's log lacks %q:\n%s", want, log2)
 		}
 	}
 }
