@@ -31,6 +31,7 @@ type Client interface {
 	ImageRemove(ctx context.Context, ref string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 	// DialHijack opens the connection a BuildKit session runs over.
 	DialHijack(ctx context.Context, url, proto string, meta map[string][]string) (net.Conn, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
 }
 
 // Kind is which of the engine's builders builds images.
@@ -93,6 +94,9 @@ type Request struct {
 	// BuildKit only. They never reach the image, and any value that shows
 	// up in the build's output or error is replaced by "***".
 	Secrets map[string]string
+	// CacheFrom are images in the registry whose layers the build may
+	// reuse (see builder/cache.go); one not there yet is skipped.
+	CacheFrom []string
 }
 
 // Engine builds and pushes images through the Docker Engine API. It is
@@ -155,6 +159,7 @@ func (e *Engine) classic(ctx context.Context, req Request, c buildContext, log i
 		Labels:      req.Labels,
 		Target:      req.Target,
 		NoCache:     req.NoCache,
+		CacheFrom:   e.pullCache(ctx, req.CacheFrom, log),
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,

@@ -76,6 +76,11 @@ func (c *Config) applyDefaults() {
 	if c.Docker.KeepImages == 0 {
 		c.Docker.KeepImages = DefaultKeepImages
 	}
+	for i := range c.Docker.Builders {
+		if c.Docker.Builders[i].Weight == 0 {
+			c.Docker.Builders[i].Weight = DefaultBuilderWeight
+		}
+	}
 	c.Registry.applyDefaults()
 	c.Prune.applyDefaults()
 	c.Dashboard.applyDefaults()

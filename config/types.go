@@ -57,6 +57,10 @@ type Docker struct {
 	// classic. Empty means BuildKit when the engine has it (API 1.39 and
 	// later, on Linux), else classic.
 	Builder Builder `yaml:"builder"`
+	// Builders are the engines images are built on (see BuildEngine);
+	// none means Host builds them. Host always runs the Swarm updates,
+	// so listing only other engines keeps builds off the manager.
+	Builders []BuildEngine `yaml:"builders"`
 }
 
 // Registry is the registry images are pushed to and services pull from.
@@ -193,6 +197,9 @@ type Build struct {
 	Parallelism int `yaml:"parallelism"`
 	// Timeout bounds all of one job's builds together.
 	Timeout Duration `yaml:"timeout"`
+	// On picks the build engines the project's jobs may run on: those
+	// of docker.builders carrying every label given. Empty means any.
+	On map[string]string `yaml:"on"`
 }
 
 // Image is one image built from a project.

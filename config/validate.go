@@ -64,6 +64,7 @@ func (c *Config) validate(f *findings) {
 			}
 		}
 	}
+	c.validateBuilders(f)
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
 	c.Dashboard.validate(f, "dashboard")
@@ -223,6 +224,7 @@ func (p *Project) validate(f *findings, field string, c *Config) {
 		p.Status.validate(f, field+".status")
 	}
 	p.Git.validate(f, field+".git", p.Repo)
+	c.validateBuildOn(f, field+".build.on", p.Build.On)
 	if p.Build.Parallelism < 1 {
 		f.bad(field+".build.parallelism", "must be at least 1")
 	}

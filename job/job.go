@@ -96,6 +96,9 @@ type Job struct {
 	// Reverted are the services rollback_all returned to their previous
 	// images after a failure.
 	Reverted []updater.Result `json:"reverted,omitempty"`
+	// Engine is the build engine of docker.builders the images were
+	// built and pushed on.
+	Engine string `json:"engine,omitempty"`
 	// SupersededBy is the newer job that replaced this one in the queue.
 	SupersededBy int64 `json:"superseded_by,omitempty"`
 	// Pushes counts the pushes a build stands for: 1, plus one for each

@@ -81,13 +81,23 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	for _, img := range p.Images {
 		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
 	}
+	// Every image of the job builds and pushes on one engine (job/engines.go).
+	ctx, err = r.leaseEngine(ctx, j, p, w)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	defer func() { releaseEngine(ctx) }()
 	// An overlap target the gate holds (a freeze) builds as a
 	// sequential one, and waits before its deploy.
 	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap && !r.gated(j, p, target) {
 		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
-		return r.buildImages(ctx, j, p, dir, stamp, w)
+		var err error
+		ctx, err = r.buildOnEngine(ctx, j, p, w, func(ctx context.Context) error {
+			return r.buildImages(ctx, j, p, dir, stamp, w)
+		})
+		return err
 	}); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -104,8 +114,9 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	}
 
 	// Once the images are pushed old ones may go, whatever the deploy
-	// does; but not before it: listing a busy engine's images takes
-	// half a second the services need not wait for.
+	// does; but after it: listing a busy engine's images takes half a
+	// second the services need not wait for. The engine stays leased
+	// until then (the deferred release above runs after this).
 	defer r.pruneImages(ctx, j, w)
 
 	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
@@ -215,7 +226,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 		return err
 	}
 	maps.Copy(lbls, labels(p, j, created))
-	_, err = r.d.Builder.Build(ctx, builder.Request{
+	_, err = r.builder(ctx).Build(ctx, builder.Request{
 		WorkTree:   dir,
 		ContextDir: filepath.Join(dir, img.Context),
 		Dockerfile: img.Dockerfile,
@@ -225,6 +236,7 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 		Target:     img.Target,
 		NoCache:    img.NoCache,
 		Secrets:    img.Secrets,
+		CacheFrom:  r.cacheFrom(img, im),
 	}, w)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", img.Name, err)
@@ -243,7 +255,7 @@ func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) erro
 	var digest string
 	err := r.retry(ctx, w, "push "+ref, func() error {
 		var err error
-		digest, err = r.d.Builder.Push(ctx, ref, w)
+		digest, err = r.builder(ctx).Push(ctx, ref, w)
 		return err
 	})
 	if err != nil {
@@ -273,12 +285,13 @@ func (r *Runner) tagImage(ctx context.Context, j *Job, i int, w io.Writer) error
 // keeping docker.keep_images of each. A failure only goes to the log:
 // the job's images are pushed and tagged by now.
 func (r *Runner) pruneImages(ctx context.Context, j *Job, w io.Writer) {
-	if r.d.Pruner == nil {
+	pruner := r.pruner(ctx)
+	if pruner == nil {
 		return
 	}
 	for _, im := range j.Images {
 		repo := imageref.Repository(r.d.Registry.Ref(im.Name, im.Tag))
-		if _, err := r.d.Pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
+		if _, err := pruner.Prune(ctx, repo, max(r.cfg.Docker.KeepImages, 1), w); err != nil {
 			fmt.Fprintf(w, "pruning old images of %s: %v\n", repo, err)
 		}
 	}

@@ -123,7 +123,10 @@ type Deps struct {
 	Source  Source
 	Builder ImageBuilder
 	// Pruner, when set, removes superseded images after each push.
-	Pruner   ImagePruner
+	Pruner ImagePruner
+	// Engines, when set, lends each job the engine it builds, pushes
+	// and prunes on, in place of Builder and Pruner (job/engines.go).
+	Engines  Engines
 	Registry Tagger
 	Updater  ServiceUpdater
 	// Services, when set, is asked before a deploy whether the target's

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/swarmhook/swarmhook/engines"
 )
 
 // readyTimeout bounds all readiness checks together: a load balancer
@@ -34,6 +36,14 @@ type readyAnswer struct {
 	Checks map[string]string `json:"checks"`
 	// Warnings are the failed Deps.Warn checks.
 	Warnings []string `json:"warnings,omitempty"`
+	// Engines are the build engines' states (Deps.Engines).
+	Engines []engines.State `json:"engines,omitempty"`
+}
+
+// EngineStates tells the state of each build engine. Safe for
+// concurrent use.
+type EngineStates interface {
+	States() []engines.State
 }
 
 // readyz runs every check at once and answers 200 when all Ready checks
@@ -65,6 +75,9 @@ func (s *Server) readyz(c echo.Context) error {
 		}()
 	}
 	wg.Wait()
+	if s.d.Engines != nil {
+		a.Engines = s.d.Engines.States()
+	}
 	slices.Sort(a.Warnings)
 	if len(a.Failed) > 0 {
 		slices.Sort(a.Failed)

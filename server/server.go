@@ -61,6 +61,9 @@ type Deps struct {
 	// Warn are checks GET /readyz also runs and reports, under warnings,
 	// without being unready when they fail.
 	Warn []Check
+	// Engines, when set, lists the build engines of docker.builders
+	// under engines in /readyz, read after the checks ran.
+	Engines EngineStates
 	// Metrics serves GET /metrics; nil serves none.
 	Metrics http.Handler
 	// DeliveryCounter counts webhook deliveries; nil counts none.

@@ -33,6 +33,7 @@ import (
 	"github.com/swarmhook/swarmhook/cli"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/dashboard"
+	"github.com/swarmhook/swarmhook/engines"
 	"github.com/swarmhook/swarmhook/gate"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
@@ -215,6 +216,35 @@ func credentials(cfg *config.Config) (registry.Credentials, error) {
 		registry.Credentials{Host: cfg.Registry.Host, Username: cfg.Registry.Username, Password: cfg.Registry.Password})
 }
 
+// engineProbeInterval is how often every build engine is pinged, so one
+// marked down comes back within it once it answers.
+const engineProbeInterval = 15 * time.Second
+
+// openBuilders opens a client of each of docker.builders and pools them;
+// closeAll closes the clients.
+func openBuilders(cfg *config.Config, auth string, m *metrics.Metrics, log zerolog.Logger) (*engines.Pool, func(), error) {
+	var es []engines.Engine
+	var clients []*client.Client
+	closeAll := func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	for _, b := range cfg.Docker.Builders {
+		c, err := engines.Client(b)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		clients = append(clients, c)
+		e := builder.NewEngine(c, auth, builderKind(c, cfg, log))
+		es = append(es, engines.Engine{Name: b.Name, Labels: b.Labels, Weight: b.Weight,
+			Builder: m.Builder(e), Pruner: e,
+			Ping: func(ctx context.Context) error { _, err := c.Ping(ctx); return err }})
+	}
+	return engines.New(es, nil), closeAll, nil
+}
+
 func dockerClient(cfg *config.Config) (*client.Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if cfg.Docker.Host != "" {
@@ -337,7 +367,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	held := gate.New(cfg, gate.Options{Freezes: freezes, Log: log.With().Str("component", "gate").Logger()})
-	runner := job.NewRunner(cfg, job.Deps{
+	deps := job.Deps{
 		Store:     jobs,
 		Logs:      logs,
 		Source:    mirrors,
@@ -351,7 +381,26 @@ func serve(args []string, stderr io.Writer) error {
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 		Gate:      held,
-	})
+	}
+	ready := []server.Check{
+		{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
+		{Name: "registry", Probe: reg.Ping},
+		{Name: "store", Probe: jobs.Writable},
+	}
+	var buildEngines server.EngineStates
+	var pool *engines.Pool
+	if len(cfg.Docker.Builders) > 0 {
+		var closeAll func()
+		pool, closeAll, err = openBuilders(cfg, creds.EngineAuth(), m, log)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		deps.Builder, deps.Pruner, deps.Engines, buildEngines = nil, nil, pool, pool
+		ready = append(ready, server.Check{Name: "build engines", Probe: pool.Ready})
+		m.Engines(pool.States)
+	}
+	runner := job.NewRunner(cfg, deps)
 	held.Attach(runner)
 	m.QueueDepth(runner.QueueDepth)
 
@@ -361,6 +410,9 @@ func serve(args []string, stderr io.Writer) error {
 	defer cancelJobs()
 	// Not runCtx: the interrupted jobs' statuses must still go out after it is cancelled.
 	notifier.Start(context.WithoutCancel(ctx))
+	if pool != nil {
+		go pool.Watch(ctx, engineProbeInterval)
+	}
 	runner.Start(runCtx)
 	go store.KeepHistory(ctx, jobs, logs, cfg.Jobs.Keep.Duration, time.Hour, log)
 	pruner := prune.New(cfg, prune.Deps{Registry: reg, Swarm: inventory, Store: jobs, Jobs: runner, Log: log})
@@ -382,11 +434,8 @@ func serve(args []string, stderr io.Writer) error {
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 		Swarm: swarm, Stacks: stacks, Registry: reg, Heads: runner, Plans: runner, Log: log,
 		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m, Gate: held,
-		Ready: []server.Check{
-			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
-			{Name: "registry", Probe: reg.Ping},
-			{Name: "store", Probe: jobs.Writable},
-		},
+		Ready:   ready,
+		Engines: buildEngines,
 		Warn: []server.Check{
 			{Name: "services", Probe: func(ctx context.Context) error { return job.CheckServices(ctx, cfg, inventory) }},
 		},

@@ -86,20 +86,24 @@ func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, docker
 // RemoveImagesOnCleanup removes, when the test ends, every local image
 // whose repository contains ns, so repeated runs do not fill the disk.
 func RemoveImagesOnCleanup(t testing.TB, c *client.Client, ns string) {
-	t.Cleanup(func() {
-		ctx := context.Background()
-		imgs, err := c.ImageList(ctx, image.ListOptions{})
-		if err != nil {
-			return
-		}
-		for _, im := range imgs {
-			for _, tag := range im.RepoTags {
-				if strings.Contains(tag, "/"+ns+"/") {
-					c.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
-				}
+	t.Cleanup(func() { RemoveImages(c, ns) })
+}
+
+// RemoveImages removes from c's engine every image tagged under
+// namespace ns (registry/ns/...), and the layers only they used.
+func RemoveImages(c *client.Client, ns string) {
+	ctx := context.Background()
+	imgs, err := c.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, im := range imgs {
+		for _, tag := range im.RepoTags {
+			if strings.Contains(tag, "/"+ns+"/") {
+				c.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
 			}
 		}
-	})
+	}
 }
 
 // ServiceOptions shape a test service.

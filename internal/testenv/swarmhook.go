@@ -230,6 +230,8 @@ type Job struct {
 	Error  string `json:"error"`
 	// Pushes counts the pushes a build stands for (job.Job.Pushes).
 	Pushes int `json:"pushes"`
+	// Engine is the build engine of docker.builders the job used.
+	Engine string `json:"engine"`
 	Images []struct {
 		Name      string `json:"name"`
 		Tag       string `json:"tag"`
