@@ -113,10 +113,11 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("push: %w", err)
 	}
 
+	// The engine is done with: a deploy (or a gate) may take long.
+	releaseEngine(ctx)
 	// Once the images are pushed old ones may go, whatever the deploy
-	// does; but after it: listing a busy engine's images takes half a
-	// second the services need not wait for. The engine stays leased
-	// until then (the deferred release above runs after this).
+	// does; but after it, on the engine that built them: listing a busy
+	// engine's images takes half a second the services need not wait for.
 	defer r.pruneImages(ctx, j, w)
 
 	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
