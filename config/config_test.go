@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -362,5 +363,47 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if p, ok := c.Project("shop"); !ok || len(p.Deploy[0].Services) != 3 {
 		t.Errorf("example project = %+v", p)
+	}
+}
+
+func TestServiceGroups(t *testing.T) {
+	const head = "registry: {host: r:5000}\nprojects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: "
+	tests := []struct {
+		name, services string
+		want           [][]string // the groups' members; nil when Load must fail
+		err            string
+	}{
+		{"default one at a time", "[api, worker, web]", [][]string{{"api"}, {"worker"}, {"web"}}, ""},
+		{"a group then a service", "[[api, worker], web]", [][]string{{"api", "worker"}, {"web"}}, ""},
+		{"groups keep their order", "[db, [api, {name: worker, image: a}], [web]]", [][]string{{"db"}, {"api", "worker"}, {"web"}}, ""},
+		{"empty group", "[api, []]", nil, "line 2: projects[0].deploy[0].services[1]: an empty group"},
+		{"group in a group", "[[api, [worker]]]", nil, "line 2: projects[0].deploy[0].services[0][1]: a group holds services, not groups"},
+		{"twice across groups", "[[api, web], [web]]", nil, `projects[0].deploy[0].services[1][0].name: "web" is listed twice`},
+		{"after a group, the YAML's index", "[[api, web], {name: s, image: zz}]", nil, `projects[0].deploy[0].services[1].image: "zz" is not one of the project's images`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(strings.NewReader(head+tt.services+"}]}]\n"), env(nil))
+			if tt.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Load error = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, g := range c.Projects[0].Deploy[0].Services.Groups() {
+				var names []string
+				for _, s := range g {
+					names = append(names, s.Name)
+				}
+				got = append(got, names)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("groups = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

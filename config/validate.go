@@ -147,7 +147,7 @@ func (c *Config) validateProjects(f *findings) {
 		names[p.Name] = true
 		for j, d := range p.Deploy {
 			for k, s := range d.Services {
-				h := fmt.Sprintf("%s.deploy[%d].services[%d]", field, j, k)
+				h := fmt.Sprintf("%s.deploy[%d].services%s", field, j, s.path(k))
 				if o, taken := owner[s.Name]; taken && o.project != i {
 					// Two projects' jobs could update it at once, and
 					// rollback and scale would act for the first alone.
@@ -278,7 +278,7 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
-		h := fmt.Sprintf("%s.services[%d]", field, i)
+		h := field + ".services" + s.path(i)
 		if s.Name == "" {
 			f.bad(h+".name", "must not be empty")
 		} else if seen[s.Name] {
@@ -293,7 +293,7 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	d.Rollback.validate(f, field+".rollback")
 	for i, s := range d.Services {
 		if s.Update != nil {
-			s.Update.validate(f, fmt.Sprintf("%s.services[%d].update", field, i))
+			s.Update.validate(f, field+".services"+s.path(i)+".update")
 		}
 	}
 	checkChoice(f, field+".on_failure", d.OnFailure, onFailures)
