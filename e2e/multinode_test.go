@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +138,42 @@ projects:
 	}
 	if len(onWorkers) != 2 {
 		t.Errorf("%s runs on %v, want the two workers only", workers, onWorkers)
+	}
+	// The services API shows each task with its node, state and digest.
+	code, body := sh.API(http.MethodGet, "/api/services", nil)
+	var api struct {
+		Services []struct {
+			Name  string
+			Tasks []struct{ Node, State, Digest string }
+		}
+	}
+	if err := json.Unmarshal(body, &api); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/services: %d %s (%v)", code, body, err)
+	}
+	found := false
+	for _, svc := range api.Services {
+		if svc.Name != everywhere {
+			continue
+		}
+		found = true
+		nodes := map[string]bool{}
+		for _, tk := range svc.Tasks {
+			nodes[tk.Node] = true
+			if tk.State != "running" || tk.Digest != j.Images[0].Digest {
+				t.Errorf("API: task on %s is %s on %s, want running %s", tk.Node, tk.State, tk.Digest, j.Images[0].Digest)
+			}
+		}
+		for _, w := range testenv.Workers() {
+			if !nodes[w.Name] {
+				t.Errorf("API lists %s's tasks on %v, not on %s", everywhere, nodes, w.Name)
+			}
+		}
+		if len(nodes) != 3 {
+			t.Errorf("API lists %s's tasks on %d nodes, want 3: %s", everywhere, len(nodes), body)
+		}
+	}
+	if !found {
+		t.Errorf("GET /api/services does not list %s: %s", everywhere, body)
 	}
 	if cs := testenv.Inspect(t, c, workers).Spec.TaskTemplate.Placement.Constraints; !slices.Equal(cs, []string{testenv.WorkersOnly}) {
 		t.Errorf("%s's constraints are %v after the update, want %v", workers, cs, []string{testenv.WorkersOnly})

@@ -1,8 +1,10 @@
 package updater
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
@@ -25,6 +27,29 @@ type Status struct {
 	UpdateState string `json:"update_state,omitempty"`
 	// Previous is the image of Swarm's rollback target, if any.
 	Previous string `json:"previous_image,omitempty"`
+	// Tasks are the tasks Swarm wants running, with the node each is on.
+	Tasks []Task `json:"tasks"`
+}
+
+// Task is one task of a service as Swarm reports it: where it runs, in
+// what state, on which image.
+type Task struct {
+	// Node is the node's hostname, or its ID when the node is unknown.
+	Node   string `json:"node"`
+	NodeID string `json:"node_id"`
+	// State is Swarm's task state: pending, preparing (pulling),
+	// starting, running, failed, rejected...
+	State string `json:"state"`
+	// Image is the task's image, repo:tag@digest; Digest its digest.
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+	// Error is why the task failed or was rejected, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// nodeLister names nodes; the engine client has it.
+type nodeLister interface {
+	NodeList(ctx context.Context, options swarm.NodeListOptions) ([]swarm.Node, error)
 }
 
 // Status reads the state of one service. A service that does not exist
@@ -47,11 +72,28 @@ func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("list tasks of %s: %w", service, err)
 	}
+	hosts := map[string]string{}
+	if nl, ok := u.c.(nodeLister); ok {
+		// Without names the node IDs still say where tasks run.
+		if nodes, err := nl.NodeList(ctx, swarm.NodeListOptions{}); err == nil {
+			for _, n := range nodes {
+				hosts[n.ID] = n.Description.Hostname
+			}
+		}
+	}
+	st.Tasks = []Task{}
 	for _, t := range tasks {
 		if t.Status.State == swarm.TaskStateRunning {
 			st.Running++
 		}
+		tk := Task{Node: cmp.Or(hosts[t.NodeID], t.NodeID), NodeID: t.NodeID, State: string(t.Status.State), Error: t.Status.Err}
+		if t.Spec.ContainerSpec != nil {
+			tk.Image = t.Spec.ContainerSpec.Image
+			tk.Digest = imageref.Split(tk.Image).Digest
+		}
+		st.Tasks = append(st.Tasks, tk)
 	}
+	slices.SortFunc(st.Tasks, func(a, b Task) int { return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.Image, b.Image)) })
 	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 		st.Desired = *r.Replicas
 	} else {
