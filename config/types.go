@@ -233,6 +233,11 @@ type Deploy struct {
 	// soon as its own image is ready, so a later image's failed build can
 	// leave earlier services on the new version).
 	Pipeline Pipeline `yaml:"pipeline"`
+	// PrePull, when true, pulls each service's new image on every node
+	// the service may run on before its rolling update starts, so no
+	// task's stop-to-start gap includes the pull (a one-shot global job
+	// whose tasks never start the image's code).
+	PrePull bool `yaml:"pre_pull"`
 }
 
 // ServiceList is a deploy target's services in order. In YAML each item is

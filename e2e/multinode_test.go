@@ -327,3 +327,48 @@ projects:
 		t.Errorf("outcome %q (%s): want updated, paused, rolled_back or timed_out\n%s", res.Outcome, res.Message, testenv.TrimLines(d.log, 40))
 	}
 }
+
+// TestMultiNodePrePull pulls the new digest on all three nodes before the
+// rolling update starts, through a one-shot job that never runs the
+// image's code, and leaves no trace of it.
+func TestMultiNodePrePull(t *testing.T) {
+	c := testenv.RequireNodes(t)
+	ns := testenv.Unique("mnpull")
+	testenv.RemoveImagesOnCleanup(t, c, ns)
+	initial := testenv.BuildAndPushDockerfile(t, c, fmt.Sprintf("%s/%s/app:init", testenv.NodeRegistry, ns), "v0", testenv.HealthyDockerfile)
+	svc := ns + "-app"
+	testenv.CreateService(t, c, svc, initial, testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1})
+
+	repo := testenv.NewGitRepo(t)
+	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true}
+projects:
+  - name: mnpull
+    repo: %s
+    secret: %s
+    images: [{name: %s/app}]
+    deploy:
+      - branch: main
+        services: [{name: %s, image: %s/app}]
+        update: {parallelism: 1, delay: 0s, monitor: 1s}
+        pre_pull: true
+        timeout: 3m
+`, testenv.NodeRegistry, repo.URL(), secret, ns, svc, ns))
+
+	j, log := sh.PushApp(repo, "mnpull", secret, "main", "v1", false)
+	if j.Status != "succeeded" {
+		t.Fatalf("job %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 40))
+	}
+	pulled := strings.Index(log, "pre-pulled on 3 of 3 nodes")
+	updating := strings.Index(log, "service "+svc+": updating")
+	if pulled < 0 || updating < 0 || pulled > updating {
+		t.Errorf("the log does not say all three nodes pulled before the update started:\n%s", testenv.TrimLines(log, 30))
+	}
+	for _, w := range testenv.Workers() {
+		workerRuns(t, w, svc, j.Images[0].Ref)
+	}
+	left, err := c.ServiceList(context.Background(), swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "io.swarmhook.prepull="+svc))})
+	if err != nil || len(left) != 0 {
+		t.Errorf("pre-pull services left behind: %d (%v)", len(left), err)
+	}
+}

@@ -44,6 +44,7 @@ func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, t
 			Image:    image,
 			Settings: settings(target, s),
 			Timeout:  target.Timeout.Duration,
+			PrePull:  target.PrePull,
 		}, w)
 	}, ready)
 }

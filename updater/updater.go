@@ -72,6 +72,9 @@ type Request struct {
 	Settings Settings
 	// Timeout bounds the wait for convergence.
 	Timeout time.Duration
+	// PrePull pulls the image on every node the service may run on
+	// before its rolling update starts (see prePull).
+	PrePull bool
 }
 
 // Result says how a service's update ended.
@@ -143,9 +146,14 @@ func specImage(s swarm.Service) string {
 // Unchanged; the Result is filled in either way. A service that does not
 // exist is a *NoServiceError, and so for Rollback, Redeploy and Scale.
 func (u *Updater) Update(ctx context.Context, req Request, log io.Writer) (Result, error) {
+	pulled := false
 	return u.change(ctx, req.Service, req.Timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
 		if d := imageref.Digest(req.Image); d != "" && imageref.Digest(specImage(svc)) == d {
 			return nil, Unchanged, ""
+		}
+		if req.PrePull && !pulled { // once, not again after a concurrent change
+			pulled = true
+			u.prePull(ctx, svc, req.Image, req.Timeout, log)
 		}
 		spec := withImage(svc.Spec, req.Image, req.Settings)
 		s := req.Settings
