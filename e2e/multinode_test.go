@@ -361,6 +361,9 @@ projects:
 	}
 	pulled := strings.Index(log, "pre-pulled on 3 of 3 nodes")
 	updating := strings.Index(log, "service "+svc+": updating")
+	if pulled >= 0 {
+		t.Log(strings.SplitN(log[pulled:], "\n", 2)[0])
+	}
 	if pulled < 0 || updating < 0 || pulled > updating {
 		t.Errorf("the log does not say all three nodes pulled before the update started:\n%s", testenv.TrimLines(log, 30))
 	}
