@@ -72,6 +72,49 @@ func workerRuns(t *testing.T, w testenv.Worker, service, ref string) {
 	}
 }
 
+// nodeApp is one test app service on the three-node Swarm and the
+// swarmhook deploying it from its own repository.
+type nodeApp struct {
+	c       *client.Client
+	ns, svc string
+	initial string // the image the service starts on
+	repo    *testenv.GitRepo
+	sh      *testenv.Swarmhook
+}
+
+// newNodeApp creates service ns-app on initial (pushed to
+// testenv.NodeRegistry) shaped by o, and starts swarmhook with project ns
+// deploying main to it from regHost (testenv.NodeRegistry when empty);
+// extra is YAML added to the registry section and the deploy target.
+func newNodeApp(t *testing.T, prefix string, o testenv.ServiceOptions, regHost, regExtra, targetExtra string) *nodeApp {
+	c := testenv.RequireNodes(t)
+	a := &nodeApp{c: c, ns: testenv.Unique(prefix), repo: testenv.NewGitRepo(t)}
+	testenv.RemoveImagesOnCleanup(t, c, a.ns)
+	a.initial = testenv.BuildAndPushDockerfile(t, c, fmt.Sprintf("%s/%s/app:init", testenv.NodeRegistry, a.ns), "v0", testenv.HealthyDockerfile)
+	a.svc = a.ns + "-app"
+	testenv.CreateService(t, c, a.svc, a.initial, o)
+	if regHost == "" {
+		regHost = testenv.NodeRegistry
+	}
+	a.sh = testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true%s}
+projects:
+  - name: %s
+    repo: %s
+    secret: %s
+    images: [{name: %s/app}]
+    deploy:
+      - branch: main
+        services: [{name: %s, image: %s/app}]
+%s`, regHost, regExtra, a.ns, a.repo.URL(), secret, a.ns, a.svc, a.ns, targetExtra))
+	return a
+}
+
+// push commits version and waits for its job.
+func (a *nodeApp) push(t *testing.T, version string) (testenv.Job, string) {
+	return a.sh.PushApp(a.repo, a.ns, secret, "main", version, false)
+}
+
 // TestMultiNodeGroupRollsOutOnEveryNode rolls two services in one group:
 // one with a task on each of the three nodes, one kept on the workers by
 // its constraint. Every node pulls the pushed digest, the constraint
@@ -184,32 +227,15 @@ projects:
 // to tasks on the workers only: they can pull only with the credentials
 // swarmhook sends with the update.
 func TestMultiNodeAuthRegistry(t *testing.T) {
-	c := testenv.RequireNodes(t)
-	ns := testenv.Unique("mnauth")
-	testenv.RemoveImagesOnCleanup(t, c, ns)
+	testenv.RequireNodes(t)
 	const password = "node-reg-pa55-41c9e2"
 	regHost := testenv.StartAuthRegistryOn(t, testenv.BridgeAddr, "puller", password)
 	t.Setenv("E2E_NODE_REG_PASSWORD", password)
-	initial := testenv.BuildAndPushDockerfile(t, c, fmt.Sprintf("%s/%s/app:init", testenv.NodeRegistry, ns), "v0", testenv.HealthyDockerfile)
-	svc := ns + "-app"
-	testenv.CreateService(t, c, svc, initial, testenv.ServiceOptions{Replicas: 2, Constraints: []string{testenv.WorkersOnly}, MaxPerNode: 1})
+	a := newNodeApp(t, "mnauth", testenv.ServiceOptions{Replicas: 2, Constraints: []string{testenv.WorkersOnly}, MaxPerNode: 1},
+		regHost, `, username: puller, password: "${E2E_NODE_REG_PASSWORD}"`, "        update: {parallelism: 1, delay: 0s, monitor: 1s}\n        timeout: 3m\n")
+	svc, sh := a.svc, a.sh
 
-	repo := testenv.NewGitRepo(t)
-	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
-registry: {host: %q, insecure: true, username: puller, password: "${E2E_NODE_REG_PASSWORD}"}
-projects:
-  - name: mnauth
-    repo: %s
-    secret: %s
-    images: [{name: %s/app}]
-    deploy:
-      - branch: main
-        services: [{name: %s, image: %s/app}]
-        update: {parallelism: 1, delay: 0s, monitor: 1s}
-        timeout: 3m
-`, regHost, repo.URL(), secret, ns, svc, ns))
-
-	j, log := sh.PushApp(repo, "mnauth", secret, "main", "v1", false)
+	j, log := a.push(t, "v1")
 	if j.Status != "succeeded" {
 		t.Fatalf("job %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 40))
 	}
@@ -230,27 +256,9 @@ projects:
 // converge on the remaining nodes), the job says so, and never says
 // updated while a task Swarm keeps runs something else.
 func TestMultiNodeWorkerLostMidRollout(t *testing.T) {
-	c := testenv.RequireNodes(t)
-	ns := testenv.Unique("mnlost")
-	testenv.RemoveImagesOnCleanup(t, c, ns)
-	initial := testenv.BuildAndPushDockerfile(t, c, fmt.Sprintf("%s/%s/app:init", testenv.NodeRegistry, ns), "v0", testenv.HealthyDockerfile)
-	svc := ns + "-app"
-	testenv.CreateService(t, c, svc, initial, testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1})
-
-	repo := testenv.NewGitRepo(t)
-	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
-registry: {host: %q, insecure: true}
-projects:
-  - name: mnlost
-    repo: %s
-    secret: %s
-    images: [{name: %s/app}]
-    deploy:
-      - branch: main
-        services: [{name: %s, image: %s/app}]
-        update: {parallelism: 1, delay: 4s, monitor: 2s, failure_action: pause}
-        timeout: 90s
-`, testenv.NodeRegistry, repo.URL(), secret, ns, svc, ns))
+	a := newNodeApp(t, "mnlost", testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1}, "", "",
+		"        update: {parallelism: 1, delay: 4s, monitor: 2s, failure_action: pause}\n        timeout: 90s\n")
+	c, svc, initial := a.c, a.svc, a.initial
 
 	// The push runs in the background; once the first task runs the new
 	// image, kill a worker that still runs an old one.
@@ -260,7 +268,7 @@ projects:
 	}
 	end := make(chan done, 1)
 	go func() {
-		j, log := sh.PushApp(repo, "mnlost", secret, "main", "v1", false)
+		j, log := a.push(t, "v1")
 		end <- done{j, log}
 	}()
 	var victim testenv.Worker
@@ -332,30 +340,11 @@ projects:
 // rolling update starts, through a one-shot job that never runs the
 // image's code, and leaves no trace of it.
 func TestMultiNodePrePull(t *testing.T) {
-	c := testenv.RequireNodes(t)
-	ns := testenv.Unique("mnpull")
-	testenv.RemoveImagesOnCleanup(t, c, ns)
-	initial := testenv.BuildAndPushDockerfile(t, c, fmt.Sprintf("%s/%s/app:init", testenv.NodeRegistry, ns), "v0", testenv.HealthyDockerfile)
-	svc := ns + "-app"
-	testenv.CreateService(t, c, svc, initial, testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1})
+	a := newNodeApp(t, "mnpull", testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1}, "", "",
+		"        update: {parallelism: 1, delay: 0s, monitor: 1s}\n        pre_pull: true\n        timeout: 3m\n")
+	c, svc := a.c, a.svc
 
-	repo := testenv.NewGitRepo(t)
-	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
-registry: {host: %q, insecure: true}
-projects:
-  - name: mnpull
-    repo: %s
-    secret: %s
-    images: [{name: %s/app}]
-    deploy:
-      - branch: main
-        services: [{name: %s, image: %s/app}]
-        update: {parallelism: 1, delay: 0s, monitor: 1s}
-        pre_pull: true
-        timeout: 3m
-`, testenv.NodeRegistry, repo.URL(), secret, ns, svc, ns))
-
-	j, log := sh.PushApp(repo, "mnpull", secret, "main", "v1", false)
+	j, log := a.push(t, "v1")
 	if j.Status != "succeeded" {
 		t.Fatalf("job %s: %s\n%s", j.Status, j.Error, testenv.TrimLines(log, 40))
 	}

@@ -1,7 +1,6 @@
 package job
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,7 +93,7 @@ func (r *Runner) rollGroups(ctx context.Context, j *Job, target *config.Deploy, 
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					pw := &prefixWriter{w: lw, prefix: s.Name + ": "}
+					pw := &linePrefixer{w: lw, prefix: s.Name + ": "}
 					results[k], errs[k] = roll(ctx, s, pw)
 					pw.Flush()
 				}()
@@ -117,37 +116,6 @@ func (r *Runner) rollGroups(ctx context.Context, j *Job, target *config.Deploy, 
 		}
 	}
 	return nil
-}
-
-// prefixWriter writes each whole line it is given to w with prefix before
-// it, so the lines of services rolling at the same time stay apart in one
-// job log.
-type prefixWriter struct {
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		line := append([]byte(p.prefix), p.buf[:i+1]...)
-		p.buf = p.buf[i+1:]
-		if _, err := p.w.Write(line); err != nil {
-			return len(b), err
-		}
-	}
-}
-
-// Flush writes what is left of a last line without a newline.
-func (p *prefixWriter) Flush() {
-	if len(p.buf) > 0 {
-		p.Write([]byte("\n"))
-	}
 }
 
 // allExist fails a deploy whose target names a service that does not

@@ -142,16 +142,3 @@ func TestGroupFailureStopsTheNextGroup(t *testing.T) {
 		})
 	}
 }
-
-func TestGroupLogLinesNameTheirService(t *testing.T) {
-	var b strings.Builder
-	p := &prefixWriter{w: &b, prefix: "api: "}
-	for _, s := range []string{"task 1/2 ", "running\ntask 2/2 running\n", "converged"} {
-		p.Write([]byte(s))
-	}
-	p.Flush()
-	want := "api: task 1/2 running\napi: task 2/2 running\napi: converged\n"
-	if b.String() != want {
-		t.Errorf("log = %q, want %q", b.String(), want)
-	}
-}
