@@ -123,6 +123,31 @@ projects: [{name: a, repo: x, images: [{name: "Bad Name"}]}]`, `projects[0].imag
 		{"unknown service image", `
 registry: {host: r:5000}
 projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: [{name: s, image: zz}]}]}]`, `projects[0].deploy[0].services[0].image: "zz" is not one of the project's images`},
+		{"stack file escape", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: shop, file: ../compose.yml}}]}]`, `projects[0].deploy[0].stack.file: "../compose.yml" must be a relative path`},
+		{"stack name", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: Shop/x, file: c.yml}}]}]`, `projects[0].deploy[0].stack.name: "Shop/x" must be lower-case`},
+		{"stack name with underscore", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: a_b, file: c.yml}}]}]`, `projects[0].deploy[0].stack.name: "a_b" must be lower-case letters, digits and '-'`},
+		{"stack twice", `
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}`, `projects[1].deploy[0].stack.name: stack "s" is already deployed by projects[0].deploy[0].stack.name (line 4)`},
+		{"service in a stack", `
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml}}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: [s_api]}]}`, `projects[1].deploy[0].services[0].name: service "s_api" is in stack "s"`},
+		{"stack key", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: s, file: c.yml, envfile: x}}]}]`, `unknown key "envfile"`},
+		{"stack overlap", `
+registry: {host: r:5000}
+projects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, pipeline: overlap, stack: {name: s, file: c.yml}}]}]`, `pipeline: overlap cannot deploy a stack`},
 		{"no registry", `projects: [{name: a, repo: x, images: [{name: a}]}]`, "registry.host: must be set"},
 		{"bad duration", "jobs: {timeout: soon}\n", `"soon" is not a duration`},
 		{"bad scope", `tokens: [{name: bot, token: 0123456789abcdef, scopes: [fly]}]`, `tokens[0].scopes[0]: unknown scope "fly"`},
@@ -363,6 +388,69 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if p, ok := c.Project("shop"); !ok || len(p.Deploy[0].Services) != 3 {
 		t.Errorf("example project = %+v", p)
+	}
+}
+
+// TestServiceTargetOfAStack: a stack target owns <stack>_<key>, and its
+// listed keys are not Swarm names.
+func TestServiceTargetOfAStack(t *testing.T) {
+	c, err := Load(strings.NewReader(`
+registry: {host: r:5000}
+projects:
+  - {name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: vipay, file: c.yml}, services: [{name: api, update: {parallelism: 3}}]}]}
+  - {name: b, repo: x, images: [{name: b}], deploy: [{branch: main, services: [api]}]}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		service, project string
+		parallelism      uint64
+	}{
+		{"vipay_api", "a", 3},
+		{"vipay_web", "a", 0},
+		{"api", "b", 0},
+	}
+	for _, tt := range tests {
+		p, _, s, ok := c.ServiceTarget(tt.service)
+		if !ok || p.Name != tt.project || s.Name != tt.service {
+			t.Errorf("ServiceTarget(%s) = %v %+v %v, want project %s", tt.service, p, s, ok, tt.project)
+			continue
+		}
+		if tt.parallelism != 0 && (s.Update == nil || *s.Update.Parallelism != tt.parallelism) {
+			t.Errorf("ServiceTarget(%s) update %+v, want the listed key's", tt.service, s.Update)
+		}
+	}
+	if _, _, _, ok := c.ServiceTarget("vipay_"); ok {
+		t.Error("vipay_ matched")
+	}
+}
+
+func TestDashboardConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		ttl        time.Duration
+		err        string
+	}{
+		{"default", ``, DefaultSessionTTL, ""},
+		{"set", "dashboard: {session_ttl: 1h, private_badges: true}\n", time.Hour, ""},
+		{"too short", "dashboard: {session_ttl: 1s}\n", 0, "dashboard.session_ttl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(strings.NewReader(tc.yaml), func(string) (string, bool) { return "", false })
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Dashboard.SessionTTL.Duration != tc.ttl {
+				t.Errorf("session_ttl %s, want %s", c.Dashboard.SessionTTL.Duration, tc.ttl)
+			}
+		})
 	}
 }
 

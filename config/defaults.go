@@ -76,6 +76,10 @@ func (c *Config) applyDefaults() {
 	}
 	c.Registry.applyDefaults()
 	c.Prune.applyDefaults()
+	c.Dashboard.applyDefaults()
+	if c.Chat.Slack != nil {
+		c.Chat.Slack.applyDefaults()
+	}
 	for i := range c.Projects {
 		c.Projects[i].applyDefaults(c.Jobs.Timeout.Duration)
 	}

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"slices"
+	"strings"
 
 	"github.com/swarmhook/swarmhook/tagpolicy"
 )
@@ -104,11 +107,25 @@ func (d *Deploy) UpdateFor(s Service) Update {
 }
 
 // ServiceTarget finds the first deploy target that lists service name,
-// with its project and entry.
+// with its project and entry. A stack target owns the Swarm services
+// named <stack>_<key> (stack names hold no '_'), whether its services
+// list the key or not; the keys it lists are never Swarm names.
 func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		for j := range p.Deploy {
+			if st := p.Deploy[j].Stack; st != nil {
+				if key, ok := strings.CutPrefix(name, st.Name+"_"); ok && key != "" {
+					s := Service{Name: name}
+					for _, ls := range p.Deploy[j].Services {
+						if ls.Name == key {
+							s.Update = ls.Update
+						}
+					}
+					return p, &p.Deploy[j], s, true
+				}
+				continue
+			}
 			for _, s := range p.Deploy[j].Services {
 				if s.Name == name {
 					return p, &p.Deploy[j], s, true
@@ -121,3 +138,19 @@ func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
 
 // Wants reports whether event is one the project is notified of.
 func (n *Notify) Wants(event Event) bool { return slices.Contains(n.On, event) }
+
+// TokenFor returns the configured token equal to given. Every token is
+// compared, in constant time over equal-length hashes, so the answer's
+// timing says nothing about which or how much of a token matched.
+func (c *Config) TokenFor(given string) (Token, bool) {
+	g := sha256.Sum256([]byte(given))
+	var found Token
+	match := 0
+	for _, t := range c.Tokens {
+		w := sha256.Sum256([]byte(t.Token))
+		if subtle.ConstantTimeCompare(g[:], w[:]) == 1 {
+			found, match = t, 1
+		}
+	}
+	return found, match == 1
+}

@@ -28,8 +28,12 @@ type Config struct {
 	Webhook Webhook `yaml:"webhook"`
 	// Prune deletes old timestamped tags from the registry.
 	Prune Prune `yaml:"prune"`
+	// Dashboard configures the web UI at /.
+	Dashboard Dashboard `yaml:"dashboard"`
 	// Projects are the repositories swarmhook builds and deploys.
 	Projects []Project `yaml:"projects"`
+	// Chat takes chat-ops commands (Slack slash commands).
+	Chat Chat `yaml:"chat"`
 
 	// warnings are what Load found that works but should be changed.
 	warnings []Warning
@@ -238,6 +242,31 @@ type Deploy struct {
 	// task's stop-to-start gap includes the pull (a one-shot global job
 	// whose tasks never start the image's code).
 	PrePull bool `yaml:"pre_pull"`
+	// Stack, when set, deploys the compose file of the pushed commit as
+	// a Swarm stack (see the stack package): Services then only orders
+	// the stack's services, and services the file does not list follow
+	// in file order.
+	Stack *Stack `yaml:"stack"`
+	// Prune removes the stack's services that the compose file no longer
+	// lists; without it they are left running and the plan says so.
+	Prune bool `yaml:"prune"`
+}
+
+// Stack is a compose file in the repository deployed as a Swarm stack.
+type Stack struct {
+	// Name is the stack's namespace (lower-case letters, digits and '-',
+	// no '_'): services, networks, configs and
+	// secrets are named <name>_<key> and labelled
+	// com.docker.stack.namespace=<name>, as docker stack deploy does.
+	Name string `yaml:"name"`
+	// File is the compose file's path in the repository.
+	File string `yaml:"file"`
+	// EnvFile is a file of KEY=value lines on swarmhook's host whose
+	// values ${KEY} in the compose file takes; Env adds to and overrides
+	// it. swarmhook's own environment is never read.
+	EnvFile string `yaml:"env_file"`
+	// Env are more values for interpolation.
+	Env map[string]string `yaml:"env" secret:"true"`
 }
 
 // ServiceList is a deploy target's services in order. In YAML each item is

@@ -52,8 +52,12 @@ func (c *Config) validate(f *findings) {
 	}
 	c.Registry.validate(f, "registry")
 	c.Prune.validate(f, "prune")
+	c.Dashboard.validate(f, "dashboard")
 	c.validateTokens(f)
 	c.validateProjects(f)
+	if c.Chat.Slack != nil {
+		c.Chat.Slack.validate(f, "chat.slack")
+	}
 }
 
 func (r *Registry) validate(f *findings, field string) {
@@ -137,6 +141,7 @@ func (c *Config) validateProjects(f *findings) {
 		field   string
 	}
 	owner := map[string]serviceOwner{}
+	stacks := map[string]string{} // stack name -> field of its first target
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		field := fmt.Sprintf("projects[%d]", i)
@@ -146,6 +151,16 @@ func (c *Config) validateProjects(f *findings) {
 		}
 		names[p.Name] = true
 		for j, d := range p.Deploy {
+			if d.Stack != nil {
+				// Two targets deploying one stack would undo each other.
+				h := fmt.Sprintf("%s.deploy[%d].stack.name", field, j)
+				if first, taken := stacks[d.Stack.Name]; taken {
+					f.bad(h, "stack %q is already deployed by %s (line %d); a stack belongs to one deploy target", d.Stack.Name, first, f.lineOf(first))
+				} else {
+					stacks[d.Stack.Name] = h
+				}
+				continue // its services are keys of its stack file, named <stack>_<key>
+			}
 			for k, s := range d.Services {
 				h := fmt.Sprintf("%s.deploy[%d].services%s", field, j, s.path(k))
 				if o, taken := owner[s.Name]; taken && o.project != i {
@@ -155,6 +170,14 @@ func (c *Config) validateProjects(f *findings) {
 				} else if !taken {
 					owner[s.Name] = serviceOwner{project: i, field: h}
 				}
+			}
+		}
+	}
+	// A stack owns every service named <stack>_...
+	for name, o := range owner {
+		if stack, _, ok := strings.Cut(name, "_"); ok {
+			if first, taken := stacks[stack]; taken {
+				f.bad(o.field+".name", "service %q is in stack %q (%s, line %d); a service belongs to one target", name, stack, first, f.lineOf(first))
 			}
 		}
 	}
@@ -273,8 +296,14 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	if d.Branch.String() == "" {
 		f.bad(field+".branch", "must not be empty")
 	}
-	if len(d.Services) == 0 {
+	if len(d.Services) == 0 && d.Stack == nil {
 		f.bad(field+".services", "must not be empty")
+	}
+	if d.Stack != nil {
+		d.Stack.validate(f, field+".stack")
+		if d.Pipeline == PipelineOverlap {
+			f.bad(field+".pipeline", "overlap cannot deploy a stack: its plan needs every image first")
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
@@ -298,6 +327,21 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	}
 	checkChoice(f, field+".on_failure", d.OnFailure, onFailures)
 	checkChoice(f, field+".pipeline", d.Pipeline, pipelines)
+}
+
+// stackName has no '_', so the stack a name <stack>_<key> belongs to is
+// the part before its first '_': stack a's key b_c can never be stack
+// a_b's c.
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,49}$`)
+
+// validate checks a deploy target's stack.
+func (s *Stack) validate(f *findings, field string) {
+	if !stackName.MatchString(s.Name) {
+		f.bad(field+".name", "%q must be lower-case letters, digits and '-', at most 50", s.Name)
+	}
+	if s.File == "" || !filepath.IsLocal(s.File) {
+		f.bad(field+".file", "%q must be a relative path inside the repository", s.File)
+	}
 }
 
 // validate checks one update or rollback section. A key left empty is

@@ -187,7 +187,7 @@ projects:
 	var api struct {
 		Services []struct {
 			Name  string
-			Tasks []struct{ Node, State, Digest string }
+			Tasks []struct{ Node, State, Image string }
 		}
 	}
 	if err := json.Unmarshal(body, &api); code != http.StatusOK || err != nil {
@@ -202,8 +202,8 @@ projects:
 		nodes := map[string]bool{}
 		for _, tk := range svc.Tasks {
 			nodes[tk.Node] = true
-			if tk.State != "running" || tk.Digest != j.Images[0].Digest {
-				t.Errorf("API: task on %s is %s on %s, want running %s", tk.Node, tk.State, tk.Digest, j.Images[0].Digest)
+			if tk.State != "running" || tk.Image != j.Images[0].Ref {
+				t.Errorf("API: task on %s is %s on %s, want running %s", tk.Node, tk.State, tk.Image, j.Images[0].Ref)
 			}
 		}
 		for _, w := range testenv.Workers() {

@@ -70,6 +70,11 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no deploy target of project %s matches branch %s", p.Name, j.Branch)
 	}
+	if target.Stack != nil {
+		// The stack file at the tag's commit is not at hand here; its
+		// services are keys of the file, not Swarm names.
+		return fmt.Errorf("branch %s deploys stack %s from its file: deploy the branch head, not a tag", j.Branch, target.Stack.Name)
+	}
 	component, err := tagpolicy.BranchComponent(j.Branch)
 	if err != nil {
 		return err
@@ -102,7 +107,7 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 // recorded.
 func (r *Runner) Do(ctx context.Context, req Request, fn func(ctx context.Context, j *Job, w io.Writer) error) (*Job, error) {
 	j := &Job{Action: req.Action, Trigger: req.Trigger, Status: Queued, Who: req.Who, Project: req.Project, Created: r.d.Now().UTC()}
-	if err := r.d.Store.Create(ctx, j, With{}); err != nil {
+	if err := r.d.Store.Create(ctx, j, nil); err != nil {
 		return nil, fmt.Errorf("record %s job: %w", j.Action, err)
 	}
 	r.run(ctx, j, nil, fn)

@@ -190,25 +190,16 @@ func (r *Runner) revert(ctx context.Context, j *Job, target *config.Deploy, w io
 // imageFor picks the pushed image a service gets: the one it names, or
 // the one whose repository it runs now.
 func (r *Runner) imageFor(ctx context.Context, j *Job, p *config.Project, s config.Service) (string, error) {
-	if s.Image != "" {
-		for _, im := range j.Images {
-			if im.Name == s.Image {
-				return im.Ref, nil
-			}
-		}
-		return "", fmt.Errorf("service %s: image %s was not built", s.Name, s.Image)
-	}
-	cur, err := r.d.Updater.CurrentImage(ctx, s.Name)
+	name, err := r.imageName(ctx, p, s)
 	if err != nil {
 		return "", err
 	}
-	repo := imageref.Repository(cur)
 	for _, im := range j.Images {
-		if imageref.Repository(im.Ref) == repo {
+		if im.Name == name {
 			return im.Ref, nil
 		}
 	}
-	return "", fmt.Errorf("service %s runs %s, which is none of project %s's images: name one with image:", s.Name, cur, p.Name)
+	return "", fmt.Errorf("service %s: image %s was not built", s.Name, name)
 }
 
 // imageName says which of the project's images service s runs: the one
@@ -228,7 +219,7 @@ func (r *Runner) imageName(ctx context.Context, p *config.Project, s config.Serv
 			}
 		}
 	}
-	return "", fmt.Errorf("service %s runs %s, none of project %s's images", s.Name, cur, p.Name)
+	return "", fmt.Errorf("service %s runs %s, which is none of project %s's images: name one with image:", s.Name, cur, p.Name)
 }
 
 // taggedImage resolves the image service s should run for tag: the

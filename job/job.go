@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/updater"
 )
 
@@ -97,6 +98,9 @@ type Job struct {
 	Replicas *uint64 `json:"replicas,omitempty"`
 	// Pruned counts, per repository, what a prune kept and deleted.
 	Pruned []Pruned `json:"pruned,omitempty"`
+	// Plan is what a stack deploy planned and applied: names and the
+	// fields that changed, never a value.
+	Plan *stack.Plan `json:"plan,omitempty"`
 }
 
 // Pruned is what a prune did to one repository.

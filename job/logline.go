@@ -33,25 +33,16 @@ type escaper struct {
 	partial []byte
 }
 
-// escapeLog wraps a job log in an escaper.
-func escapeLog(w io.WriteCloser) *escaper { return &escaper{w: w} }
-
 func (e *escaper) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(e.partial) > 0 {
-		p = append(e.partial, p...)
-		e.partial = nil
-	}
+	p = append(e.partial, p...)
 	var out []byte
-	for len(p) > 0 {
-		if !utf8.FullRune(p) {
-			e.partial = append([]byte(nil), p...)
-			break
-		}
+	for len(p) > 0 && utf8.FullRune(p) {
 		r, size := utf8.DecodeRune(p)
 		out = appendEscaped(out, r, p[:size])
 		p = p[size:]
 	}
+	e.partial = append([]byte(nil), p...)
 	if _, err := e.w.Write(out); err != nil {
 		return 0, fmt.Errorf("write job log: %w", err)
 	}
@@ -74,13 +65,8 @@ func appendEscaped(out []byte, r rune, b []byte) []byte {
 // Close writes out a character cut off at the end, escaped, and closes
 // the log.
 func (e *escaper) Close() error {
-	var out []byte
 	for _, b := range e.partial {
-		out = fmt.Appendf(out, `\x%02x`, b)
-	}
-	e.partial = nil
-	if len(out) > 0 {
-		e.w.Write(out)
+		e.w.Write(fmt.Appendf(nil, `\x%02x`, b))
 	}
 	return e.w.Close()
 }

@@ -95,7 +95,7 @@ func TestEscaperKeepsWhatPrints(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			e := escapeLog(nopCloser{&buf})
+			e := &escaper{w: nopCloser{&buf}}
 			for _, w := range tt.writes {
 				if n, err := e.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write(%q) = %d, %v", w, n, err)
@@ -136,7 +136,7 @@ func FuzzEscaper(f *testing.F) {
 	f.Add([]byte("caf\xc3\xa9\x1b[2J\r\xff\u2028"), 4)
 	f.Fuzz(func(t *testing.T, in []byte, cut int) {
 		var buf bytes.Buffer
-		e := escapeLog(nopCloser{&buf})
+		e := &escaper{w: nopCloser{&buf}}
 		cut = min(max(cut, 0), len(in))
 		e.Write(in[:cut])
 		e.Write(in[cut:])

@@ -10,7 +10,6 @@ import (
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/imageref"
-	"github.com/swarmhook/swarmhook/tagpolicy"
 )
 
 // errBuildStopped is the cause given to the image builds of an overlapped
@@ -38,7 +37,7 @@ type imageStep struct {
 // already changed, and the job waits for the build side to end. -latest
 // moves as in the sequential pipeline: only once every image is pushed
 // and every service runs it.
-func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, dir, component string, w io.Writer) error {
+func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, dir string, stamp time.Time, w io.Writer) error {
 	// Which image each service waits for, known before anything builds.
 	wants := make([]int, len(target.Services))
 	for i, s := range target.Services {
@@ -47,11 +46,6 @@ func (r *Runner) overlap(ctx context.Context, j *Job, p *config.Project, target 
 			return fmt.Errorf("deploy %s: %w", s.Name, err)
 		}
 		wants[i] = slices.IndexFunc(p.Images, func(im config.Image) bool { return im.Name == name })
-	}
-
-	stamp := r.timestamp(j.Project + "/" + component)
-	for _, img := range p.Images {
-		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
 	}
 	// The build side works on its own copy of the job.
 	bj := j.Clone()

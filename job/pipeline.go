@@ -73,14 +73,15 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 		return fmt.Errorf("fetch: %w", err)
 	}
 
-	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
-		return r.overlap(ctx, j, p, target, dir, component, w) // job/overlap.go
+	if err := r.checkStack(ctx, j, p, dir); err != nil { // job/stack.go
+		return err
 	}
-
 	stamp := r.timestamp(j.Project + "/" + component)
 	for _, img := range p.Images {
-		tag := tagpolicy.Timestamped(component, stamp)
-		j.Images = append(j.Images, Image{Name: img.Name, Tag: tag, LatestTag: tagpolicy.Latest(component)})
+		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
+	}
+	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
+		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
 		return r.buildImages(ctx, j, p, dir, stamp, w)
@@ -101,7 +102,11 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 
 	r.pruneImages(ctx, j, w)
 
-	if target, ok := p.DeployFor(j.Branch); ok {
+	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
+		if err := r.deployStack(ctx, j, p, target, dir, w); err != nil { // job/stack.go
+			return err
+		}
+	} else if ok {
 		if err := r.deploy(ctx, j, p, target, w); err != nil {
 			return err
 		}

@@ -121,8 +121,8 @@ func TestResumeMarksRunningInterrupted(t *testing.T) {
 		ctx := context.Background()
 		running := &Job{Project: "shop", Action: ActionBuild, Status: Running, Branch: "main", Ref: "refs/heads/main", Commit: "c1"}
 		queued := &Job{Project: "shop", Action: ActionBuild, Status: Queued, Branch: "dev", Ref: "refs/heads/dev", Commit: "c2"}
-		rec.Create(ctx, running, With{})
-		rec.Create(ctx, queued, With{})
+		rec.Create(ctx, running, nil)
+		rec.Create(ctx, queued, nil)
 
 		r := newTestRunner(t, rec, 1)
 		r.Start(ctx)
@@ -194,7 +194,9 @@ func holdMain(t *testing.T, concurrency int) (*recorder, *Runner, *Job) {
 	return rec, r, first
 }
 
-func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
+// TestFailedSubmitQueuesNothing: a build whose record could not be
+// written is not queued, and the builds that wait are not lost with it.
+func TestFailedSubmitQueuesNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec, r, _ := holdMain(t, 1)
 		ctx := context.Background()
@@ -203,9 +205,12 @@ func TestFailedSubmitLeavesTheWaitingBuildQueued(t *testing.T) {
 		rec.mu.Lock()
 		rec.createErr = errors.New("disk full")
 		rec.mu.Unlock()
-		d := &Delivery{Provider: "github", ID: "shop/d3", At: time.Now(), Since: time.Now().Add(-time.Hour)}
-		if _, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: "c3", Delivery: d}); err == nil {
+		d := &Delivery{Provider: "github", ID: "shop/d3", At: time.Now()}
+		if _, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/feature/x", Branch: "feature/x", Commit: "c3", Delivery: d}); err == nil {
 			t.Fatal("Submit reported success although its job was not recorded")
+		}
+		if jobs, seen, _ := r.Delivery(ctx, "github", "shop/d3", time.Now().Add(-time.Hour)); seen {
+			t.Errorf("the delivery of the failed Submit is remembered as starting %v", jobs)
 		}
 		rec.mu.Lock()
 		rec.createErr = nil

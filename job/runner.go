@@ -15,6 +15,7 @@ import (
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/internal/keylock"
 	"github.com/swarmhook/swarmhook/source"
+	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
 )
@@ -24,13 +25,12 @@ import (
 // of what they are given.
 type Store interface {
 	// Create stores a new job and sets its ID and per-project Number, and
-	// in the same transaction records what w names: the delivery that
-	// brought the job. Either all of it is stored or none; a redelivery
-	// (see Delivery.Since) writes nothing and returns *RedeliveryError.
-	Create(ctx context.Context, j *Job, w With) error
+	// in the same transaction remembers d, when set, as having started
+	// it. Either all of it is stored or none.
+	Create(ctx context.Context, j *Job, d *Delivery) error
 	// Save replaces the stored record of an existing job and, in the
 	// same transaction, remembers ds (the deliveries that joined it) as
-	// having started it, but for those remembered already.
+	// having started it.
 	Save(ctx context.Context, j *Job, ds ...*Delivery) error
 	// Unfinished returns the queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
@@ -39,14 +39,9 @@ type Store interface {
 	Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error)
 }
 
-// With is what a new job's record is written together with.
-type With struct {
-	// Delivery, when set, is remembered as having started the job (and
-	// its Earlier jobs), so a redelivery starts nothing.
-	Delivery *Delivery
-}
-
-// Delivery is the webhook delivery a job came from.
+// Delivery is the webhook delivery a job came from. Whether it is a
+// redelivery is the caller's to ask first (Runner.Delivery), one copy of
+// a delivery at a time (the hook handler holds a lock per delivery id).
 type Delivery struct {
 	// Provider and ID name the delivery; IDs are unique per provider.
 	Provider, ID string
@@ -55,21 +50,6 @@ type Delivery struct {
 	Earlier []int64
 	// At is when it arrived.
 	At time.Time
-	// Since: a record of the same delivery received at or after Since
-	// makes this a redelivery: Submit then starts nothing and returns a
-	// *RedeliveryError. Callers hand in one copy of a delivery at a time
-	// (the hook handler holds a lock per delivery id).
-	Since time.Time
-}
-
-// RedeliveryError means a job's delivery was seen already (see
-// Delivery.Since): it started Jobs, and nothing new was recorded.
-type RedeliveryError struct {
-	Jobs []int64
-}
-
-func (e *RedeliveryError) Error() string {
-	return fmt.Sprintf("job: redelivery: the delivery started jobs %v already", e.Jobs)
 }
 
 // Observer hears of every job state change: started, ended, superseded,
@@ -143,24 +123,27 @@ type Deps struct {
 	// services all exist, so a missing one fails the deploy before any
 	// service changes.
 	Services ServiceInventory
-	Log      zerolog.Logger
+	// Stacks and Rollout deploy targets with a stack: file; both are
+	// needed for those only.
+	Stacks  stack.Client
+	Rollout stack.Rollout
+	Log     zerolog.Logger
 	// Observers hear of job state changes: notifications, metrics.
 	Observers []Observer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// ErrQueueFull means too many jobs are waiting; the caller should retry.
-var ErrQueueFull = errors.New("job: queue is full")
-
-// ErrShuttingDown means the runner takes no new jobs.
-var ErrShuttingDown = errors.New("job: shutting down")
-
-// ErrUnknownProject means a request names no configured project.
-var ErrUnknownProject = errors.New("job: unknown project")
-
-// errShutdown is the cause given to jobs cancelled by Shutdown.
-var errShutdown = errors.New("swarmhook shut down while the job ran")
+var (
+	// ErrQueueFull means too many jobs are waiting; the caller should retry.
+	ErrQueueFull = errors.New("job: queue is full")
+	// ErrShuttingDown means the runner takes no new jobs.
+	ErrShuttingDown = errors.New("job: shutting down")
+	// ErrUnknownProject means a request names no configured project.
+	ErrUnknownProject = errors.New("job: unknown project")
+	// errShutdown is the cause given to jobs cancelled by Shutdown.
+	errShutdown = errors.New("swarmhook shut down while the job ran")
+)
 
 // maxLanes bounds how many project/branch lanes may wait at once. With
 // coalescing each lane holds at most one waiting build, so this is only
@@ -181,7 +164,8 @@ type Request struct {
 	Service  string
 	Tag      string
 	Replicas *uint64
-	// Delivery, when set, is recorded with the job: see With.
+	// Delivery, when set, is recorded with the job, or with the waiting
+	// build it joins.
 	Delivery *Delivery
 }
 
@@ -246,7 +230,7 @@ func (r *Runner) Resume(ctx context.Context) error {
 	for _, j := range jobs {
 		if j.Status == Running {
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
-			if err := r.transition(ctx, j, Interrupted, r.jobLog(j)); err != nil {
+			if err := r.transition(ctx, j, Interrupted); err != nil {
 				return err
 			}
 			continue
@@ -336,8 +320,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 // Submit records a queued job and hands it on. It returns at once with
 // the job the request is in: a new one, or, for a build of a branch whose
 // previous build still waits, that waiting build, which now builds the
-// newer commit (see submitBuild). A delivery seen already (see
-// Delivery.Since) starts nothing: Submit returns *RedeliveryError.
+// newer commit.
 func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if _, ok := r.cfg.Project(req.Project); !ok && req.Project != "" {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownProject, req.Project)
@@ -363,37 +346,18 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 	if j.Action == ActionBuild {
 		j.Pushes = 1
 		defer r.branches.Lock(laneKey(j))()
-		if joined, err := r.join(ctx, j, req.Delivery); joined != nil || err != nil {
-			return joined, err
+		r.mu.Lock()
+		joined, ok := r.queue.Join(j, req.Delivery)
+		r.mu.Unlock()
+		if ok {
+			r.d.Log.Debug().Int64("job", joined.ID).Int("pushes", joined.Pushes).Str("commit", joined.Commit).Msg("push joined the queued build of its branch")
+			return joined, nil
 		}
 	}
-	if err := r.d.Store.Create(ctx, j, With{Delivery: req.Delivery}); err != nil {
+	if err := r.d.Store.Create(ctx, j, req.Delivery); err != nil {
 		return nil, fmt.Errorf("record job: %w", err)
 	}
 	return j, r.enqueue(ctx, &Entry{Job: j.Clone()})
-}
-
-// join makes push j part of the build of its branch that waits, if one
-// does, and returns that build; d is remembered with it, in memory until
-// the build's next write. A redelivery joins nothing.
-func (r *Runner) join(ctx context.Context, j *Job, d *Delivery) (*Job, error) {
-	if d != nil {
-		jobs, seen, err := r.Delivery(ctx, d.Provider, d.ID, d.Since)
-		if err != nil {
-			return nil, fmt.Errorf("record job: %w", err)
-		}
-		if seen {
-			return nil, &RedeliveryError{Jobs: jobs}
-		}
-	}
-	r.mu.Lock()
-	joined, ok := r.queue.Join(j, d)
-	r.mu.Unlock()
-	if !ok {
-		return nil, nil
-	}
-	r.d.Log.Debug().Int64("job", joined.ID).Int("pushes", joined.Pushes).Str("commit", joined.Commit).Msg("push joined the queued build of its branch")
-	return joined, nil
 }
 
 // Delivery returns the jobs delivery id of provider started, if it
@@ -429,7 +393,7 @@ func (r *Runner) enqueue(ctx context.Context, b *Entry) error {
 		return nil
 	}
 	old.Job.SupersededBy = b.Job.ID
-	if err := r.transition(ctx, old.Job, Superseded, r.jobLog(old.Job), old.Deliveries...); err != nil {
+	if err := r.transition(ctx, old.Job, Superseded, old.Deliveries...); err != nil {
 		// Still queued in the store: the next start supersedes it again.
 		r.d.Log.Error().Err(err).Msg("superseded build not recorded")
 	}
@@ -442,6 +406,20 @@ func (r *Runner) QueueDepth() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.queue.Waiting())
+}
+
+// Waiting returns build id as it waits in the queue, or false when it
+// does not wait. Pushes that join a waiting build reach its record only
+// when it starts: until then this copy, not the store's, is the newest.
+func (r *Runner) Waiting(id int64) (*Job, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.queue.Waiting() {
+		if e.Job.ID == id {
+			return e.Job.Clone(), true
+		}
+	}
+	return nil, false
 }
 
 // serviceCtx is the context service actions run under: cancelled by
@@ -471,13 +449,13 @@ func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx co
 		log.Error().Err(err).Msg("open job log")
 		w = nopCloser{io.Discard}
 	}
-	// Every line goes through escapeLog; text from outside in lines
+	// Every line goes through an escaper; text from outside in lines
 	// written here goes through Printable as well.
-	lw := escapeLog(w)
+	lw := &escaper{w: w}
 	defer lw.Close()
 	jl := &lockedWriter{w: lw}
 
-	if err := r.transition(ctx, j, Running, log, ds...); err == nil {
+	if err := r.transition(ctx, j, Running, ds...); err == nil {
 		ds = nil // saved
 	}
 	fmt.Fprintf(jl, "job %d (%s #%d): %s, triggered by %s%s\n", j.ID, j.Project, j.Number, Printable(j.describe()), j.Trigger, whoSuffix(j.Who))
@@ -499,14 +477,14 @@ func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx co
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Error = err.Error()
 		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))
-		r.transition(runner, j, Interrupted, log, ds...)
+		r.transition(runner, j, Interrupted, ds...)
 	case err != nil:
 		j.Error = err.Error()
 		fmt.Fprintf(jl, "FAILED: %s\n", Printable(err.Error()))
-		r.transition(runner, j, Failed, log, ds...)
+		r.transition(runner, j, Failed, ds...)
 	default:
 		fmt.Fprintln(jl, "SUCCEEDED")
-		r.transition(runner, j, Succeeded, log, ds...)
+		r.transition(runner, j, Succeeded, ds...)
 	}
 }
 

@@ -139,21 +139,16 @@ func (r *recorder) Update(_ context.Context, req updater.Request, _ io.Writer) (
 	return res, err
 }
 
-func (r *recorder) Create(_ context.Context, j *Job, w With) error {
+func (r *recorder) Create(_ context.Context, j *Job, d *Delivery) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.createErr != nil {
 		return r.createErr
 	}
-	if d := w.Delivery; d != nil {
-		if jobs, ok := r.deliveries[d.Provider+" "+d.ID]; ok {
-			return &RedeliveryError{Jobs: jobs}
-		}
-	}
 	r.nextID++
 	j.ID, j.Number = r.nextID, r.nextID
 	r.jobs[j.ID] = j.Clone()
-	if d := w.Delivery; d != nil {
+	if d != nil {
 		r.deliveries[d.Provider+" "+d.ID] = append(append([]int64(nil), d.Earlier...), j.ID)
 	}
 	return nil

@@ -60,12 +60,10 @@ func WarnMissingServices(ctx context.Context, cfg *config.Config, inv ServiceInv
 	ctx, cancel := context.WithTimeout(ctx, serviceCheckTimeout)
 	defer cancel()
 	var missing *MissingServicesError
-	switch err := CheckServices(ctx, cfg, inv); {
-	case errors.As(err, &missing):
-	case err != nil:
-		log.Warn().Err(err).Msg("could not check that the deploy targets' services exist")
-		return
-	default:
+	if err := CheckServices(ctx, cfg, inv); !errors.As(err, &missing) {
+		if err != nil {
+			log.Warn().Err(err).Msg("could not check that the deploy targets' services exist")
+		}
 		return
 	}
 	eachService(cfg, func(p *config.Project, d *config.Deploy, s config.Service) {
@@ -76,12 +74,15 @@ func WarnMissingServices(ctx context.Context, cfg *config.Config, inv ServiceInv
 	})
 }
 
-// eachService calls fn for every service of every deploy target of cfg,
-// in config order.
+// eachService calls fn for every service of every image-only deploy
+// target of cfg, in config order.
 func eachService(cfg *config.Config, fn func(p *config.Project, d *config.Deploy, s config.Service)) {
 	for i := range cfg.Projects {
 		p := &cfg.Projects[i]
 		for j := range p.Deploy {
+			if p.Deploy[j].Stack != nil {
+				continue // its services are keys of the stack file, created by the deploy
+			}
 			for _, s := range p.Deploy[j].Services {
 				fn(p, &p.Deploy[j], s)
 			}

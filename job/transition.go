@@ -12,7 +12,8 @@ import (
 // (the deliveries that joined it, not yet saved), logs the change and
 // tells the observers. An end is saved with retries (see saveEnd) under
 // ctx, which should be the runner's, not the job's.
-func (r *Runner) transition(ctx context.Context, j *Job, to Status, log zerolog.Logger, ds ...*Delivery) error {
+func (r *Runner) transition(ctx context.Context, j *Job, to Status, ds ...*Delivery) error {
+	log := r.jobLog(j)
 	now := r.d.Now().UTC()
 	j.Status = to
 	var err error
@@ -39,7 +40,9 @@ func (r *Runner) transition(ctx context.Context, j *Job, to Status, log zerolog.
 		e = e.Dur("took", j.Finished.Sub(j.Started))
 	}
 	e.Msg("job " + string(to))
-	r.notify(j)
+	for _, o := range r.d.Observers {
+		o.JobChanged(j.Clone()) // a copy each: observers must not block
+	}
 	return err
 }
 
@@ -79,13 +82,5 @@ func (r *Runner) saveEnd(runner context.Context, j *Job, log zerolog.Logger, ds 
 		case <-t.C:
 		}
 		wait = min(2*wait, saveRetryMax)
-	}
-}
-
-// notify tells every observer about j's new state. Observers must not
-// block; each gets its own copy.
-func (r *Runner) notify(j *Job) {
-	for _, o := range r.d.Observers {
-		o.JobChanged(j.Clone())
 	}
 }

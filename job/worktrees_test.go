@@ -14,7 +14,7 @@ func TestResumeRemovesLeftoverWorkTrees(t *testing.T) {
 	rec := newRecorder()
 	ctx := context.Background()
 	killed := &Job{Project: "shop", Action: ActionBuild, Status: Running, Branch: "main", Ref: "refs/heads/main", Commit: "c1"}
-	rec.Create(ctx, killed, With{})
+	rec.Create(ctx, killed, nil)
 	r := newTestRunner(t, rec, 1)
 	data := r.cfg.DataDir
 

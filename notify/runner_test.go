@@ -23,7 +23,7 @@ type memStore struct {
 	jobs map[int64]*job.Job
 }
 
-func (s *memStore) Create(_ context.Context, j *job.Job, _ job.With) error {
+func (s *memStore) Create(_ context.Context, j *job.Job, _ *job.Delivery) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j.ID = int64(len(s.jobs) + 1)

@@ -90,7 +90,7 @@ type fakeStore struct {
 	unfinished []*job.Job
 }
 
-func (f *fakeStore) Create(_ context.Context, j *job.Job, _ job.With) error {
+func (f *fakeStore) Create(_ context.Context, j *job.Job, _ *job.Delivery) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j.ID = int64(len(f.jobs) + 1)

@@ -66,7 +66,7 @@ flock -w 180 9 || die "another infra.sh run holds $RUN_DIR/infra.lock for >180s"
 
 # ---------------------------------------------------------------- packages --
 ensure_packages() {
-	local pkgs=(docker.io docker-registry busybox-static git ca-certificates curl iproute2 util-linux)
+	local pkgs=(docker.io docker-registry busybox-static git ca-certificates curl chromium iproute2 util-linux)
 	local missing=() p
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -36,8 +36,11 @@ func (f *fakeJobs) Submit(ctx context.Context, req job.Request) (*job.Job, error
 	f.got = append(f.got, req)
 	f.mu.Unlock()
 	j := &job.Job{Project: req.Project, Branch: req.Branch, Commit: req.Commit, Status: job.Queued, Created: time.Now()}
-	return j, f.store.Create(ctx, j, job.With{Delivery: req.Delivery})
+	return j, f.store.Create(ctx, j, req.Delivery)
 }
+
+// Waiting knows no waiting build: fakeJobs queues none.
+func (*fakeJobs) Waiting(int64) (*job.Job, bool) { return nil, false }
 
 func newTestServer(t *testing.T) (*Server, *fakeJobs, *store.SQLite, *store.LogDir) {
 	t.Helper()
@@ -144,7 +147,7 @@ func apiGet(s *Server, path, token string) *httptest.ResponseRecorder {
 
 func TestAPIAuth(t *testing.T) {
 	s, _, st, _ := newTestServer(t)
-	st.Create(context.Background(), &job.Job{Project: "shop", Status: job.Queued}, job.With{})
+	st.Create(context.Background(), &job.Job{Project: "shop", Status: job.Queued}, nil)
 	for _, tt := range []struct {
 		token string
 		want  int
@@ -165,7 +168,7 @@ func TestListJobs(t *testing.T) {
 	s, _, st, _ := newTestServer(t)
 	ctx := context.Background()
 	for _, b := range []string{"main", "dev", "main"} {
-		st.Create(ctx, &job.Job{Project: "shop", Branch: b, Status: job.Queued}, job.With{})
+		st.Create(ctx, &job.Job{Project: "shop", Branch: b, Status: job.Queued}, nil)
 	}
 	rec := apiGet(s, "/api/jobs?branch=main&limit=1", "reader-token-0123456789")
 	var got struct{ Jobs []job.Job }

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/swarmhook/swarmhook/chatops"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/prune"
 	"github.com/swarmhook/swarmhook/registry"
@@ -35,11 +36,12 @@ func status(err error) int {
 		return he.Code
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, webhook.ErrSignature), errors.Is(err, webhook.ErrUnsigned), errors.Is(err, errUnauthorized):
+	case errors.Is(err, webhook.ErrSignature), errors.Is(err, webhook.ErrUnsigned), errors.Is(err, errUnauthorized),
+		errors.Is(err, chatops.ErrSignature), errors.Is(err, chatops.ErrUnsigned), errors.Is(err, chatops.ErrStale):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest):
+	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest), errors.Is(err, chatops.ErrMalformed), errors.Is(err, chatops.ErrResponseURL):
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag),
 		errors.Is(err, source.ErrCommitNotFound), errors.Is(err, registry.ErrNotFound), errors.As(err, &missing):
@@ -52,6 +54,8 @@ func status(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, prune.ErrRunning):
 		return http.StatusConflict
+	case errors.Is(err, errNotAvailable):
+		return http.StatusNotImplemented
 	case errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrShuttingDown):

@@ -5,8 +5,9 @@ import (
 	"sync"
 )
 
-// followers counts log followers per API token and in all, and refuses
-// one over either cap. It is safe for concurrent use.
+// followers counts long-held requests, followed job logs and actions
+// with ?wait=1, per API token and in all, and refuses one over either
+// cap. It is safe for concurrent use.
 type followers struct {
 	perToken, total int
 
@@ -26,9 +27,9 @@ func (f *followers) acquire(token string) (release func(), err error) {
 	defer f.mu.Unlock()
 	switch {
 	case f.byToken[token] >= f.perToken:
-		return nil, fmt.Errorf("%w: token %s follows %d job logs already, the most one token may; close one first", errRateLimited, token, f.perToken)
+		return nil, fmt.Errorf("%w: token %s follows or waits on %d jobs already, the most one token may; close one first", errRateLimited, token, f.perToken)
 	case f.n >= f.total:
-		return nil, fmt.Errorf("%w: %d job logs are being followed, the most the server allows; try again later", errRateLimited, f.total)
+		return nil, fmt.Errorf("%w: %d jobs are being followed or waited on, the most the server allows; try again later", errRateLimited, f.total)
 	}
 	f.byToken[token]++
 	f.n++

@@ -125,7 +125,6 @@ func TestDeliveriesCountedByProviderAndOutcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.jobs.coalesce = tt.coalesce
 			counts := &deliveryCounts{}
 			f.srv.d.DeliveryCounter = counts
 			for _, d := range tt.ds {

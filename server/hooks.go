@@ -89,22 +89,17 @@ func (s *Server) hook(c echo.Context) error {
 
 	// One delivery id is handled by one request at a time, so a retry
 	// racing the original cannot slip past the check (the runner counts
-	// on it: see job.Delivery.Since).
+	// on it: see job.Delivery).
 	key := p.Name + "/" + d.ID
 	remember := d.ID != "" && s.d.Deliveries != nil
-	since := now.Add(-redeliveryWindow)
 	if remember {
 		defer s.deliveryLocks.Lock(d.Provider + " " + key)()
-		// A delivery with one build is checked by Submit (see
-		// job.Delivery.Since); one with several before the first.
-		if len(builds) != 1 {
-			jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, since)
-			if err != nil {
-				return err
-			}
-			if seen && len(jobs) > 0 {
-				return s.redelivery(c, p.Name, &d, jobs)
-			}
+		jobs, seen, err := s.d.Deliveries.Delivery(ctx, d.Provider, key, now.Add(-redeliveryWindow))
+		if err != nil {
+			return err
+		}
+		if seen && len(jobs) > 0 {
+			return s.redelivery(c, p.Name, &d, jobs)
 		}
 	}
 	if len(builds) == 0 {
@@ -120,13 +115,9 @@ func (s *Server) hook(c echo.Context) error {
 		if i == len(builds)-1 && remember {
 			// Remembered with the last job, in the same write: a 202
 			// always comes with its delivery record.
-			req.Delivery = &job.Delivery{Provider: d.Provider, ID: key, Earlier: ids, At: now, Since: since}
+			req.Delivery = &job.Delivery{Provider: d.Provider, ID: key, Earlier: ids, At: now}
 		}
 		j, err := s.d.Jobs.Submit(ctx, req)
-		var again *job.RedeliveryError
-		if errors.As(err, &again) && len(again.Jobs) > 0 {
-			return s.redelivery(c, p.Name, &d, again.Jobs)
-		}
 		if err != nil {
 			// Not remembered: a retry should start what this one could not.
 			return fmt.Errorf("queue %s: %w", push.Ref, err)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,9 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/rs/zerolog"
 
-	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/webhook"
@@ -53,88 +50,9 @@ projects:
     repo: file:///srv/signed.git
     secret: whsec_c2lnbmluZy10b2tlbi1kby1ub3QtbG9n
     images: [{name: signed}]
+tokens:
+  - {name: reader, token: reader-token-0123456789, scopes: [read]}
 `
-
-// recordingJobs records submitted requests and hands out increasing ids.
-type recordingJobs struct {
-	mu   sync.Mutex
-	reqs []job.Request
-	err  error
-	// deliveries hears of each request's Delivery, as a job store would.
-	deliveries *fakeDeliveries
-	// coalesce: a push to a branch that has a job joins it, as a push
-	// to a branch whose build waits does in job.Runner.
-	coalesce bool
-	branches map[string]*job.Job
-}
-
-func (f *recordingJobs) Submit(_ context.Context, r job.Request) (*job.Job, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	if d := r.Delivery; d != nil && f.deliveries != nil {
-		// What the job store does: a delivery seen since d.Since records nothing.
-		if jobs, seen, _ := f.deliveries.Delivery(context.Background(), d.Provider, d.ID, d.Since); seen {
-			return nil, fmt.Errorf("record job: %w", &job.RedeliveryError{Jobs: jobs})
-		}
-	}
-	f.reqs = append(f.reqs, r)
-	j := &job.Job{ID: int64(len(f.reqs)), Pushes: 1}
-	if f.coalesce {
-		if waiting, ok := f.branches[r.Branch]; ok {
-			waiting.Pushes++
-			j = waiting
-		} else {
-			if f.branches == nil {
-				f.branches = map[string]*job.Job{}
-			}
-			f.branches[r.Branch] = j
-		}
-	}
-	if d := r.Delivery; d != nil && f.deliveries != nil {
-		f.deliveries.remember(d.Provider, d.ID, append(append([]int64(nil), d.Earlier...), j.ID), d.At)
-	}
-	return j.Clone(), nil
-}
-
-func (f *recordingJobs) submitted() []job.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]job.Request(nil), f.reqs...)
-}
-
-// fakeDeliveries is an in-memory Deliveries.
-type fakeDeliveries struct {
-	mu   sync.Mutex
-	seen map[string]fakeDelivery
-}
-
-type fakeDelivery struct {
-	jobs []int64
-	at   time.Time
-}
-
-func (f *fakeDeliveries) Delivery(_ context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	d, ok := f.seen[provider+" "+id]
-	if !ok || d.at.Before(since) {
-		return nil, false, nil
-	}
-	return d.jobs, true, nil
-}
-
-// remember is what a job store does with job.Request.Delivery.
-func (f *fakeDeliveries) remember(provider, id string, jobs []int64, at time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.seen == nil {
-		f.seen = map[string]fakeDelivery{}
-	}
-	f.seen[provider+" "+id] = fakeDelivery{jobs, at}
-}
 
 // syncBuffer is a log sink safe for concurrent requests.
 type syncBuffer struct {
@@ -152,32 +70,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// fixture is a server on fakes with a clock the test moves.
-type fixture struct {
-	srv   *Server
-	jobs  *recordingJobs
-	log   *syncBuffer
-	clock time.Time
-}
-
-func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	cfg, err := config.Load(strings.NewReader(testConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries := &fakeDeliveries{}
-	f := &fixture{jobs: &recordingJobs{deliveries: deliveries}, log: &syncBuffer{}, clock: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
-	f.srv = New(Deps{Config: cfg, Jobs: f.jobs, Deliveries: deliveries, Log: zerolog.New(f.log),
-		Now: func() time.Time { return f.clock }})
-	t.Cleanup(func() {
-		if strings.Contains(f.log.String(), hookSecret) {
-			t.Errorf("the secret reached the log:\n%s", f.log)
-		}
-	})
-	return f
 }
 
 // delivery is one request to /hooks/{project}.
@@ -290,7 +182,7 @@ func TestHookDeliveries(t *testing.T) {
 					t.Errorf("error %q does not say %q", msg, tt.errHas)
 				}
 			}
-			if diff := cmp.Diff(tt.reqs, f.jobs.submitted()); diff != "" {
+			if diff := cmp.Diff(tt.reqs, f.submitted(t)); diff != "" {
 				t.Errorf("submitted (-want +got):\n%s", diff)
 			}
 		})
@@ -299,14 +191,13 @@ func TestHookDeliveries(t *testing.T) {
 
 func TestPushJoiningAWaitingBuildSaysCoalesced(t *testing.T) {
 	f := newFixture(t)
-	f.jobs.coalesce = true
 	tests := []struct {
 		ref, delivery string
 		want          map[string]any
 	}{
 		{ref: "refs/heads/main", delivery: "d-1", want: map[string]any{"job": 1.0}},
 		{ref: "refs/heads/main", delivery: "d-2", want: map[string]any{"job": 1.0, "coalesced": true}},
-		{ref: "refs/heads/feature/x", delivery: "d-3", want: map[string]any{"job": 3.0}},
+		{ref: "refs/heads/feature/x", delivery: "d-3", want: map[string]any{"job": 2.0}},
 	}
 	for _, tt := range tests {
 		body := githubPush(tt.ref, commitA, "")
@@ -378,13 +269,14 @@ func TestRedeliveryBuildsNothing(t *testing.T) {
 	if code, a := f.send(other); code != 202 || a["job"] != 2.0 {
 		t.Errorf("same id, other project: %d %v, want a new job", code, a)
 	}
-	if n := len(f.jobs.submitted()); n != 2 {
+	if n := len(f.submitted(t)); n != 2 {
 		t.Errorf("%d jobs submitted, want 2", n)
 	}
-	// A day after the first it is a new delivery again.
+	// A day after the first it is a new delivery again: it joins the
+	// build of main that still waits.
 	f.clock = f.clock.Add(2 * time.Hour)
-	if code, a := f.send(first); code != 202 || a["job"] != 3.0 {
-		t.Errorf("after 25h: %d %v, want a new job", code, a)
+	if code, a := f.send(first); code != 202 || a["job"] != 1.0 || a["coalesced"] != true {
+		t.Errorf("after 25h: %d %v, want it to join job 1", code, a)
 	}
 }
 
@@ -425,25 +317,26 @@ func TestSignedGitLabDeliveriesAreKnownByTheirSignedID(t *testing.T) {
 	if code, a := f.send(first); code != 202 || a["job"] != 1.0 {
 		t.Fatalf("first delivery: %d %v", code, a)
 	}
-	// Another signed delivery that happens to carry the same unsigned key.
-	if code, a := f.send(signedGitLab(t, f.clock, "msg_2", "key_1", commitB)); code != 202 || a["job"] != 2.0 {
-		t.Errorf("same Idempotency-Key, another webhook-id: %d %v, want a new job", code, a)
+	// Another signed delivery that happens to carry the same unsigned key
+	// is a push of its own (it joins the first, which still waits).
+	if code, a := f.send(signedGitLab(t, f.clock, "msg_2", "key_1", commitB)); code != 202 || a["coalesced"] != true {
+		t.Errorf("same Idempotency-Key, another webhook-id: %d %v, want a push that joins job 1", code, a)
 	}
 	// The first delivery resent under the key the next real push carries
 	// is a redelivery of msg_1...
 	if code, a := f.send(withHeader(first, "Idempotency-Key", "key_3")); code != 200 || !strings.Contains(fmt.Sprint(a["ignored"]), "redelivery of msg_1") {
 		t.Errorf("replay under another Idempotency-Key: %d %v, want a redelivery of msg_1", code, a)
 	}
-	// ...and that push still builds.
-	if code, a := f.send(signedGitLab(t, f.clock, "msg_3", "key_3", commitA)); code != 202 || a["job"] != 3.0 {
-		t.Errorf("real push after the replay: %d %v, want a new job", code, a)
+	// ...and that push still counts.
+	if code, a := f.send(signedGitLab(t, f.clock, "msg_3", "key_3", commitA)); code != 202 || a["coalesced"] != true {
+		t.Errorf("real push after the replay: %d %v, want a push that joins job 1", code, a)
 	}
 	// A webhook-id the signature does not cover is refused.
 	if code, a := f.send(withHeader(first, "Webhook-Id", "msg_4")); code != http.StatusUnauthorized {
 		t.Errorf("forged webhook-id: %d %v, want 401", code, a)
 	}
-	if n := len(f.jobs.submitted()); n != 3 {
-		t.Errorf("%d jobs submitted, want 3", n)
+	if j, ok := f.runner.Waiting(1); !ok || j.Pushes != 3 {
+		t.Errorf("job 1 waits with %+v, want 3 pushes", j)
 	}
 }
 
@@ -467,7 +360,7 @@ func TestConcurrentRedeliveriesBuildOnce(t *testing.T) {
 			t.Errorf("status %d", c)
 		}
 	}
-	if n := len(f.jobs.submitted()); n != 1 || accepted != 1 {
+	if n := len(f.submitted(t)); n != 1 || accepted != 1 {
 		t.Errorf("%d jobs, %d answers 202; want exactly one", n, accepted)
 	}
 }

@@ -44,6 +44,9 @@ func (s *Server) listJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	for i, j := range jobs {
+		jobs[i] = s.newest(j)
+	}
 	return writeJobs(c.Response(), jobs)
 }
 

@@ -37,7 +37,7 @@ const (
 	// the answer is 504 naming the host, not a request that hangs.
 	upstreamTimeout = 10 * time.Second
 	// maxFollowersPerToken and maxFollowers cap GET /api/jobs/:id/log
-	// ?follow=1 streams at once. Each holds a connection, an open log
+	// ?follow=1 streams and actions with ?wait=1 at once. Each holds a connection, an open log
 	// file, a 32 KB buffer and a store read every followPoll; a person
 	// watches a deploy or two, a dashboard a handful.
 	maxFollowersPerToken = 8
@@ -53,8 +53,8 @@ type Limits struct {
 	IdleTimeout        time.Duration
 	StreamWriteTimeout time.Duration
 	UpstreamTimeout    time.Duration
-	// FollowersPerToken and Followers cap log followers per API token
-	// and in all.
+	// FollowersPerToken and Followers cap followed job logs and
+	// actions with ?wait=1, per API token and in all.
 	FollowersPerToken int
 	Followers         int
 }

@@ -134,7 +134,7 @@ func (ls *liveServer) handled(t *testing.T, path string) {
 func (ls *liveServer) runningJob(t *testing.T, size int) (*job.Job, io.WriteCloser) {
 	t.Helper()
 	j := &job.Job{Project: "shop", Status: job.Running}
-	if err := ls.store.Create(context.Background(), j, job.With{}); err != nil {
+	if err := ls.store.Create(context.Background(), j, nil); err != nil {
 		t.Fatal(err)
 	}
 	w, err := ls.logs.Create(j.ID)
@@ -317,10 +317,10 @@ func TestFollowerCap(t *testing.T) {
 
 	_, leave := follow("reader-token-0123456789", 1)
 	resp, _ := follow("reader-token-0123456789", 2)
-	refused(resp, "token reader follows 1 job logs already")
+	refused(resp, "token reader follows or waits on 1 jobs already")
 	boss, _ := follow("admin-token-0123456789", 2)
 	resp, _ = follow("watcher-token-0123456789", 1)
-	refused(resp, "2 job logs are being followed")
+	refused(resp, "2 jobs are being followed or waited on")
 
 	// The client leaves: its slot comes back.
 	leave()
@@ -344,3 +344,47 @@ func TestFollowerCap(t *testing.T) {
 
 // failsafeClient gives up on an answer at failsafe.
 var failsafeClient = &http.Client{Timeout: failsafe}
+
+// TestWaitTakesAFollowerSlot: an action with ?wait=1 holds a follower
+// slot while it waits, and one over the cap is refused before anything
+// is submitted.
+func TestWaitTakesAFollowerSlot(t *testing.T) {
+	ls := startLive(t, Limits{FollowersPerToken: 1, Followers: 1}, Deps{})
+	redeploy := func() (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+ls.addr+"/api/services/shop_api/redeploy?wait=1", nil)
+		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+		return failsafeClient.Do(req)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := redeploy(); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	var waited *job.Job
+	waitFor(t, "the first redeploy job", func() bool {
+		waited, _ = ls.store.Get(context.Background(), 1)
+		return waited != nil
+	})
+
+	resp, err := redeploy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "waits on 1 jobs already") {
+		t.Errorf("second waiting redeploy: %d %s, want 429", resp.StatusCode, body)
+	}
+	if j, _ := ls.store.Get(context.Background(), 2); j != nil {
+		t.Errorf("the refused redeploy submitted job %d", j.ID)
+	}
+
+	waited.Status = job.Succeeded
+	ls.store.Save(context.Background(), waited)
+	<-done
+	if n := ls.followers.count(); n != 0 {
+		t.Errorf("%d follower slots held after the wait ended", n)
+	}
+}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +20,12 @@ import (
 	"github.com/swarmhook/swarmhook/store"
 )
 
-// Submitter queues jobs.
+// Submitter queues jobs (*job.Runner).
 type Submitter interface {
 	Submit(ctx context.Context, req job.Request) (*job.Job, error)
+	// Waiting returns build id as it waits in the queue, newer than its
+	// record while pushes join it; false when it does not wait.
+	Waiting(id int64) (*job.Job, bool)
 }
 
 // JobReader reads job records.
@@ -63,9 +64,27 @@ type Deps struct {
 	DeliveryCounter DeliveryCounter
 	// Prune plans and runs registry prunes; nil answers 404.
 	Prune Pruner
+	// Plans plans stack deploys for POST /api/projects/{p}/plan; nil
+	// answers 404.
+	Plans Planner
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// ChatHTTP posts chat answers to Slack's response URLs; nil uses a
+	// client with a 10 s timeout.
+	ChatHTTP *http.Client
+	// Sessions lets the API accept the dashboard's session cookie beside
+	// bearer tokens; nil accepts bearer tokens only.
+	Sessions Sessions
+	// Dashboard is the web UI at /; nil serves none.
+	Dashboard Dashboard
+}
+
+// Dashboard is a web UI mounted beside the API.
+type Dashboard interface {
+	http.Handler
+	// Paths are the paths it serves, in echo's syntax ("/jobs/*").
+	Paths() []string
 }
 
 // Server is the HTTP edge. It is an http.Handler; HTTPServer serves it
@@ -113,7 +132,15 @@ func New(d Deps) *Server {
 	api.POST("/services/:service/redeploy", s.redeploy, s.require(config.ScopeDeploy))
 	api.POST("/services/:service/scale", s.scale, s.require(config.ScopeScale))
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
+	api.POST("/projects/:project/plan", s.planProject, s.require(config.ScopeRead))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.mountChat()
+	if d.Dashboard != nil {
+		// Only its own paths, so the API and hooks keep their 404s and 405s.
+		for _, p := range d.Dashboard.Paths() {
+			e.Any(p, echo.WrapHandler(d.Dashboard))
+		}
+	}
 	return s
 }
 
@@ -157,23 +184,35 @@ func recoverPanics(log zerolog.Logger) echo.MiddlewareFunc {
 	})
 }
 
+// Sessions recognise the dashboard's signed-in browsers.
+type Sessions interface {
+	// Authenticate returns the token (name and scopes) the request's
+	// session cookie stands for; ok is false when it has none. An unsafe
+	// request with a session but without its CSRF token is an error.
+	Authenticate(r *http.Request) (t config.Token, ok bool, err error)
+}
+
 // require checks the bearer token (echo's KeyAuth takes it from
-// "Authorization: Bearer <token>") and that it carries scope (or admin):
-// no or an unknown token is errUnauthorized, a missing scope
-// errForbidden. The token's name is kept on the context for the job
-// record.
+// "Authorization: Bearer <token>") or, for a request without one, the
+// dashboard's session cookie (Deps.Sessions), and that it carries scope
+// (or admin): no or an unknown token is errUnauthorized, a missing scope
+// or a cross-site request with a cookie errForbidden. The token's name
+// is kept on the context for the job record.
 func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
-	return middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{
+	allowed := func(t config.Token, c echo.Context) error {
+		if !slices.Contains(t.Scopes, scope) && !slices.Contains(t.Scopes, config.ScopeAdmin) {
+			return fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
+		}
+		c.Set("who", t.Name)
+		return nil
+	}
+	bearer := middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{
 		Validator: func(key string, c echo.Context) (bool, error) {
-			t, ok := s.token(key)
+			t, ok := s.d.Config.TokenFor(key)
 			if !ok {
 				return false, nil
 			}
-			if !slices.Contains(t.Scopes, scope) && !slices.Contains(t.Scopes, config.ScopeAdmin) {
-				return false, fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
-			}
-			c.Set("who", t.Name)
-			return true, nil
+			return true, allowed(t, c)
 		},
 		ErrorHandler: func(err error, _ echo.Context) error {
 			if errors.Is(err, errForbidden) {
@@ -184,21 +223,25 @@ func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
 			return errUnauthorized
 		},
 	})
-}
-
-// token finds the configured token equal to given. Every token is
-// compared, in constant time over equal-length hashes.
-func (s *Server) token(given string) (config.Token, bool) {
-	g := sha256.Sum256([]byte(given))
-	var found config.Token
-	match := 0
-	for _, t := range s.d.Config.Tokens {
-		w := sha256.Sum256([]byte(t.Token))
-		if subtle.ConstantTimeCompare(g[:], w[:]) == 1 {
-			found, match = t, 1
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		viaBearer := bearer(next)
+		return func(c echo.Context) error {
+			if s.d.Sessions == nil || c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+				return viaBearer(c)
+			}
+			t, ok, err := s.d.Sessions.Authenticate(c.Request())
+			switch {
+			case err != nil:
+				return fmt.Errorf("%w: %w", errForbidden, err)
+			case !ok:
+				return viaBearer(c)
+			}
+			if err := allowed(t, c); err != nil {
+				return err
+			}
+			return next(c)
 		}
 	}
-	return found, match == 1
 }
 
 func jobID(c echo.Context) (int64, error) {
@@ -218,5 +261,16 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	return c.JSON(http.StatusOK, s.newest(j))
+}
+
+// newest is j, or the queue's copy while it waits there: the pushes
+// that join a waiting build reach its record only when it starts.
+func (s *Server) newest(j *job.Job) *job.Job {
+	if j.Status == job.Queued && s.d.Jobs != nil {
+		if w, ok := s.d.Jobs.Waiting(j.ID); ok {
+			return w
+		}
+	}
+	return j
 }

@@ -50,26 +50,27 @@ func (s *Server) action(c echo.Context, req job.Request) error {
 	if who, ok := c.Get("who").(string); ok {
 		req.Who = who
 	}
+	wait := c.QueryParam("wait") == "1" || c.QueryParam("wait") == "true"
+	if wait {
+		// A waiting request holds a connection for as long as the job
+		// runs: it takes a follower slot, before anything is submitted,
+		// so one refused changes nothing.
+		release, err := s.followers.acquire(req.Who)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	j, err := s.d.Jobs.Submit(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}
-	if w := c.QueryParam("wait"); w != "1" && w != "true" {
+	if !wait {
 		return c.JSON(http.StatusAccepted, map[string]int64{"job": j.ID})
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), maxWait)
 	defer cancel()
-wait:
-	for !j.Status.Final() {
-		select {
-		case <-ctx.Done():
-			break wait
-		case <-time.After(followPoll):
-		}
-		if j, err = s.d.Store.Get(ctx, j.ID); err != nil {
-			break wait
-		}
-	}
+	j, err = s.waitJob(ctx, j)
 	s.lateAnswer(c)
 	switch {
 	case err != nil:
@@ -80,6 +81,27 @@ wait:
 		return c.JSON(http.StatusConflict, j)
 	}
 	return c.JSON(http.StatusOK, j)
+}
+
+// waitJob reads j until it ends, or until ctx does; it returns the job
+// as last read, and an error only when the job could not be read.
+func (s *Server) waitJob(ctx context.Context, j *job.Job) (*job.Job, error) {
+	for !j.Status.Final() {
+		select {
+		case <-ctx.Done():
+			return j, nil
+		case <-time.After(followPoll):
+		}
+		next, err := s.d.Store.Get(ctx, j.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return j, nil
+			}
+			return nil, err
+		}
+		j = next
+	}
+	return j, nil
 }
 
 // managed returns the deploy entry of a service named in the config, so
@@ -94,22 +116,31 @@ func (s *Server) managed(name string) (*config.Project, *config.Deploy, config.S
 
 // rollback: POST /api/services/:service/rollback, body {"tag": "..."} or none.
 func (s *Server) rollback(c echo.Context) error {
-	p, _, svc, err := s.managed(c.Param("service"))
-	if err != nil {
-		return err
-	}
 	var body struct {
 		Tag string `json:"tag"`
 	}
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	if body.Tag != "" {
-		repo, err := s.serviceRepo(c.Request().Context(), p, svc)
+	req, err := s.rollbackRequest(c.Request().Context(), c.Param("service"), body.Tag)
+	if err != nil {
+		return err
+	}
+	return s.action(c, req)
+}
+
+// rollbackRequest is the job that rolls service back to tag (checked in
+// the registry), or to Swarm's previous spec when tag is empty.
+func (s *Server) rollbackRequest(ctx context.Context, service, tag string) (job.Request, error) {
+	p, _, svc, err := s.managed(service)
+	if err != nil {
+		return job.Request{}, err
+	}
+	if tag != "" {
+		repo, err := s.serviceRepo(ctx, p, svc)
 		if err != nil {
-			return err
+			return job.Request{}, err
 		}
-		ctx := c.Request().Context()
 		offer := func(tags []string) ([]string, error) {
 			ts, err := s.rollbackTags(ctx, p, svc, repo, tags)
 			names := make([]string, len(ts))
@@ -118,11 +149,11 @@ func (s *Server) rollback(c echo.Context) error {
 			}
 			return names, err
 		}
-		if err := s.checkTag(ctx, repo, body.Tag, offer); err != nil {
-			return err
+		if err := s.checkTag(ctx, repo, tag, offer); err != nil {
+			return job.Request{}, err
 		}
 	}
-	return s.action(c, job.Request{Project: p.Name, Action: job.ActionRollback, Trigger: job.TriggerRollback, Service: svc.Name, Tag: body.Tag})
+	return job.Request{Project: p.Name, Action: job.ActionRollback, Trigger: job.TriggerRollback, Service: svc.Name, Tag: tag}, nil
 }
 
 // serviceRepo is the project image a service runs: the one its entry
@@ -202,8 +233,7 @@ func nearest(tags []string, want string, n int) []string {
 // deployProject: POST /api/projects/:project/deploy, {"branch": "main"}
 // rebuilds the branch head; with "tag" it deploys that tag, no build.
 func (s *Server) deployProject(c echo.Context) error {
-	p, ok := s.d.Config.Project(c.Param("project"))
-	if !ok {
+	if _, ok := s.d.Config.Project(c.Param("project")); !ok {
 		return fmt.Errorf("%w: %q", job.ErrUnknownProject, c.Param("project"))
 	}
 	var body struct {
@@ -213,17 +243,30 @@ func (s *Server) deployProject(c echo.Context) error {
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	if err := webhook.ValidRefName(body.Branch); err != nil {
-		return fmt.Errorf("%w: branch: %v", errBadRequest, err)
+	req, err := s.deployRequest(c.Request().Context(), c.Param("project"), body.Branch, body.Tag)
+	if err != nil {
+		return err
 	}
-	if _, ok := p.DeployFor(body.Branch); !ok && body.Tag != "" {
-		return fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, body.Branch)
+	return s.action(c, req)
+}
+
+// deployRequest is the job that deploys tag of branch (checked in the
+// registry) or, without a tag, builds the branch's head.
+func (s *Server) deployRequest(ctx context.Context, project, branch, tag string) (job.Request, error) {
+	p, ok := s.d.Config.Project(project)
+	if !ok {
+		return job.Request{}, fmt.Errorf("%w: %q", job.ErrUnknownProject, project)
 	}
-	ctx := c.Request().Context()
-	if body.Tag != "" {
-		comp, err := tagpolicy.BranchComponent(body.Branch)
+	if err := webhook.ValidRefName(branch); err != nil {
+		return job.Request{}, fmt.Errorf("%w: branch: %v", errBadRequest, err)
+	}
+	if _, ok := p.DeployFor(branch); !ok && tag != "" {
+		return job.Request{}, fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, branch)
+	}
+	if tag != "" {
+		comp, err := tagpolicy.BranchComponent(branch)
 		if err != nil {
-			return fmt.Errorf("%w: branch: %v", errBadRequest, err)
+			return job.Request{}, fmt.Errorf("%w: branch: %v", errBadRequest, err)
 		}
 		offer := func(tags []string) ([]string, error) {
 			var mine []string
@@ -235,39 +278,47 @@ func (s *Server) deployProject(c echo.Context) error {
 			return mine, nil
 		}
 		for _, im := range p.Images {
-			if err := s.checkTag(ctx, im.Name, body.Tag, offer); err != nil {
-				return err
+			if err := s.checkTag(ctx, im.Name, tag, offer); err != nil {
+				return job.Request{}, err
 			}
 		}
-		return s.action(c, job.Request{Project: p.Name, Action: job.ActionDeploy, Trigger: job.TriggerManual, Branch: body.Branch, Tag: body.Tag})
+		return job.Request{Project: p.Name, Action: job.ActionDeploy, Trigger: job.TriggerManual, Branch: branch, Tag: tag}, nil
 	}
-	ref := "refs/heads/" + body.Branch
+	ref := "refs/heads/" + branch
 	var commit string
 	err := callUpstream(ctx, s.limits.UpstreamTimeout,
-		upstreamError{service: "Git host", host: gitHost(p.Repo), op: "find the head of " + body.Branch, redact: []string{p.Git.Token, urlPassword(p.Repo)}},
+		upstreamError{service: "Git host", host: gitHost(p.Repo), op: "find the head of " + branch, redact: []string{p.Git.Token, urlPassword(p.Repo)}},
 		func(ctx context.Context) (err error) {
 			commit, err = s.d.Heads.Head(ctx, p, ref)
 			return err
 		})
 	if err != nil {
-		return err
+		return job.Request{}, err
 	}
-	return s.action(c, job.Request{Project: p.Name, Action: job.ActionBuild, Trigger: job.TriggerManual, Ref: ref, Branch: body.Branch, Commit: commit})
+	return job.Request{Project: p.Name, Action: job.ActionBuild, Trigger: job.TriggerManual, Ref: ref, Branch: branch, Commit: commit}, nil
 }
 
 // redeploy: POST /api/services/:service/redeploy, a rolling restart.
 func (s *Server) redeploy(c echo.Context) error {
-	p, _, svc, err := s.managed(c.Param("service"))
+	req, err := s.redeployRequest(c.Param("service"))
 	if err != nil {
 		return err
 	}
-	return s.action(c, job.Request{Project: p.Name, Action: job.ActionRedeploy, Trigger: job.TriggerManual, Service: svc.Name})
+	return s.action(c, req)
+}
+
+// redeployRequest is the job that restarts service on its digest.
+func (s *Server) redeployRequest(service string) (job.Request, error) {
+	p, _, svc, err := s.managed(service)
+	if err != nil {
+		return job.Request{}, err
+	}
+	return job.Request{Project: p.Name, Action: job.ActionRedeploy, Trigger: job.TriggerManual, Service: svc.Name}, nil
 }
 
 // scale: POST /api/services/:service/scale, {"replicas": 5}.
 func (s *Server) scale(c echo.Context) error {
-	p, _, svc, err := s.managed(c.Param("service"))
-	if err != nil {
+	if _, _, _, err := s.managed(c.Param("service")); err != nil {
 		return err
 	}
 	var body struct {
@@ -276,10 +327,23 @@ func (s *Server) scale(c echo.Context) error {
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	if body.Replicas == nil || *body.Replicas > 1000 {
-		return fmt.Errorf("%w: replicas must be given, 0 to 1000", errBadRequest)
+	req, err := s.scaleRequest(c.Param("service"), body.Replicas)
+	if err != nil {
+		return err
 	}
-	return s.action(c, job.Request{Project: p.Name, Action: job.ActionScale, Trigger: job.TriggerManual, Service: svc.Name, Replicas: body.Replicas})
+	return s.action(c, req)
+}
+
+// scaleRequest is the job that sets service's replica count.
+func (s *Server) scaleRequest(service string, replicas *uint64) (job.Request, error) {
+	p, _, svc, err := s.managed(service)
+	if err != nil {
+		return job.Request{}, err
+	}
+	if replicas == nil || *replicas > 1000 {
+		return job.Request{}, fmt.Errorf("%w: replicas must be given, 0 to 1000", errBadRequest)
+	}
+	return job.Request{Project: p.Name, Action: job.ActionScale, Trigger: job.TriggerManual, Service: svc.Name, Replicas: replicas}, nil
 }
 
 // listServices: GET /api/services, every managed service's state.
@@ -288,6 +352,9 @@ func (s *Server) listServices(c echo.Context) error {
 	seen := map[string]bool{}
 	for _, p := range s.d.Config.Projects {
 		for _, d := range p.Deploy {
+			if d.Stack != nil {
+				continue // its services are keys of its stack file, not Swarm names
+			}
 			for _, svc := range d.Services {
 				if seen[svc.Name] {
 					continue

@@ -89,7 +89,7 @@ func (f *tagsFixture) build(t *testing.T, branch, tag string, status job.Status,
 	t.Helper()
 	ctx := context.Background()
 	j := &job.Job{Project: "shop", Action: job.ActionBuild, Branch: branch, Status: job.Queued, Created: f.at}
-	if err := f.st.Create(ctx, j, job.With{}); err != nil {
+	if err := f.st.Create(ctx, j, nil); err != nil {
 		t.Fatal(err)
 	}
 	j.Status, j.Services = status, services

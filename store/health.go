@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,27 +30,20 @@ var (
 )
 
 // classify wraps err in the sentinel above that says what it means, if
-// any does.
+// any does. SQLite reports the file system's ENOSPC and EIO as
+// SQLITE_FULL and SQLITE_IOERR.
 func classify(err error) error {
-	if err == nil || errors.Is(err, ErrFull) || errors.Is(err, ErrIO) || errors.Is(err, ErrCorrupt) {
+	var se *sqlite.Error
+	if errors.Is(err, ErrFull) || errors.Is(err, ErrIO) || errors.Is(err, ErrCorrupt) || !errors.As(err, &se) {
 		return err
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_FULL:
-			return fmt.Errorf("%w: %w", ErrFull, err)
-		case sqlite3.SQLITE_IOERR:
-			return fmt.Errorf("%w: %w", ErrIO, err)
-		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-			return fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-	}
-	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_FULL:
 		return fmt.Errorf("%w: %w", ErrFull, err)
-	case errors.Is(err, syscall.EIO):
+	case sqlite3.SQLITE_IOERR:
 		return fmt.Errorf("%w: %w", ErrIO, err)
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return err
 }
@@ -173,33 +164,19 @@ func room(dir string) error {
 // quickCheck runs SQLite's quick_check on the database at path: every
 // page is read from the file, on a connection of its own that has none
 // cached, and its structure checked. It fails with ErrCorrupt and the
-// first problems found, unless all is well.
+// first problem found, unless all is well.
 func quickCheck(ctx context.Context, path string) error {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		return fmt.Errorf("quick_check: %w", err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(5)")
-	if err != nil {
+	var result string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&result); err != nil {
 		return fmt.Errorf("quick_check: %w", classify(err))
 	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return fmt.Errorf("quick_check: %w", classify(err))
-		}
-		if line != "ok" {
-			problems = append(problems, line)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("quick_check: %w", classify(err))
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("quick_check: %w: %s", ErrCorrupt, strings.Join(problems, "; "))
+	if result != "ok" {
+		return fmt.Errorf("quick_check: %w: %s", ErrCorrupt, result)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/swarmhook/swarmhook/internal/testenv"
@@ -53,7 +54,7 @@ func fillJobs(t *testing.T, s *SQLite, path string, n int) {
 	ctx := context.Background()
 	for i := range n {
 		j := &job.Job{Project: "shop", Branch: "main", Status: job.Succeeded, Created: time.Now(), Error: strings.Repeat(fmt.Sprint(i), 500)}
-		if err := s.Create(ctx, j, job.With{}); err != nil {
+		if err := s.Create(ctx, j, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,19 +152,22 @@ func TestWritableReportsDamageFoundAtRunTime(t *testing.T) {
 		}},
 		{"by quick_check", func(t *testing.T, s *SQLite) {}},
 	} {
+		// In a synctest bubble, so the test can let checkEvery pass.
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			s, path := openTemp(t)
-			fillJobs(t, s, path, 300)
-			if err := s.Writable(ctx); err != nil {
-				t.Fatalf("before the damage: %v", err)
-			}
-			damage(t, path)
-			s.health.checked = time.Time{} // quick_check is due
-			tc.find(t, s)
-			if err := s.Writable(ctx); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("Writable after the damage: %v, want ErrCorrupt", err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				s, path := openTemp(t)
+				fillJobs(t, s, path, 300)
+				if err := s.Writable(ctx); err != nil {
+					t.Fatalf("before the damage: %v", err)
+				}
+				damage(t, path)
+				time.Sleep(checkEvery) // quick_check is due
+				tc.find(t, s)
+				if err := s.Writable(ctx); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("Writable after the damage: %v, want ErrCorrupt", err)
+				}
+			})
 		})
 	}
 }
@@ -181,7 +185,7 @@ func TestAFullDataDir(t *testing.T) {
 	// Writes go on into space the WAL already holds, so write until one
 	// finds none.
 	newJob := func() error {
-		return s.Create(ctx, &job.Job{Project: "shop", Branch: "other", Status: job.Queued, Created: time.Now(), Error: strings.Repeat("x", 2000)}, job.With{})
+		return s.Create(ctx, &job.Job{Project: "shop", Branch: "other", Status: job.Queued, Created: time.Now(), Error: strings.Repeat("x", 2000)}, nil)
 	}
 	for _, tc := range []struct {
 		name  string

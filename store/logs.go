@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // LogDir keeps one log file per job in a directory.
@@ -38,17 +39,13 @@ func (l *LogDir) Create(id int64) (io.WriteCloser, error) {
 func (l *LogDir) Open(id int64) (io.ReadCloser, error) {
 	f, err := os.Open(l.path(id))
 	if errors.Is(err, os.ErrNotExist) {
-		return io.NopCloser(emptyReader{}), nil
+		return io.NopCloser(strings.NewReader("")), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open log of job %d: %w", id, err)
 	}
 	return f, nil
 }
-
-type emptyReader struct{}
-
-func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // Remove deletes job id's log.
 func (l *LogDir) Remove(id int64) error {

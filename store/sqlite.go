@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,8 +102,7 @@ const readCache = "&_pragma=cache_size(-256)"
 // of read-only connections. It saves and reads records: what a job's
 // status may become is the job package's business.
 type SQLite struct {
-	write, read *sql.DB
-	// findDelivery runs on every webhook delivery: prepared once.
+	write, read  *sql.DB
 	findDelivery *sql.Stmt
 	// path is the database file; health what reads and writes said of
 	// it (see Writable).
@@ -202,12 +201,10 @@ func millis(t time.Time) sql.NullInt64 {
 
 // Create stores a new job and sets its ID and its per-project build
 // number, Jenkins-style: 1, 2, 3... for each project, never reused even
-// after old jobs are trimmed. In the same transaction it remembers
-// w.Delivery, unless that delivery was seen at or after its Since: then
-// nothing is written and Create returns *job.RedeliveryError.
-func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
+// after old jobs are trimmed. In the same transaction it remembers d,
+// when set, as having started the job (and its Earlier jobs).
+func (s *SQLite) Create(ctx context.Context, j *job.Job, d *job.Delivery) error {
 	rec := j.Clone()
-	var seen []int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `INSERT INTO build_numbers (project, last) VALUES (?, 1)
 			ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last`, j.Project).Scan(&rec.Number); err != nil {
@@ -218,20 +215,8 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 			j.Project, rec.Number, j.Status, j.Branch, j.Created.UnixMilli(), millis(j.Finished)).Scan(&rec.ID); err != nil {
 			return fmt.Errorf("create job: %w", err)
 		}
-		if w.Delivery != nil {
-			var err error
-			if seen, err = record(ctx, tx, w.Delivery, rec.ID); err != nil {
-				return err
-			}
-			if seen != nil {
-				return errRedelivery // rolls the job back
-			}
-		}
-		return save(ctx, tx, rec)
+		return save(ctx, tx, rec, d)
 	})
-	if seen != nil {
-		return &job.RedeliveryError{Jobs: seen}
-	}
 	if err != nil {
 		return err
 	}
@@ -239,25 +224,28 @@ func (s *SQLite) Create(ctx context.Context, j *job.Job, w job.With) error {
 	return nil
 }
 
-// errRedelivery rolls back a Create whose delivery was seen already.
-var errRedelivery = errors.New("store: redelivery")
-
 // Save replaces the stored record of an existing job and, in the same
 // transaction, remembers each of ds as having started it (and its
-// Earlier jobs), except those already remembered within their window.
+// Earlier jobs).
 func (s *SQLite) Save(ctx context.Context, j *job.Job, ds ...*job.Delivery) error {
 	rec := j.Clone() // the caller may change j once Save returns
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, d := range ds {
-			if _, err := record(ctx, tx, d, j.ID); err != nil {
-				return err
-			}
-		}
-		return save(ctx, tx, rec)
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return save(ctx, tx, rec, ds...) })
 }
 
-func save(ctx context.Context, tx *sql.Tx, j *job.Job) error {
+func save(ctx context.Context, tx *sql.Tx, j *job.Job, ds ...*job.Delivery) error {
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		jobs, err := json.Marshal(append(slices.Clone(d.Earlier), j.ID))
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)`,
+				d.Provider, d.ID, jobs, d.At.UnixMilli())
+		}
+		if err != nil {
+			return fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
+		}
+	}
 	data, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Errorf("save job %d: %w", j.ID, err)
@@ -362,59 +350,25 @@ func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
 }
 
 // findDelivery reads the jobs of a delivery seen at or after a time: one
-// lookup in the deliveries table's key.
+// lookup in the deliveries table's key. It runs on every webhook
+// delivery: prepared once.
 const findDelivery = "SELECT jobs FROM deliveries WHERE provider = ? AND id = ? AND received >= ?"
 
 // Delivery returns the jobs a delivery started, if it was seen after since.
 func (s *SQLite) Delivery(ctx context.Context, provider, id string, since time.Time) ([]int64, bool, error) {
-	jobs, err := delivery(s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()), provider, id)
-	return jobs, jobs != nil, s.health.note(err)
-}
-
-// delivery decodes the jobs a delivery record names; nil without a record.
-func delivery(row *sql.Row, provider, id string) ([]int64, error) {
-	var raw string
-	err := row.Scan(&raw)
+	var raw []byte
+	err := s.findDelivery.QueryRowContext(ctx, provider, id, since.UnixMilli()).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, false, nil
+	}
+	var jobs []int64
+	if err == nil {
+		err = json.Unmarshal(raw, &jobs)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read delivery %s/%s: %w", provider, id, err)
+		return nil, false, fmt.Errorf("read delivery %s/%s: %w", provider, id, s.health.note(err))
 	}
-	jobs := []int64{}
-	if err := json.Unmarshal([]byte(raw), &jobs); err != nil {
-		return nil, fmt.Errorf("decode delivery %s/%s: %w", provider, id, err)
-	}
-	return jobs, nil
-}
-
-// recordDelivery inserts a delivery's record, or replaces one older
-// than the redelivery window (the last argument): a record inside the
-// window is left as it is, and the statement changes no row.
-const recordDelivery = `INSERT INTO deliveries (provider, id, jobs, received) VALUES (?, ?, ?, ?)
-	ON CONFLICT (provider, id) DO UPDATE SET jobs = excluded.jobs, received = excluded.received
-	WHERE deliveries.received < ?`
-
-// record remembers d as having started its Earlier jobs and id, in one
-// statement, unless d was seen at or after d.Since: then it writes
-// nothing and returns the jobs d started then.
-func record(ctx context.Context, tx *sql.Tx, d *job.Delivery, id int64) ([]int64, error) {
-	jobs := make([]string, 0, len(d.Earlier)+1)
-	for _, e := range append(append([]int64(nil), d.Earlier...), id) {
-		jobs = append(jobs, strconv.FormatInt(e, 10))
-	}
-	res, err := tx.ExecContext(ctx, recordDelivery, d.Provider, d.ID, "["+strings.Join(jobs, ",")+"]", d.At.UnixMilli(), d.Since.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("record delivery %s/%s: %w", d.Provider, d.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		return nil, nil
-	}
-	seen, err := delivery(tx.QueryRowContext(ctx, findDelivery, d.Provider, d.ID, d.Since.UnixMilli()), d.Provider, d.ID)
-	if err == nil && seen == nil {
-		err = fmt.Errorf("record delivery %s/%s: neither recorded nor found", d.Provider, d.ID)
-	}
-	return seen, err
+	return jobs, true, nil
 }
 
 // Trim deletes finished jobs that ended before cutoff, and deliveries

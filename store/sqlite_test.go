@@ -32,7 +32,7 @@ func TestJobsRoundTripAndNumbers(t *testing.T) {
 	var ids []int64
 	for i, p := range []string{"shop", "shop", "blog", "shop"} {
 		j := &job.Job{Project: p, Branch: "main", Status: job.Queued, Created: now.Add(time.Duration(i) * time.Second)}
-		if err := s.Create(ctx, j, job.With{}); err != nil {
+		if err := s.Create(ctx, j, nil); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, j.ID)
@@ -88,7 +88,7 @@ func TestJobsRoundTripAndNumbers(t *testing.T) {
 		t.Errorf("trimmed job still there: %v", err)
 	}
 	next := &job.Job{Project: "shop", Status: job.Queued, Created: now}
-	s2.Create(ctx, next, job.With{})
+	s2.Create(ctx, next, nil)
 	if next.Number != 4 {
 		t.Errorf("number after trim = %d, want 4", next.Number)
 	}
@@ -109,7 +109,7 @@ func TestDeliveries(t *testing.T) {
 		t.Fatalf("unknown delivery found: %v %v", ok, err)
 	}
 	j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
-	if err := s.Create(ctx, j, job.With{Delivery: &job.Delivery{Provider: "github", ID: "d1", Earlier: []int64{7}, At: at}}); err != nil {
+	if err := s.Create(ctx, j, &job.Delivery{Provider: "github", ID: "d1", Earlier: []int64{7}, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	jobs, ok, err := s.Delivery(ctx, "github", "d1", at.Add(-24*time.Hour))
@@ -162,12 +162,6 @@ func TestMigrationKeepsDeliveries(t *testing.T) {
 			t.Errorf("%s/d1 after the upgrade = %v %v %v, want %v", tc.provider, got, ok, err, tc.want)
 		}
 	}
-	j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
-	err = s.Create(ctx, j, job.With{Delivery: &job.Delivery{Provider: "github", ID: "d1", At: at.Add(time.Minute), Since: at.Add(-time.Hour)}})
-	var re *job.RedeliveryError
-	if !errors.As(err, &re) || !slices.Equal(re.Jobs, []int64{3, 4}) {
-		t.Errorf("redelivery across the upgrade: %v, want the jobs it started before", err)
-	}
 }
 
 func jobIDs(js []*job.Job) []int64 {
@@ -179,26 +173,25 @@ func jobIDs(js []*job.Job) []int64 {
 }
 
 // Save writes a job with the deliveries that joined it while it waited,
-// in one transaction: afterwards each is a redelivery of the job, and one
-// remembered already within its window is left as it was.
+// in one transaction: afterwards each names the job.
 func TestSaveRemembersTheDeliveriesThatJoined(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	window := at.Add(-24 * time.Hour)
 	waiting := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Commit: "c1", Pushes: 1, Created: at}
-	d1 := &job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: window}
-	if err := s.Create(ctx, waiting, job.With{Delivery: d1}); err != nil {
+	d1 := &job.Delivery{Provider: "github", ID: "shop/d1", At: at}
+	if err := s.Create(ctx, waiting, d1); err != nil {
 		t.Fatal(err)
 	}
 	joined := waiting.Clone()
 	joined.Status, joined.Commit, joined.Pushes = job.Running, "c3", 3
-	d2 := &job.Delivery{Provider: "github", ID: "shop/d2", At: at.Add(time.Second), Since: window}
-	d3 := &job.Delivery{Provider: "github", ID: "shop/d3", Earlier: []int64{7}, At: at.Add(2 * time.Second), Since: window}
+	d2 := &job.Delivery{Provider: "github", ID: "shop/d2", At: at.Add(time.Second)}
+	d3 := &job.Delivery{Provider: "github", ID: "shop/d3", Earlier: []int64{7}, At: at.Add(2 * time.Second)}
 	if err := s.Save(ctx, joined, d1, d2, d3); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Save(ctx, &job.Job{ID: 999}, &job.Delivery{Provider: "github", ID: "shop/lost", At: at, Since: window}); !errors.Is(err, ErrNotFound) {
+	if err := s.Save(ctx, &job.Job{ID: 999}, &job.Delivery{Provider: "github", ID: "shop/lost", At: at}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Save of an unknown job: %v, want ErrNotFound", err)
 	}
 
@@ -225,41 +218,21 @@ func TestSaveRemembersTheDeliveriesThatJoined(t *testing.T) {
 	}
 }
 
-func TestCreateOfARedeliveryWritesNothing(t *testing.T) {
+// TestADeliveryRecordedAgainNamesTheNewJob: a delivery id seen again
+// after the redelivery window (the hook handler asks Delivery first)
+// starts a job, and from then on names that job.
+func TestADeliveryRecordedAgainNamesTheNewJob(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	d := job.Delivery{Provider: "github", ID: "shop/d1", At: at, Since: at.Add(-24 * time.Hour)}
-	first := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: at}
-	if err := s.Create(ctx, first, job.With{Delivery: &d}); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name  string
-		since time.Time
-		again bool
-	}{
-		{name: "within the window", since: at.Add(-time.Hour), again: true},
-		{name: "after the window", since: at.Add(time.Second), again: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			retry := d
-			retry.At, retry.Since = tt.since.Add(time.Hour), tt.since
-			j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: retry.At}
-			err := s.Create(ctx, j, job.With{Delivery: &retry})
-			var again *job.RedeliveryError
-			switch {
-			case tt.again && (!errors.As(err, &again) || len(again.Jobs) != 1 || again.Jobs[0] != first.ID):
-				t.Errorf("Create = %v, want a redelivery of job %d", err, first.ID)
-			case tt.again && j.ID != 0:
-				t.Errorf("a redelivery got job %d", j.ID)
-			case !tt.again && (err != nil || j.ID == 0):
-				t.Errorf("Create = %v, job %d; want a new job", err, j.ID)
-			}
-		})
-	}
-	if all, _ := s.List(ctx, Filter{}); len(all) != 2 {
-		t.Errorf("%d jobs stored, want 2 (the first, and the one after the window)", len(all))
+	for i, when := range []time.Time{at, at.Add(25 * time.Hour)} {
+		j := &job.Job{Project: "shop", Branch: "main", Status: job.Queued, Created: when}
+		if err := s.Create(ctx, j, &job.Delivery{Provider: "github", ID: "shop/d1", At: when}); err != nil {
+			t.Fatal(err)
+		}
+		jobs, seen, err := s.Delivery(ctx, "github", "shop/d1", when.Add(-24*time.Hour))
+		if !seen || err != nil || !slices.Equal(jobs, []int64{j.ID}) {
+			t.Errorf("delivery %d: %v %v %v, want job %d", i+1, jobs, seen, err, j.ID)
+		}
 	}
 }

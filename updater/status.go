@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
@@ -27,27 +26,25 @@ type Status struct {
 	UpdateState string `json:"update_state,omitempty"`
 	// Previous is the image of Swarm's rollback target, if any.
 	Previous string `json:"previous_image,omitempty"`
-	// Tasks are the tasks Swarm wants running, with the node each is on.
-	Tasks []Task `json:"tasks"`
+	// Tasks are the tasks Swarm wants running, per node.
+	Tasks []Task `json:"tasks,omitempty"`
 }
 
-// Task is one task of a service as Swarm reports it: where it runs, in
-// what state, on which image.
+// Task is one task of a service that Swarm wants running.
 type Task struct {
-	// Node is the node's hostname, or its ID when the node is unknown.
-	Node   string `json:"node"`
-	NodeID string `json:"node_id"`
-	// State is Swarm's task state: pending, preparing (pulling),
-	// starting, running, failed, rejected...
+	// Node is the node's hostname, or its ID when the client cannot
+	// list nodes.
+	Node string `json:"node"`
+	// State is Swarm's task state: running, starting, preparing...
 	State string `json:"state"`
-	// Image is the task's image, repo:tag@digest; Digest its digest.
-	Image  string `json:"image"`
-	Digest string `json:"digest"`
-	// Error is why the task failed or was rejected, if it did.
+	// Image is the image the task runs, repo:tag@digest.
+	Image string `json:"image,omitempty"`
+	// Error is why the task failed, if Swarm says.
 	Error string `json:"error,omitempty"`
 }
 
-// nodeLister names nodes; the engine client has it.
+// nodeLister is the part of the engine client that names nodes; a
+// client without it shows node IDs.
 type nodeLister interface {
 	NodeList(ctx context.Context, options swarm.NodeListOptions) ([]swarm.Node, error)
 }
@@ -72,20 +69,18 @@ func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("list tasks of %s: %w", service, err)
 	}
-	hosts := u.hostnames(ctx) // without names the node IDs still say where tasks run
-	st.Tasks = []Task{}
+	hosts := u.hostnames(ctx)
 	for _, t := range tasks {
 		if t.Status.State == swarm.TaskStateRunning {
 			st.Running++
 		}
-		tk := Task{Node: cmp.Or(hosts[t.NodeID], t.NodeID), NodeID: t.NodeID, State: string(t.Status.State), Error: t.Status.Err}
+		node := cmp.Or(hosts[t.NodeID], t.NodeID)
+		task := Task{Node: node, State: string(t.Status.State), Error: t.Status.Err}
 		if t.Spec.ContainerSpec != nil {
-			tk.Image = t.Spec.ContainerSpec.Image
-			tk.Digest = imageref.Split(tk.Image).Digest
+			task.Image = t.Spec.ContainerSpec.Image
 		}
-		st.Tasks = append(st.Tasks, tk)
+		st.Tasks = append(st.Tasks, task)
 	}
-	slices.SortFunc(st.Tasks, func(a, b Task) int { return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.Image, b.Image)) })
 	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
 		st.Desired = *r.Replicas
 	} else {

@@ -73,7 +73,7 @@ func seed(ctx context.Context, db *store.SQLite, logs *store.LogDir, i int, at t
 	j := &job.Job{Project: "bench", Action: job.ActionBuild, Trigger: job.TriggerPush, Status: job.Queued,
 		Ref: "refs/heads/" + branch, Branch: branch, Commit: commit, DeliveryID: randomHex(16),
 		Who: "dev" + fmt.Sprint(i%7), Created: at}
-	if err := db.Create(ctx, j, job.With{}); err != nil {
+	if err := db.Create(ctx, j, nil); err != nil {
 		return err
 	}
 	j.Status, j.Started, j.Finished = status, at.Add(time.Second), at.Add(95*time.Second)

@@ -31,11 +31,14 @@ type recordOnly struct{ s *store.SQLite }
 func (r recordOnly) Submit(ctx context.Context, req job.Request) (*job.Job, error) {
 	j := &job.Job{Project: req.Project, Trigger: req.Trigger, Status: job.Queued, Ref: req.Ref, Branch: req.Branch,
 		Commit: req.Commit, DeliveryID: req.DeliveryID, Who: req.Who}
-	if err := r.s.Create(ctx, j, job.With{Delivery: req.Delivery}); err != nil {
+	if err := r.s.Create(ctx, j, req.Delivery); err != nil {
 		return nil, err
 	}
 	return j, nil
 }
+
+// Waiting knows no waiting build: recordOnly queues none.
+func (recordOnly) Waiting(int64) (*job.Job, bool) { return nil, false }
 
 // intakeParallelism is how many requests per core the benchmark keeps in
 // flight: 32 on 2 cores, the load generator's 64 connections.

@@ -6,6 +6,7 @@
 //
 //	swarmhook serve -config FILE [-log-format json|console] [-log-level info]
 //	swarmhook prune -config FILE [--dry-run]
+//	swarmhook jobs | job | log | services | tags | rollback | deploy | ... (package cli)
 //
 // This file only wires packages together; every behaviour lives in the
 // package named for it.
@@ -29,7 +30,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/builder"
+	"github.com/swarmhook/swarmhook/cli"
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/dashboard"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
@@ -40,6 +43,7 @@ import (
 	"github.com/swarmhook/swarmhook/source"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/updater"
+	"github.com/swarmhook/swarmhook/webhook"
 )
 
 // shutdownGrace is how long running jobs get to finish after SIGTERM.
@@ -50,13 +54,19 @@ const shutdownGrace = 30 * time.Second
 const notifyDrain = 5 * time.Second
 
 func main() {
+	if len(os.Args) > 1 && cli.Has(os.Args[1]) {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		code := cli.Run(ctx, os.Args[1:], cli.IO{Stdout: os.Stdout, Stderr: os.Stderr})
+		stop()
+		os.Exit(code)
+	}
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "swarmhook:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = "usage: swarmhook serve -config FILE | swarmhook prune -config FILE [--dry-run]"
+const usage = "usage: swarmhook serve -config FILE | swarmhook prune -config FILE [--dry-run] | swarmhook plan -config FILE -project P -branch B | swarmhook help (the client commands)"
 
 func run(args []string, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -67,6 +77,8 @@ func run(args []string, stderr io.Writer) error {
 		return serve(args[1:], stderr)
 	case "prune":
 		return pruneCmd(args[1:], os.Stdout, stderr)
+	case "plan":
+		return planCmd(args[1:], os.Stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q; %s", args[0], usage)
 	}
@@ -138,6 +150,60 @@ func pruneCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// planCmd prints, as JSON, the plan of the stack of a branch's head;
+// it changes nothing. It fetches into a mirror of its own, so it never
+// shares one with a running server.
+func planCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/swarmhook/config.yaml", "configuration file")
+	project := fs.String("project", "", "project whose deploy target deploys a stack")
+	branch := fs.String("branch", "", "branch whose head to plan")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := webhook.ValidRefName(*branch); err != nil {
+		return fmt.Errorf("-branch: %w", err)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, "console", "warn")
+	if err != nil {
+		return err
+	}
+	docker, err := dockerClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer docker.Close()
+	creds, err := credentials(cfg)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "swarmhook-plan-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	mirrors, err := source.NewMirrors(filepath.Join(tmp, "mirrors"))
+	if err != nil {
+		return err
+	}
+	runner := job.NewRunner(cfg, job.Deps{Source: mirrors, Stacks: docker, Log: log,
+		Registry: registry.New(creds, cfg.Registry.Insecure, registry.WithLog(log))})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	plan, err := runner.PlanBranch(ctx, *project, *branch)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(plan)
 }
 
 // credentials are the registry's from the config, or else from the
@@ -256,6 +322,8 @@ func serve(args []string, stderr io.Writer) error {
 		Registry:  m.Tagger(reg),
 		Updater:   m.Updater(swarm),
 		Services:  inventory,
+		Stacks:    docker,
+		Rollout:   swarm,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 	})
@@ -277,9 +345,15 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
+	sessions := dashboard.NewSessions(cfg.Dashboard.SessionTTL.Duration, nil)
+	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Log: log})
+	if err != nil {
+		return err
+	}
 	httpServer := server.New(server.Deps{
+		Sessions: sessions, Dashboard: dash,
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-		Swarm: swarm, Registry: reg, Heads: runner, Log: log,
+		Swarm: swarm, Registry: reg, Heads: runner, Plans: runner, Log: log,
 		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
 		Ready: []server.Check{
 			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},

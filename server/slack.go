@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/swarmhook/swarmhook/chatops"
+	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/store"
+)
+
+// maxChatBody bounds a Slack request: a slash command is a few hundred
+// bytes, a button press carries the message it was on.
+const maxChatBody = 64 << 10
+
+// errNotAvailable is a chat command this server does not have yet.
+var errNotAvailable = errors.New("not available on this server")
+
+// mountChat serves POST /chat/slack when the config has chat.slack.
+func (s *Server) mountChat() {
+	cfg := s.d.Config.Chat.Slack
+	if cfg == nil {
+		return
+	}
+	sl, err := chatops.NewSlack(cfg, chatActions{s}, chatops.Options{
+		Log: s.d.Log.With().Str("component", "slack").Logger(), Now: s.d.Now, HTTP: s.d.ChatHTTP,
+		ErrorText: publicError,
+	})
+	if err != nil {
+		// config.Load checked the prefixes: this is a bug, said loudly.
+		s.d.Log.Error().Err(err).Msg("chat.slack not served")
+		return
+	}
+	s.echo.POST("/chat/slack", s.slack(sl))
+}
+
+// slack verifies and runs one Slack request. A request that fails its
+// signature counts against its address as a webhook's does.
+func (s *Server) slack(sl *chatops.Slack) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		remote := remoteHost(c.Request())
+		if !s.failures.allow(remote) {
+			c.Response().Header().Set("Retry-After", fmt.Sprint(int(failureRefill.Seconds())))
+			return fmt.Errorf("%w: too many failed signature checks from %s", errRateLimited, remote)
+		}
+		body, err := readBody(c, maxChatBody, "Slack request")
+		if err != nil {
+			return err
+		}
+		msg, err := sl.Handle(c.Request().Context(), c.Request().Header, body)
+		if errors.Is(err, chatops.ErrSignature) || errors.Is(err, chatops.ErrUnsigned) || errors.Is(err, chatops.ErrStale) {
+			s.failures.fail(remote)
+		}
+		if err != nil {
+			s.d.Log.Warn().Str("remote", remote).Err(err).Msg("slack request refused")
+			return err
+		}
+		return c.JSON(http.StatusOK, msg)
+	}
+}
+
+// publicError is what a chat user is told of err: what the API would
+// answer, and nothing of an internal error.
+func publicError(err error) string {
+	if status(err) == http.StatusInternalServerError {
+		return "internal error"
+	}
+	return err.Error()
+}
+
+// chatActions run chat commands through the API's own code paths: the
+// same checks, the same job requests, recorded under the chat user's
+// name. No HTTP call back, no token.
+type chatActions struct{ s *Server }
+
+func (a chatActions) submit(ctx context.Context, who string, req job.Request, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	req.Who = who
+	j, err := a.s.d.Jobs.Submit(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	return j.ID, nil
+}
+
+func (a chatActions) Rollback(ctx context.Context, who, service, tag string) (int64, error) {
+	req, err := a.s.rollbackRequest(ctx, service, tag)
+	return a.submit(ctx, who, req, err)
+}
+
+func (a chatActions) Deploy(ctx context.Context, who, project, branch, tag string) (int64, error) {
+	req, err := a.s.deployRequest(ctx, project, branch, tag)
+	return a.submit(ctx, who, req, err)
+}
+
+func (a chatActions) Redeploy(ctx context.Context, who, service string) (int64, error) {
+	req, err := a.s.redeployRequest(service)
+	return a.submit(ctx, who, req, err)
+}
+
+func (a chatActions) Scale(ctx context.Context, who, service string, replicas uint64) (int64, error) {
+	req, err := a.s.scaleRequest(service, &replicas)
+	return a.submit(ctx, who, req, err)
+}
+
+// Promote, Approve, Reject and Freeze come with environments and
+// approvals (issue 24, items 1-3): each is then a call of the code path
+// behind its API route, as Rollback is.
+func (a chatActions) Promote(context.Context, string, string, string, string) (int64, error) {
+	return 0, fmt.Errorf("promote: %w", errNotAvailable)
+}
+
+func (a chatActions) Approve(context.Context, string, int64) error {
+	return fmt.Errorf("approve: %w", errNotAvailable)
+}
+
+func (a chatActions) Reject(context.Context, string, int64) error {
+	return fmt.Errorf("reject: %w", errNotAvailable)
+}
+
+func (a chatActions) Freeze(context.Context, string, string, string, string) error {
+	return fmt.Errorf("freeze: %w", errNotAvailable)
+}
+
+// AwaitsApproval: no job waits for one before approvals land.
+func (a chatActions) AwaitsApproval(*job.Job) bool { return false }
+
+func (a chatActions) Job(ctx context.Context, id int64) (*job.Job, error) {
+	return a.s.d.Store.Get(ctx, id)
+}
+
+func (a chatActions) Jobs(ctx context.Context, n int) ([]*job.Job, error) {
+	return a.s.d.Store.List(ctx, store.Filter{Limit: n})
+}
+
+func (a chatActions) Wait(ctx context.Context, id int64) (*job.Job, error) {
+	j, err := a.s.d.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return a.s.waitJob(ctx, j)
+}
