@@ -495,3 +495,19 @@ func TestServiceGroups(t *testing.T) {
 		})
 	}
 }
+
+func TestStackRefusesGroupsAndPrePull(t *testing.T) {
+	const head = "registry: {host: r:5000}\nprojects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: st, file: c.yml}, "
+	tests := []struct{ name, target, want string }{
+		{"groups", "services: [[api, web]]", "projects[0].deploy[0].services[0][0]: a stack's services roll one at a time"},
+		{"pre_pull", "pre_pull: true", "projects[0].deploy[0].pre_pull: is not supported with a stack"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(strings.NewReader(head+tt.target+"}]}]\n"), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -304,6 +304,16 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 		if d.Pipeline == PipelineOverlap {
 			f.bad(field+".pipeline", "overlap cannot deploy a stack: its plan needs every image first")
 		}
+		// A stack rolls its services one at a time, by its own plan.
+		for i, s := range d.Services {
+			if s.Group != 0 {
+				f.bad(field+".services"+s.path(i), "a stack's services roll one at a time: list them without groups")
+				break
+			}
+		}
+		if d.PrePull {
+			f.bad(field+".pre_pull", "is not supported with a stack: a stack's services roll by its own plan")
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
