@@ -331,6 +331,9 @@ func TestMultiNodeWorkerLostMidRollout(t *testing.T) {
 		if d.j.Status != "failed" || res.Message == "" {
 			t.Errorf("job %s, outcome %s with message %q: want a failed job saying what Swarm did", d.j.Status, res.Outcome, res.Message)
 		}
+		if res.Outcome == "timed_out" && !strings.Contains(res.Message, "tasks running the current spec") {
+			t.Errorf("timed out without saying how far Swarm got: %q", res.Message)
+		}
 	default:
 		t.Errorf("outcome %q (%s): want updated, paused, rolled_back or timed_out\n%s", res.Outcome, res.Message, testenv.TrimLines(d.log, 40))
 	}

@@ -1,10 +1,12 @@
 package updater
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -323,7 +325,7 @@ func (u *Updater) wait(ctx context.Context, id, name string, timeout time.Durati
 		svc, _, err := u.c.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
 		if err != nil {
 			if ctx.Err() != nil {
-				return TimedOut, fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+				return u.timedOut(ctx, id, timeout)
 			}
 			return Failed, fmt.Errorf("inspect service %s: %w", name, err)
 		}
@@ -368,7 +370,7 @@ func (u *Updater) wait(ctx context.Context, id, name string, timeout time.Durati
 		}
 		select {
 		case <-ctx.Done():
-			return TimedOut, fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+			return u.timedOut(ctx, id, timeout)
 		case <-wake:
 		case <-tick.C:
 		}
@@ -434,4 +436,49 @@ func (u *Updater) converged(ctx context.Context, svc swarm.Service) (bool, strin
 	}
 	progress := fmt.Sprintf("%d/%d tasks running the current spec", running, want)
 	return running == want && current == len(tasks), progress, nil
+}
+
+// timedOut is the TimedOut outcome of a wait whose deadline passed; its
+// error says how far Swarm got and what held it (see stuck).
+func (u *Updater) timedOut(ctx context.Context, id string, timeout time.Duration) (Outcome, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+	svc, _, ierr := u.c.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
+	if ierr != nil {
+		return TimedOut, err
+	}
+	_, progress, cerr := u.converged(ctx, svc)
+	if cerr != nil {
+		return TimedOut, err
+	}
+	return TimedOut, fmt.Errorf("%w: %s%s", err, progress, u.stuck(ctx, svc))
+}
+
+// stuck describes the tasks of the service's current spec that Swarm
+// wants running and that do not run, with their node, state and Swarm's
+// reason (a lost node, no node left that may take the task, a failed
+// pull), so a timeout says what held the update. Empty when there are
+// none or they cannot be listed.
+func (u *Updater) stuck(ctx context.Context, svc swarm.Service) string {
+	tasks, err := u.c.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", svc.ID), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return ""
+	}
+	hosts := u.hostnames(ctx)
+	var out []string
+	for _, t := range tasks {
+		if t.Status.State == swarm.TaskStateRunning {
+			continue
+		}
+		node := cmp.Or(hosts[t.NodeID], t.NodeID, "no node")
+		reason := cmp.Or(t.Status.Err, t.Status.Message)
+		out = append(out, fmt.Sprintf("task %d on %s %s (%s)", t.Slot, node, t.Status.State, reason))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	slices.Sort(out)
+	return "; " + strings.Join(out, "; ")
 }
