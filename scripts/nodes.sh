@@ -224,7 +224,7 @@ start_node_dockerd() {
 }
 
 ensure_node() {
-	local name=$1 addr state token id
+	local name=$1 addr state token id joined=
 	addr=$(node_addr "$name")
 	ensure_node_netns "$name"
 	ensure_node_manager_route "$name"
@@ -237,6 +237,7 @@ ensure_node() {
 		log "$name: joining the Swarm at $NODES_HOST_ADDR:2377 as a worker"
 		node_docker "$name" swarm join --token "$token" --advertise-addr "$addr" --listen-addr "$addr:2377" \
 			"$NODES_HOST_ADDR:2377" >"$LOG_DIR/$name-join.log" 2>&1 || die "$name: docker swarm join failed" "$LOG_DIR/$name-join.log"
+		joined=1
 		;;
 	*) die "$name: Swarm state '$state'; remove /var/lib/$name (after killing its dockerd) and rerun" "$LOG_DIR/$name.log" ;;
 	esac
@@ -251,10 +252,13 @@ ensure_node() {
 	[[ $("$DOCKER" node inspect --format "{{index .Spec.Labels \"$NODES_LABEL\"}}" "$id") == worker ]] ||
 		"$DOCKER" node update --label-add "$NODES_LABEL=worker" "$id" >/dev/null || die "$name: labelling node $id failed"
 	# A worker whose data root was wiped joins as a new node; drop the old
-	# entry of the same name so the Swarm lists three nodes, not more.
+	# entry of the same name so the Swarm lists three nodes, not more. Just
+	# after a join any other entry of the name is the old one, though the
+	# manager may not have noticed yet that it is down.
 	local old
-	for old in $("$DOCKER" node ls --filter "name=$name" --format '{{.ID}} {{.Hostname}} {{.Status}}' | awk -v n="$name" -v id="$id" '$2 == n && $1 != id && $3 == "Down" {print $1}'); do
-		log "$name: removing its old node entry $old (down)"
+	for old in $("$DOCKER" node ls --filter "name=$name" --format '{{.ID}} {{.Hostname}} {{.Status}}' |
+		awk -v n="$name" -v id="$id" -v joined="$joined" '$2 == n && $1 != id && ($3 == "Down" || joined != "") {print $1}'); do
+		log "$name: removing its old node entry $old"
 		"$DOCKER" node rm --force "$old" >/dev/null || true
 	done
 }
