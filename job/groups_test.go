@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -140,5 +141,21 @@ func TestGroupFailureStopsTheNextGroup(t *testing.T) {
 				t.Errorf("reverted (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// With pipeline: overlap a group starts once every member's image is
+// pushed: api's update waits for web's image, not only its own.
+func TestOverlapGroupWaitsForAllItsImages(t *testing.T) {
+	rec := newRecorder()
+	j := runWith(t, rec, overlapConfig("[[{name: api, image: shop/api}, {name: web, image: shop/web}]]"), mainPush)
+	if j.Status != Succeeded {
+		t.Fatalf("status %s: %s (calls %v)", j.Status, j.Error, rec.calls)
+	}
+	pushed := slices.Index(rec.calls, "push "+webRef)
+	for _, c := range []string{"update api reg:5000/shop/api", "update web reg:5000/shop/web"} {
+		if i := slices.Index(rec.calls, c); i < 0 || i < pushed {
+			t.Errorf("%q at %d, web pushed at %d: a group member rolled before the group's images were ready (%v)", c, i, pushed, rec.calls)
+		}
 	}
 }
