@@ -47,6 +47,7 @@ func (m *meetingUpdates) Update(ctx context.Context, req updater.Request, w io.W
 		m.mu.Unlock()
 		select {
 		case <-m.met:
+		case <-ctx.Done():
 		case <-time.After(time.Minute):
 		}
 	}
