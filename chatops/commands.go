@@ -36,13 +36,6 @@ type Actions interface {
 	AwaitsApproval(j *job.Job) bool
 }
 
-// Scopes of environments and approvals (issue 24): the server's config
-// takes them once those land; an admin user has them already.
-const (
-	scopeApprove  config.Scope = "approve"
-	scopeOverride config.Scope = "override"
-)
-
 // reply is a command's answer: text, and the job to follow when it
 // started or continued one.
 type reply struct {
@@ -157,7 +150,7 @@ var commands = []command{
 			id, err := a.Promote(ctx, who, args[0], args[1], args[2])
 			return started(fmt.Sprintf("promotion of %s from %s to %s", args[0], args[1], args[2]), id, err)
 		}},
-	{name: "approve", args: []string{"JOB"}, scope: scopeApprove, summary: "let a job waiting for approval go on",
+	{name: "approve", args: []string{"JOB"}, scope: config.ScopeApprove, summary: "let a job waiting for approval go on",
 		run: func(ctx context.Context, a Actions, who string, args []string) (reply, error) {
 			id, err := jobID(args[0])
 			if err == nil {
@@ -168,7 +161,7 @@ var commands = []command{
 			}
 			return reply{text: fmt.Sprintf("Job %d approved by %s.", id, who), job: id}, nil
 		}},
-	{name: "reject", args: []string{"JOB"}, scope: scopeApprove, summary: "end a job waiting for approval",
+	{name: "reject", args: []string{"JOB"}, scope: config.ScopeApprove, summary: "end a job waiting for approval",
 		run: func(ctx context.Context, a Actions, who string, args []string) (reply, error) {
 			id, err := jobID(args[0])
 			if err == nil {
@@ -179,7 +172,7 @@ var commands = []command{
 			}
 			return reply{text: fmt.Sprintf("Job %d rejected by %s.", id, who)}, nil
 		}},
-	{name: "freeze", args: []string{"TARGET", "UNTIL", "[REASON...]"}, flags: map[string]int{"until": 1, "reason": 2}, scope: scopeOverride, summary: "stop deploys to a target until a time (RFC 3339)",
+	{name: "freeze", args: []string{"TARGET", "UNTIL", "[REASON...]"}, flags: map[string]int{"until": 1, "reason": 2}, scope: config.ScopeOverride, summary: "stop deploys to a target until a time (RFC 3339)",
 		run: func(ctx context.Context, a Actions, who string, args []string) (reply, error) {
 			reason := strings.Join(args[min(2, len(args)):], " ")
 			if err := a.Freeze(ctx, who, args[0], args[1], reason); err != nil {

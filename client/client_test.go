@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmhook/swarmhook/job"
 )
 
 // TestWaitRidesOutServerTroubleButNotRefusals: a wait goes on through a
@@ -64,6 +66,18 @@ func TestNewRefusesTokensInTheURL(t *testing.T) {
 	for _, u := range []string{"http://u:p@h", "ftp://h", "h:8080", ""} {
 		if _, err := New(u, "t"); err == nil || strings.Contains(err.Error(), ":p@") {
 			t.Errorf("New(%q): %v", u, err)
+		}
+	}
+}
+
+// TestFinalAgreesWithTheServer: the client's idea of a finished job is
+// the server's, for every status the job package names.
+func TestFinalAgreesWithTheServer(t *testing.T) {
+	for _, s := range []job.Status{job.Queued, job.Running, job.Waiting, job.Succeeded, job.Failed,
+		job.Superseded, job.Interrupted, job.Rejected, job.Expired} {
+		j := &Job{Status: string(s)}
+		if got, want := j.Final(), s.Final(); got != want {
+			t.Errorf("status %s: client says final=%v, server %v", s, got, want)
 		}
 	}
 }

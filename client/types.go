@@ -51,15 +51,16 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 	return keepRaw(b, (*plain)(j), &j.Raw)
 }
 
-// Final reports whether the job has ended: any status but queued and
-// running. Statuses the server adds later (a job waiting for an approval
-// or a deploy window) are not final either.
+// Final reports whether the job has ended: any status but queued,
+// running and waiting (for an approval, a deploy window or a freeze), as
+// job.Status.Final has it; TestFinalAgreesWithTheServer keeps the two in
+// step.
 func (j *Job) Final() bool {
 	switch j.Status {
-	case "succeeded", "failed", "superseded", "interrupted", "expired", "rejected":
-		return true
+	case "queued", "running", "waiting":
+		return false
 	}
-	return false
+	return true
 }
 
 // Service is one managed service as GET /api/services answers it.

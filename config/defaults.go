@@ -34,6 +34,7 @@ const (
 	DefaultGitUsername    = "x-access-token"   // what GitHub expects with a token; GitLab takes any non-empty name
 	DefaultPruneWorkers   = 8                  // registry requests at once during a prune: fast, yet gentle on a small registry
 	DefaultBuildWorkers   = 1                  // a project's images built at once
+	DefaultApproveTimeout = 2 * time.Hour      // a deploy held for approval: long enough for a reviewer, short enough that a stale build is not approved by accident
 )
 
 // Default API addresses of the hosted services; self-hosted Gitea and
@@ -46,8 +47,9 @@ const (
 
 // DefaultNotifyOn are the events notified when on: is left out: every
 // end that someone should hear of. Superseded jobs are left out because
-// the job that replaced them reports for both.
-var DefaultNotifyOn = []Event{EventSuccess, EventFailure, EventInterrupted}
+// the job that replaced them reports for both. A deploy that waits (for
+// an approval, above all) is sent: someone has to act on it.
+var DefaultNotifyOn = []Event{EventSuccess, EventFailure, EventInterrupted, EventWaiting}
 
 // applyDefaults fills in what the file left out, each section through its
 // own method. It runs after decoding and before validation, so validation
@@ -156,6 +158,14 @@ func (d *Deploy) applyDefaults() {
 	}
 	if d.Pipeline == "" {
 		d.Pipeline = DefaultPipeline
+	}
+	if a := d.Approve; a != nil {
+		if a.Scope == "" {
+			a.Scope = ScopeApprove
+		}
+		if a.Timeout.Duration == 0 {
+			a.Timeout.Duration = DefaultApproveTimeout
+		}
 	}
 	d.Update.applyDefaults()
 }

@@ -18,10 +18,12 @@ const (
 	ScopeDeploy   Scope = "deploy"   // deploy a branch or tag, redeploy a service
 	ScopeRollback Scope = "rollback" // roll a service back
 	ScopeScale    Scope = "scale"    // scale a service
+	ScopeApprove  Scope = "approve"  // approve or reject a deploy held for approval
+	ScopeOverride Scope = "override" // deploy outside a window or through a freeze; set and lift freezes
 	ScopeAdmin    Scope = "admin"    // all of the above, and prune
 )
 
-var scopes = []Scope{ScopeRead, ScopeDeploy, ScopeRollback, ScopeScale, ScopeAdmin}
+var scopes = []Scope{ScopeRead, ScopeDeploy, ScopeRollback, ScopeScale, ScopeApprove, ScopeOverride, ScopeAdmin}
 
 // OnFailure is what a deploy target does when one of its services fails
 // to update.
@@ -90,9 +92,12 @@ const (
 	EventFailure     Event = "failure"
 	EventInterrupted Event = "interrupted"
 	EventSuperseded  Event = "superseded"
+	// EventWaiting: the job's images are pushed and its deploy waits
+	// for an approval, a deploy window or the end of a freeze.
+	EventWaiting Event = "waiting"
 )
 
-var events = []Event{EventStarted, EventSuccess, EventFailure, EventInterrupted, EventSuperseded}
+var events = []Event{EventStarted, EventSuccess, EventFailure, EventInterrupted, EventSuperseded, EventWaiting}
 
 // Provider is a Git host commit statuses are posted to.
 type Provider string

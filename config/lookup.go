@@ -57,14 +57,50 @@ func (p *Project) BuildsTag(tag string) bool {
 	return slices.ContainsFunc(p.Tags, func(g Glob) bool { return g.Match(tag) })
 }
 
-// DeployFor returns the first deploy target whose branch pattern matches.
+// DeployFor returns the first deploy target whose branch pattern matches,
+// of those a push deploys to (not those taking promotions only).
 func (p *Project) DeployFor(branch string) (*Deploy, bool) {
 	for i := range p.Deploy {
-		if p.Deploy[i].Branch.Match(branch) {
+		if p.Deploy[i].PromoteFrom == "" && p.Deploy[i].Branch.Match(branch) {
 			return &p.Deploy[i], true
 		}
 	}
 	return nil, false
+}
+
+// Environment returns the deploy target of the project named env, and
+// its index in Deploy.
+func (p *Project) Environment(env string) (*Deploy, int, bool) {
+	for i := range p.Deploy {
+		if env != "" && p.Deploy[i].Environment == env {
+			return &p.Deploy[i], i, true
+		}
+	}
+	return nil, -1, false
+}
+
+// Reaches reports whether what target d deploys reaches service svc:
+// d lists it, or a target taking promotions from d's environment does
+// (or one promoting from that one, and so on).
+func (p *Project) Reaches(d *Deploy, svc string) bool {
+	seen := map[*Deploy]bool{}
+	for next := []*Deploy{d}; len(next) > 0; {
+		t := next[0]
+		next = next[1:]
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if slices.ContainsFunc(t.Services, func(s Service) bool { return s.Name == svc }) {
+			return true
+		}
+		for i := range p.Deploy {
+			if t.Environment != "" && p.Deploy[i].PromoteFrom == t.Environment {
+				next = append(next, &p.Deploy[i])
+			}
+		}
+	}
+	return false
 }
 
 // Image returns the project's image called name.

@@ -79,7 +79,8 @@ type Token struct {
 	Name string `yaml:"name"`
 	// Token is the secret itself.
 	Token string `yaml:"token" secret:"true"`
-	// Scopes are what it may do: read, deploy, rollback, scale, admin.
+	// Scopes are what it may do: read, deploy, rollback, scale,
+	// approve, override, admin.
 	Scopes []Scope `yaml:"scopes"`
 }
 
@@ -250,6 +251,20 @@ type Deploy struct {
 	// Prune removes the stack's services that the compose file no longer
 	// lists; without it they are left running and the plan says so.
 	Prune bool `yaml:"prune"`
+	// Environment names the target (staging, production) for promotion:
+	// POST /api/projects/{p}/promote copies what one environment's
+	// services run to another's. Unique within a project.
+	Environment string `yaml:"environment"`
+	// PromoteFrom, when set, makes the target take deploys only by
+	// promotion from that environment: a push matching Branch builds and
+	// pushes but deploys nothing here.
+	PromoteFrom string `yaml:"promote_from"`
+	// Approve, when set, holds every deploy to the target, after its
+	// images are pushed, until a token with the scope approves it.
+	Approve *Approve `yaml:"approve"`
+	// Windows, when set, are the only times a deploy to the target may
+	// start; one that is ready outside them waits for the next.
+	Windows []Window `yaml:"windows"`
 }
 
 // Stack is a compose file in the repository deployed as a Swarm stack.
@@ -322,6 +337,30 @@ func (l ServiceList) Groups() [][]Service {
 		gs = append(gs, []Service{s})
 	}
 	return gs
+}
+
+// Approve says who must approve a target's deploys, and for how long a
+// deploy waits for it.
+type Approve struct {
+	// Scope a token needs to approve or reject: approve (the default) or
+	// admin.
+	Scope Scope `yaml:"scope"`
+	// Timeout is how long a deploy waits; unanswered, the job ends
+	// expired. Default DefaultApproveTimeout.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Window is one recurring span of time a target takes deploys in.
+type Window struct {
+	// Start is a cron expression for when it opens: 5 fields (minute
+	// hour day-of-month month day-of-week), 6 with seconds first, or
+	// @daily and the like.
+	Start string `yaml:"start"`
+	// Duration is how long it stays open.
+	Duration Duration `yaml:"duration"`
+	// TimeZone is the IANA zone Start is read in (Europe/Berlin); empty
+	// is UTC.
+	TimeZone string `yaml:"timezone"`
 }
 
 // Service is one Swarm service of a deploy target. In YAML it is either a

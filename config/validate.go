@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/robfig/cron/v3"
+
+	"github.com/swarmhook/swarmhook/window"
 )
 
 // Each section validates itself, given the key path it sits at (field),
@@ -185,6 +187,10 @@ func (c *Config) validateProjects(f *findings) {
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
+// envName is what an environment may be called: like a project, so that
+// "project/environment" names a target unambiguously.
+var environmentName = projectName
+
 // validate checks project p of configuration c, which bounds its build
 // timeout and must name a registry for its images.
 func (p *Project) validate(f *findings, field string, c *Config) {
@@ -227,8 +233,20 @@ func (p *Project) validate(f *findings, field string, c *Config) {
 		}
 		images[img.Name] = true
 	}
+	envs := map[string]bool{}
 	for i := range p.Deploy {
-		p.Deploy[i].validate(f, fmt.Sprintf("%s.deploy[%d]", field, i), images)
+		d := &p.Deploy[i]
+		g := fmt.Sprintf("%s.deploy[%d]", field, i)
+		d.validate(f, g, images)
+		if d.Environment != "" && envs[d.Environment] {
+			f.bad(g+".environment", "%q is used twice in this project", d.Environment)
+		}
+		envs[d.Environment] = true
+	}
+	for i, d := range p.Deploy {
+		if d.PromoteFrom != "" && !envs[d.PromoteFrom] {
+			f.bad(fmt.Sprintf("%s.deploy[%d].promote_from", field, i), "%q is no environment of this project", d.PromoteFrom)
+		}
 	}
 }
 
@@ -293,8 +311,34 @@ func (img *Image) validate(f *findings, field string) bool {
 // validate checks a deploy target; images are the names of its project's
 // images.
 func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
-	if d.Branch.String() == "" {
-		f.bad(field+".branch", "must not be empty")
+	if d.Branch.String() == "" && d.PromoteFrom == "" {
+		f.bad(field+".branch", "must not be empty (or set promote_from)")
+	}
+	if d.Environment != "" && !environmentName.MatchString(d.Environment) {
+		f.bad(field+".environment", "%q must be lower-case letters, digits, '.', '_' or '-'", d.Environment)
+	}
+	if d.PromoteFrom != "" {
+		if d.Environment == "" {
+			f.bad(field+".environment", "must be set on a target with promote_from")
+		} else if d.PromoteFrom == d.Environment {
+			f.bad(field+".promote_from", "%q is this target's own environment", d.PromoteFrom)
+		}
+	}
+	if a := d.Approve; a != nil {
+		if a.Scope != ScopeApprove && a.Scope != ScopeAdmin {
+			f.bad(field+".approve.scope", "%q must be %s", a.Scope, oneOf([]Scope{ScopeApprove, ScopeAdmin}))
+		}
+	}
+	for i, w := range d.Windows {
+		if _, err := window.Parse(w.Start, w.Duration.Duration, w.TimeZone); err != nil {
+			f.bad(fmt.Sprintf("%s.windows[%d]", field, i), "%v", err)
+		}
+	}
+	if (d.Approve != nil || len(d.Windows) > 0 || d.PromoteFrom != "") && d.Stack != nil {
+		f.bad(field+".stack", "a stack deploy reads the compose file from its build's checkout, so it cannot wait for an approval or a window, nor be promoted to; use them on image targets")
+	}
+	if (d.Approve != nil || len(d.Windows) > 0) && d.Pipeline == PipelineOverlap {
+		f.bad(field+".pipeline", "overlap deploys while it builds, so it cannot wait for an approval or a window; use sequential")
 	}
 	if len(d.Services) == 0 && d.Stack == nil {
 		f.bad(field+".services", "must not be empty")

@@ -50,9 +50,9 @@ func statusClass(s job.Status) string {
 	switch s {
 	case job.Succeeded:
 		return "ok"
-	case job.Failed, job.Interrupted:
+	case job.Failed, job.Interrupted, job.Rejected, job.Expired:
 		return "bad"
-	case job.Running, job.Queued:
+	case job.Running, job.Queued, job.Waiting:
 		return "run"
 	}
 	return "dim"
@@ -67,6 +67,8 @@ func describe(j *job.Job) string {
 		return "deploy " + j.Tag
 	case job.ActionPrune:
 		return "prune"
+	case job.ActionPromote:
+		return "promote " + j.From + " to " + j.Environment
 	case job.ActionScale:
 		if j.Replicas != nil {
 			return fmt.Sprintf("scale %s to %d", j.Service, *j.Replicas)

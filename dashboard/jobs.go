@@ -18,7 +18,7 @@ import (
 const jobsPerPage = 50
 
 // statuses are the job statuses the filter offers.
-var statuses = []job.Status{job.Queued, job.Running, job.Succeeded, job.Failed, job.Superseded, job.Interrupted}
+var statuses = []job.Status{job.Queued, job.Running, job.Waiting, job.Succeeded, job.Failed, job.Superseded, job.Interrupted, job.Rejected, job.Expired}
 
 type jobsData struct {
 	Filter   store.Filter

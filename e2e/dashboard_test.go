@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,6 +54,8 @@ type tab struct {
 	t   *testing.T
 	ctx context.Context
 	url string
+	// shots is where screenshot writes (screenshotDir).
+	shots string
 }
 
 func (b tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -90,7 +93,18 @@ func (b tab) until(timeout time.Duration, js string) {
 	})
 }
 
-// screenshot saves the page under docs/dashboard/, for the README.
+// screenshotDir is where screenshot saves pages: docs/dashboard/, for the
+// README, when SWARMHOOK_SCREENSHOTS=1, and otherwise a directory of the
+// test's own, so a test run leaves the work tree as it was.
+func screenshotDir(t testing.TB) string {
+	if os.Getenv("SWARMHOOK_SCREENSHOTS") == "1" {
+		return filepath.Join(testenv.RepoRoot(), "docs", "dashboard")
+	}
+	return t.TempDir()
+}
+
+// screenshot saves the page as name.png in the test's screenshot
+// directory and checks that it is a PNG.
 func (b tab) screenshot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
@@ -99,7 +113,10 @@ func (b tab) screenshot(name string) {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	dir := filepath.Join(testenv.RepoRoot(), "docs", "dashboard")
+	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		b.t.Fatalf("screenshot %s is not a PNG (%d bytes)", name, len(png))
+	}
+	dir := b.shots
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatal(err)
 	}
@@ -117,6 +134,7 @@ func (b tab) signIn(token string) {
 
 func TestDashboardInABrowser(t *testing.T) {
 	ctx := browser(t)
+	shots := screenshotDir(t)
 	// One service on main, as the tags test has it.
 	st := newTagStack(t)
 	c, sh, repo, svc := st.c, st.sh, st.repo, st.svc
@@ -126,7 +144,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	if v1.Status != "succeeded" {
 		t.Fatalf("v1: %s %s", v1.Status, v1.Error)
 	}
-	b := tab{t: t, ctx: ctx, url: sh.URL}
+	b := tab{t: t, ctx: ctx, url: sh.URL, shots: shots}
 
 	// Signed out, every page sends the browser to sign in.
 	b.open("/jobs")
@@ -236,7 +254,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.do("desktop width", chromedp.EmulateViewport(1280, 900))
 
 	t.Run("forged cross-site action", func(t *testing.T) {
-		b := tab{t: t, ctx: ctx, url: sh.URL}
+		b := tab{t: t, ctx: ctx, url: sh.URL, shots: shots}
 		// Another origin (same site: 127.0.0.1, another port) posts a
 		// rollback form to swarmhook; the browser sends the session
 		// cookie, but not the page's CSRF token.
@@ -257,7 +275,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	})
 
 	t.Run("read token", func(t *testing.T) {
-		b := tab{t: t, ctx: ctx, url: sh.URL}
+		b := tab{t: t, ctx: ctx, url: sh.URL, shots: shots}
 		b.open("/jobs")
 		b.do("sign out", chromedp.Click(chromedp.CSS("#signout")))
 		b.until(30*time.Second, `location.pathname == "/signin"`)

@@ -17,8 +17,11 @@ var errNotManaged = errors.New("service is not in any deploy target")
 
 // serviceAction runs the jobs that change services without building.
 func (r *Runner) serviceAction(ctx context.Context, j *Job, w io.Writer) error {
-	if j.Action == ActionDeploy {
+	switch j.Action {
+	case ActionDeploy:
 		return r.deployTag(ctx, j, w)
+	case ActionPromote:
+		return r.promote(ctx, j, w) // job/promote.go
 	}
 	p, target, s, ok := r.cfg.ServiceTarget(j.Service)
 	if !ok {
@@ -92,6 +95,9 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("resolve tag: %w", err)
+	}
+	if err := r.gateDeploy(ctx, j, p, target, w); err != nil {
+		return err
 	}
 	if err := r.deploy(ctx, j, p, target, w); err != nil {
 		return err

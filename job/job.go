@@ -23,6 +23,14 @@ const (
 	Superseded Status = "superseded"
 	// Interrupted: swarmhook stopped while it ran.
 	Interrupted Status = "interrupted"
+	// Waiting: the job's images are pushed (or, for a promotion,
+	// resolved) and its deploy waits, holding no worker, for what
+	// Job.Wait names: an approval, a deploy window, a freeze's end.
+	Waiting Status = "waiting"
+	// Rejected: a token with the approve scope refused its deploy.
+	Rejected Status = "rejected"
+	// Expired: nobody approved its deploy in time.
+	Expired Status = "expired"
 )
 
 // Action says what a job does.
@@ -43,10 +51,13 @@ const (
 	// ActionPrune deletes old timestamped tags from the registry; the
 	// prune package does it, through Runner.Do.
 	ActionPrune Action = "prune"
+	// ActionPromote deploys the digests one environment's services run
+	// to another environment's services, building nothing.
+	ActionPromote Action = "promote"
 )
 
 // Final reports whether s is an end state.
-func (s Status) Final() bool { return s != Queued && s != Running }
+func (s Status) Final() bool { return s != Queued && s != Running && s != Waiting }
 
 // Trigger says what started a job.
 type Trigger string
@@ -101,6 +112,75 @@ type Job struct {
 	// Plan is what a stack deploy planned and applied: names and the
 	// fields that changed, never a value.
 	Plan *stack.Plan `json:"plan,omitempty"`
+	// Environment is the environment a promotion deploys to, From the
+	// one whose digests it deploys.
+	Environment string `json:"environment,omitempty"`
+	From        string `json:"from,omitempty"`
+	// Wait is what a waiting job's deploy waits for (see Waiting); it
+	// stays once the wait is over, saying what it waited for last.
+	Wait *Wait `json:"wait,omitempty"`
+	// Decisions are what people said about its held deploy, in order:
+	// who approved, rejected or deployed it through a window or freeze,
+	// and why.
+	Decisions []Decision `json:"decisions,omitempty"`
+}
+
+// WaitFor names what a held deploy waits for.
+type WaitFor string
+
+// What a deploy may wait for.
+const (
+	WaitApproval WaitFor = "approval"
+	WaitWindow   WaitFor = "window"
+	WaitFreeze   WaitFor = "freeze"
+)
+
+// Wait is a held deploy: what it waits for, to deploy to which target.
+type Wait struct {
+	For WaitFor `json:"for"`
+	// Target is the index of the deploy target in its project's deploy
+	// list.
+	Target int `json:"target"`
+	// Since is when the wait began.
+	Since time.Time `json:"since"`
+	// Until is when an approval expires, a window opens or a freeze
+	// ends; zero when no window ever opens again or a freeze has no end.
+	Until time.Time `json:"until,omitzero"`
+	// Scope is the scope an approval needs.
+	Scope string `json:"scope,omitempty"`
+	// Reason is the freeze's reason.
+	Reason string `json:"reason,omitempty"`
+}
+
+// StageName is how a waiting job's current stage reads: "waiting for
+// approval", "waiting for deploy window", "waiting for freeze to end".
+func (w *Wait) StageName() string {
+	switch w.For {
+	case WaitWindow:
+		return "waiting for deploy window"
+	case WaitFreeze:
+		return "waiting for freeze to end"
+	}
+	return "waiting for approval"
+}
+
+// Verdict is what a person decided about a held deploy.
+type Verdict string
+
+// Verdicts.
+const (
+	Approved Verdict = "approved"
+	Refused  Verdict = "rejected"
+	// Overridden: deployed outside its windows or through a freeze.
+	Overridden Verdict = "override"
+)
+
+// Decision is one person's word on a held deploy.
+type Decision struct {
+	Verdict Verdict   `json:"verdict"`
+	Who     string    `json:"who"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // Pruned is what a prune did to one repository.
@@ -124,6 +204,8 @@ func (j *Job) describe() string {
 		return fmt.Sprintf("deploy tag %s", j.Tag)
 	case ActionPrune:
 		return "prune of the registry"
+	case ActionPromote:
+		return fmt.Sprintf("promote %s to %s", j.From, j.Environment)
 	case ActionScale:
 		if j.Replicas != nil {
 			return fmt.Sprintf("scale %s to %d", j.Service, *j.Replicas)
@@ -173,5 +255,10 @@ func (j *Job) Clone() *Job {
 	c.Services = append([]updater.Result(nil), j.Services...)
 	c.Reverted = append([]updater.Result(nil), j.Reverted...)
 	c.Pruned = append([]Pruned(nil), j.Pruned...)
+	c.Decisions = append([]Decision(nil), j.Decisions...)
+	if j.Wait != nil {
+		w := *j.Wait
+		c.Wait = &w
+	}
 	return &c
 }

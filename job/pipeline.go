@@ -80,7 +80,9 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	for _, img := range p.Images {
 		j.Images = append(j.Images, Image{Name: img.Name, Tag: tagpolicy.Timestamped(component, stamp), LatestTag: tagpolicy.Latest(component)})
 	}
-	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap {
+	// An overlap target the gate holds (a freeze) builds as a
+	// sequential one, and waits before its deploy.
+	if target, ok := p.DeployFor(j.Branch); ok && target.Pipeline == config.PipelineOverlap && !r.gated(j, p, target) {
 		return r.overlap(ctx, j, p, target, dir, stamp, w) // job/overlap.go
 	}
 	if err := r.stage(ctx, j, "build", w, func() error {
@@ -103,10 +105,18 @@ func (r *Runner) pipeline(ctx context.Context, j *Job, p *config.Project, w io.W
 	r.pruneImages(ctx, j, w)
 
 	if target, ok := p.DeployFor(j.Branch); ok && target.Stack != nil {
+		if r.gated(j, p, target) {
+			// The compose file is read from this job's checkout, which
+			// goes with the run: a stack deploy cannot wait.
+			return fmt.Errorf("deploy: a freeze holds deploys to this target, and a stack deploy cannot wait for its end: push again once it ends")
+		}
 		if err := r.deployStack(ctx, j, p, target, dir, w); err != nil { // job/stack.go
 			return err
 		}
 	} else if ok {
+		if err := r.gateDeploy(ctx, j, p, target, w); err != nil {
+			return err
+		}
 		if err := r.deploy(ctx, j, p, target, w); err != nil {
 			return err
 		}

@@ -32,7 +32,8 @@ type Store interface {
 	// same transaction, remembers ds (the deliveries that joined it) as
 	// having started it.
 	Save(ctx context.Context, j *Job, ds ...*Delivery) error
-	// Unfinished returns the queued and running jobs, oldest first.
+	// Unfinished returns the jobs not yet ended (queued, running,
+	// waiting), oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
 	// Delivery returns the jobs delivery id of provider started, if it
 	// was recorded as arriving after since.
@@ -130,6 +131,9 @@ type Deps struct {
 	Log     zerolog.Logger
 	// Observers hear of job state changes: notifications, metrics.
 	Observers []Observer
+	// Gate, when set, holds deploys for approvals, windows and freezes
+	// (job/gate.go); without one every deploy goes at once.
+	Gate Gate
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -167,6 +171,8 @@ type Request struct {
 	// Delivery, when set, is recorded with the job, or with the waiting
 	// build it joins.
 	Delivery *Delivery
+	// Environment and From are a promotion's target and source.
+	Environment, From string
 }
 
 // Runner queues and runs jobs. It is safe for concurrent use.
@@ -228,7 +234,12 @@ func (r *Runner) Resume(ctx context.Context) error {
 		return fmt.Errorf("read unfinished jobs: %w", err)
 	}
 	for _, j := range jobs {
-		if j.Status == Running {
+		if j.Status == Waiting && r.d.Gate != nil && j.Wait != nil {
+			r.d.Log.Info().Int64("job", j.ID).Msg("held deploy waits again after restart")
+			r.supersede(ctx, j, r.d.Gate.Hold(j))
+			continue
+		}
+		if j.Status == Running || j.Status == Waiting {
 			j.Error = "swarmhook stopped while this job ran; its services were left as Swarm had them"
 			if err := r.transition(ctx, j, Interrupted); err != nil {
 				return err
@@ -333,6 +344,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (*Job, error) {
 		Ref: req.Ref, Branch: req.Branch, Commit: req.Commit,
 		DeliveryID: req.DeliveryID, Who: req.Who, Created: r.d.Now().UTC(),
 		Service: req.Service, Tag: req.Tag, Replicas: req.Replicas,
+		Environment: req.Environment, From: req.From,
 	}
 	r.mu.Lock()
 	closed, full := r.closed, r.queue.Ready() >= maxLanes
@@ -474,6 +486,8 @@ func (r *Runner) run(ctx context.Context, j *Job, ds []*Delivery, fn func(ctx co
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
 	switch {
+	case errors.Is(err, errHeld) && r.d.Gate != nil:
+		r.hold(runner, j, jl)
 	case err != nil && errors.Is(cause, errShutdown):
 		j.Error = err.Error()
 		fmt.Fprintf(jl, "INTERRUPTED: %s\n", Printable(err.Error()))

@@ -17,12 +17,15 @@ func (r *Runner) transition(ctx context.Context, j *Job, to Status, ds ...*Deliv
 	now := r.d.Now().UTC()
 	j.Status = to
 	var err error
-	if to == Running {
-		j.Started = now
+	switch to {
+	case Running, Waiting:
+		if to == Running {
+			j.Started = now
+		}
 		if err = r.d.Store.Save(ctx, j, ds...); err != nil {
 			log.Error().Err(err).Msg("save job")
 		}
-	} else {
+	default:
 		j.Finished, j.Stage = now, nil
 		err = r.saveEnd(ctx, j, log, ds)
 	}
@@ -34,6 +37,8 @@ func (r *Runner) transition(ctx context.Context, j *Job, to Status, ds ...*Deliv
 		e = log.Warn().Str("error", j.Error)
 	case Superseded:
 		e = e.Int64("by", j.SupersededBy)
+	case Waiting:
+		e = e.Str("for", string(j.Wait.For)).Time("until", j.Wait.Until)
 	case Running:
 		e = e.Str("branch", j.Branch).Str("commit", j.Commit).Str("service", j.Service)
 	case Succeeded:

@@ -26,10 +26,15 @@ type Metrics struct {
 	notifications  *prometheus.CounterVec
 	registryErrors *prometheus.CounterVec
 	engineErrors   *prometheus.CounterVec
+	deferred       *prometheus.CounterVec
+	overridden     *prometheus.CounterVec
 
 	mu      sync.Mutex
 	runIDs  map[int64]bool // jobs this process saw start and not end
 	counted map[int64]bool // jobs whose end was counted, so a repeat is not
+	// held are the jobs whose deferral or override was counted, by
+	// verdict ("deferred", "override"), so a repeat is not.
+	held map[string]map[int64]bool
 }
 
 // New returns metrics registered on a registry of their own, with the Go
@@ -66,10 +71,19 @@ func New() *Metrics {
 			Name: "swarmhook_engine_errors_total",
 			Help: "Failed Docker Engine calls (builds, pushes, service updates), by operation.",
 		}, []string{"op"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "swarmhook_deploys_deferred_total",
+			Help: "Deploys that waited, their images pushed, for a deploy window to open or a freeze to end, by project and reason (window, freeze).",
+		}, []string{"project", "reason"}),
+		overridden: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "swarmhook_deploys_overridden_total",
+			Help: "Deploys a token with the override scope started outside their windows or through a freeze, by project.",
+		}, []string{"project"}),
 		runIDs:  map[int64]bool{},
 		counted: map[int64]bool{},
+		held:    map[string]map[int64]bool{"deferred": {}, "override": {}},
 	}
-	m.reg.MustRegister(m.jobs, m.running, m.stages, m.deliveries, m.notifications, m.registryErrors, m.engineErrors,
+	m.reg.MustRegister(m.jobs, m.running, m.stages, m.deliveries, m.notifications, m.registryErrors, m.engineErrors, m.deferred, m.overridden,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -99,6 +113,18 @@ func (m *Metrics) JobChanged(j *job.Job) {
 			m.runIDs[j.ID] = true
 			m.running.Inc()
 		}
+		if n := len(j.Decisions); n > 0 && j.Decisions[n-1].Verdict == job.Overridden && m.once("override", j.ID) {
+			m.overridden.WithLabelValues(j.Project).Inc()
+		}
+	case j.Status == job.Waiting:
+		// It holds no worker while it waits.
+		if m.runIDs[j.ID] {
+			delete(m.runIDs, j.ID)
+			m.running.Dec()
+		}
+		if w := j.Wait; w != nil && w.For != job.WaitApproval && m.once("deferred", j.ID) {
+			m.deferred.WithLabelValues(j.Project, string(w.For)).Inc()
+		}
 	case j.Status.Final():
 		if m.runIDs[j.ID] {
 			delete(m.runIDs, j.ID)
@@ -120,6 +146,19 @@ func (m *Metrics) JobChanged(j *job.Job) {
 			m.stages.WithLabelValues(stageKind(s.Name)).Observe(s.Finished.Sub(s.Started).Seconds())
 		}
 	}
+}
+
+// once reports whether job id is counted for kind for the first time.
+func (m *Metrics) once(kind string, id int64) bool {
+	seen := m.held[kind]
+	if seen[id] {
+		return false
+	}
+	if len(seen) > 4096 { // only repeats of recent jobs matter
+		clear(seen)
+	}
+	seen[id] = true
+	return true
 }
 
 // stageKind drops the service from "deploy web" so that the label has a

@@ -24,6 +24,11 @@ func eventOf(j *job.Job) config.Event {
 		return config.EventInterrupted
 	case job.Superseded:
 		return config.EventSuperseded
+	case job.Waiting:
+		return config.EventWaiting
+	case job.Rejected, job.Expired:
+		// The deploy did not happen: a failure to those who wait for it.
+		return config.EventFailure
 	}
 	return ""
 }
@@ -50,6 +55,8 @@ func subject(j *job.Job) string {
 	switch {
 	case j.Action == job.ActionBuild:
 		s = fmt.Sprintf("%s at %s", j.Branch, short(j.Commit))
+	case j.Action == job.ActionPromote:
+		s = fmt.Sprintf("promote %s to %s", j.From, j.Environment)
 	case j.Tag != "":
 		s = fmt.Sprintf("%s %s to %s", j.Action, j.Service, j.Tag)
 	default:
@@ -79,8 +86,33 @@ func summary(j *job.Job, event config.Event) string {
 		return fmt.Sprintf("%s succeeded: %s, in %s", head, subject(j), took(j))
 	case config.EventSuperseded:
 		return fmt.Sprintf("%s superseded by job %d: %s", head, j.SupersededBy, subject(j))
+	case config.EventWaiting:
+		return waitSummary(head, j)
 	}
 	return fmt.Sprintf("%s %s: %s: %s", head, j.Status, subject(j), job.Printable(j.Error))
+}
+
+// waitSummary says what a held deploy waits for and until when, and what
+// ends the wait.
+func waitSummary(head string, j *job.Job) string {
+	w := j.Wait
+	if w == nil {
+		return fmt.Sprintf("%s waits: %s", head, subject(j))
+	}
+	s := fmt.Sprintf("%s %s: %s", head, w.StageName(), subject(j))
+	switch {
+	case w.For == job.WaitApproval:
+		s += fmt.Sprintf("; a token with the %s scope approves it (POST /api/jobs/%d/approve)", job.Printable(w.Scope), j.ID)
+		if !w.Until.IsZero() {
+			s += ", by " + w.Until.UTC().Format(time.RFC3339)
+		}
+	case !w.Until.IsZero():
+		s += ", until " + w.Until.UTC().Format(time.RFC3339)
+	}
+	if w.Reason != "" {
+		s += " (" + job.Printable(w.Reason) + ")"
+	}
+	return s
 }
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
@@ -91,6 +123,7 @@ var slackIcons = map[config.Event]string{
 	config.EventFailure:     ":x:",
 	config.EventInterrupted: ":warning:",
 	config.EventSuperseded:  ":fast_forward:",
+	config.EventWaiting:     ":hourglass:",
 }
 
 // slackText is the message for Slack-compatible incoming webhooks: an
@@ -106,7 +139,8 @@ func slackText(j *job.Job, event config.Event, link string) string {
 
 // Payload is the body of a generic JSON notification.
 type Payload struct {
-	// Event is started, success, failure, interrupted or superseded.
+	// Event is started, success, failure, interrupted, superseded or
+	// waiting.
 	Event config.Event `json:"event"`
 	// Text is a one-line summary for people.
 	Text string `json:"text"`

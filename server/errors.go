@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/chatops"
+	"github.com/swarmhook/swarmhook/gate"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/prune"
 	"github.com/swarmhook/swarmhook/registry"
@@ -39,9 +40,10 @@ func status(err error) int {
 	case errors.Is(err, webhook.ErrSignature), errors.Is(err, webhook.ErrUnsigned), errors.Is(err, errUnauthorized),
 		errors.Is(err, chatops.ErrSignature), errors.Is(err, chatops.ErrUnsigned), errors.Is(err, chatops.ErrStale):
 		return http.StatusUnauthorized
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, errForbidden), errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrScope):
 		return http.StatusForbidden
-	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest), errors.Is(err, chatops.ErrMalformed), errors.Is(err, chatops.ErrResponseURL):
+	case errors.Is(err, webhook.ErrMalformed), errors.Is(err, errBadRequest), errors.Is(err, chatops.ErrMalformed), errors.Is(err, chatops.ErrResponseURL),
+		errors.Is(err, gate.ErrNoReason), errors.Is(err, gate.ErrBadTarget), errors.Is(err, gate.ErrPast):
 		return http.StatusBadRequest
 	case errors.Is(err, job.ErrUnknownProject), errors.Is(err, store.ErrNotFound), errors.Is(err, errNotFound), errors.Is(err, errNoSuchTag),
 		errors.Is(err, source.ErrCommitNotFound), errors.Is(err, registry.ErrNotFound), errors.As(err, &missing):
@@ -52,7 +54,7 @@ func status(err error) int {
 		return http.StatusGatewayTimeout
 	case errors.As(err, &up):
 		return http.StatusBadGateway
-	case errors.Is(err, prune.ErrRunning):
+	case errors.Is(err, prune.ErrRunning), errors.Is(err, gate.ErrNotHeld), errors.Is(err, gate.ErrWrongWait):
 		return http.StatusConflict
 	case errors.Is(err, errNotAvailable):
 		return http.StatusNotImplemented

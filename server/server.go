@@ -70,6 +70,9 @@ type Deps struct {
 	// Limits bound what one client can hold; zero fields take the
 	// defaults (see Limits).
 	Limits Limits
+	// Gate answers approvals and overrides and keeps freezes; nil
+	// serves none of their routes.
+	Gate Gate
 	// ChatHTTP posts chat answers to Slack's response URLs; nil uses a
 	// client with a 10 s timeout.
 	ChatHTTP *http.Client
@@ -134,6 +137,7 @@ func New(d Deps) *Server {
 	api.POST("/projects/:project/deploy", s.deployProject, s.require(config.ScopeDeploy))
 	api.POST("/projects/:project/plan", s.planProject, s.require(config.ScopeRead))
 	api.POST("/prune", s.prune, s.require(config.ScopeAdmin))
+	s.gateRoutes(api) // server/gate.go
 	s.mountChat()
 	if d.Dashboard != nil {
 		// Only its own paths, so the API and hooks keep their 404s and 405s.
@@ -204,6 +208,7 @@ func (s *Server) require(scope config.Scope) echo.MiddlewareFunc {
 			return fmt.Errorf("%w: %s needs %q", errForbidden, t.Name, scope)
 		}
 		c.Set("who", t.Name)
+		c.Set("scopes", t.Scopes)
 		return nil
 	}
 	bearer := middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{

@@ -45,7 +45,8 @@ var errNoSuchTag = errors.New("no such tag")
 const maxWait = 30 * time.Minute
 
 // action answers 202 with the job id, or with ?wait=1 blocks until the
-// job ends and answers it: 200 when it succeeded, 409 when it did not.
+// job ends (or waits: for an approval, a window) and answers it: 200
+// when it succeeded, 409 when it did not, 202 while it waits.
 func (s *Server) action(c echo.Context, req job.Request) error {
 	if who, ok := c.Get("who").(string); ok {
 		req.Who = who
@@ -75,7 +76,7 @@ func (s *Server) action(c echo.Context, req job.Request) error {
 	switch {
 	case err != nil:
 		return err
-	case !j.Status.Final():
+	case !j.Status.Final(): // still running, or waiting for a person or a window
 		return c.JSON(http.StatusAccepted, j)
 	case j.Status != job.Succeeded:
 		return c.JSON(http.StatusConflict, j)
@@ -83,10 +84,12 @@ func (s *Server) action(c echo.Context, req job.Request) error {
 	return c.JSON(http.StatusOK, j)
 }
 
-// waitJob reads j until it ends, or until ctx does; it returns the job
-// as last read, and an error only when the job could not be read.
+// waitJob reads j until it ends or waits (for an approval, a window, a
+// freeze: a person or the clock ends that, not the caller's patience),
+// or until ctx ends; it returns the job as last read, and an error only
+// when the job could not be read.
 func (s *Server) waitJob(ctx context.Context, j *job.Job) (*job.Job, error) {
-	for !j.Status.Final() {
+	for !j.Status.Final() && j.Status != job.Waiting {
 		select {
 		case <-ctx.Done():
 			return j, nil

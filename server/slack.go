@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/swarmhook/swarmhook/chatops"
+	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/store"
 )
@@ -109,27 +110,61 @@ func (a chatActions) Scale(ctx context.Context, who, service string, replicas ui
 	return a.submit(ctx, who, req, err)
 }
 
-// Promote, Approve, Reject and Freeze come with environments and
-// approvals (issue 24, items 1-3): each is then a call of the code path
-// behind its API route, as Rollback is.
-func (a chatActions) Promote(context.Context, string, string, string, string) (int64, error) {
-	return 0, fmt.Errorf("promote: %w", errNotAvailable)
+// Promote, Approve, Reject and Freeze go through the code paths behind
+// their API routes, as Rollback does.
+func (a chatActions) Promote(ctx context.Context, who, project, from, to string) (int64, error) {
+	req, err := a.s.promoteRequest(project, from, to)
+	return a.submit(ctx, who, req, err)
 }
 
-func (a chatActions) Approve(context.Context, string, int64) error {
-	return fmt.Errorf("approve: %w", errNotAvailable)
+func (a chatActions) Approve(ctx context.Context, who string, id int64) error {
+	if err := a.held(ctx, id); err != nil {
+		return err
+	}
+	_, err := a.s.d.Gate.Approve(id, who, "", a.scopes(who))
+	return err
 }
 
-func (a chatActions) Reject(context.Context, string, int64) error {
-	return fmt.Errorf("reject: %w", errNotAvailable)
+func (a chatActions) Reject(ctx context.Context, who string, id int64) error {
+	if err := a.held(ctx, id); err != nil {
+		return err
+	}
+	_, err := a.s.d.Gate.Reject(id, who, "", a.scopes(who))
+	return err
 }
 
-func (a chatActions) Freeze(context.Context, string, string, string, string) error {
-	return fmt.Errorf("freeze: %w", errNotAvailable)
+func (a chatActions) Freeze(_ context.Context, who, target, until, reason string) error {
+	if a.s.d.Gate == nil {
+		return fmt.Errorf("freeze: %w", errNotAvailable)
+	}
+	return a.s.setFreeze(who, target, until, reason)
 }
 
-// AwaitsApproval: no job waits for one before approvals land.
-func (a chatActions) AwaitsApproval(*job.Job) bool { return false }
+// held checks that the server holds deploys and that job id exists.
+func (a chatActions) held(ctx context.Context, id int64) error {
+	if a.s.d.Gate == nil {
+		return fmt.Errorf("approvals: %w", errNotAvailable)
+	}
+	_, err := a.s.d.Store.Get(ctx, id)
+	return err
+}
+
+// scopes are those of the chat users recorded as who: an approval
+// checks them against the scope its target names.
+func (a chatActions) scopes(who string) []config.Scope {
+	var out []config.Scope
+	for _, u := range a.s.d.Config.Chat.Slack.Users {
+		if u.Who() == who {
+			out = append(out, u.Scopes...)
+		}
+	}
+	return out
+}
+
+// AwaitsApproval reports whether j waits for an approval.
+func (a chatActions) AwaitsApproval(j *job.Job) bool {
+	return j.Status == job.Waiting && j.Wait != nil && j.Wait.For == job.WaitApproval
+}
 
 func (a chatActions) Job(ctx context.Context, id int64) (*job.Job, error) {
 	return a.s.d.Store.Get(ctx, id)

@@ -45,7 +45,12 @@ chat:
 }
 
 func slackRequest(s *Server, text string, at time.Time, sign bool) (*httptest.ResponseRecorder, map[string]any) {
-	body := url.Values{"team_id": {"T1"}, "user_id": {"UADA"}, "command": {"/deploy"}, "text": {text}, "response_url": {"http://127.0.0.1:1/commands/1"}}.Encode()
+	return slackRequestFrom(s, "UADA", text, at, sign)
+}
+
+// slackRequestFrom is slackRequest from Slack user user.
+func slackRequestFrom(s *Server, user, text string, at time.Time, sign bool) (*httptest.ResponseRecorder, map[string]any) {
+	body := url.Values{"team_id": {"T1"}, "user_id": {user}, "command": {"/deploy"}, "text": {text}, "response_url": {"http://127.0.0.1:1/commands/1"}}.Encode()
 	req := httptest.NewRequest(http.MethodPost, "/chat/slack", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	ts := strconv.FormatInt(at.Unix(), 10)
@@ -78,7 +83,7 @@ func TestSlackCommandsTakeTheAPIsPath(t *testing.T) {
 	for _, tt := range []struct{ text, say string }{
 		{"scale shop_api 5000", "replicas must be given, 0 to 1000"},
 		{"redeploy other", `service "other" is in no deploy target`},
-		{"promote shop staging production", "promote: not available on this server"},
+		{"promote shop staging production", `has no environment "staging"`},
 	} {
 		rec, m := slackRequest(s, tt.text, time.Now(), true)
 		if rec.Code != http.StatusOK || !strings.Contains(m["text"].(string), tt.say) {

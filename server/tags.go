@@ -20,7 +20,7 @@ const (
 	TagSucceeded   = "succeeded"
 	TagFailed      = "failed"      // the job failed: a build, push or service update
 	TagRolledBack  = "rolled_back" // the job failed and a service went back: Swarm's failure action or rollback_all
-	TagRunning     = "running"     // its job is still going
+	TagRunning     = "running"     // its job is still going, or waits to deploy
 	TagInterrupted = "interrupted" // swarmhook stopped while its job ran
 	TagUnknown     = "unknown"     // no record of the job: older than jobs.keep, or not pushed by swarmhook
 )
@@ -44,18 +44,21 @@ const jobPages = 20
 // project image repo) that builds of the branches deploying to svc
 // pushed, newest first, each with how its build ended. A branch deploys
 // to svc when the first deploy target matching it (the one its pushes
-// roll out) lists svc, and a tag is its when its branch component is
-// that branch's exactly: tags of any other branch (Main beside main,
-// feature/x beside feature-x) are never among them.
+// roll out) lists svc, or svc takes promotions from that target's
+// environment (config.Project.Reaches), and a tag is its when its
+// branch component is that branch's exactly: tags of any other branch
+// (Main beside main, feature/x beside feature-x) are never among them.
 //
 // Which branch a component belongs to: a readable component is its own
 // branch (tagpolicy.Readable); a hashed one is the branch of a literal
 // deploy target pattern, or of a job that deployed svc, that maps to it.
 // A hashed component no such branch maps to is left out.
 func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config.Service, repo string, tags []string) ([]RollbackTag, error) {
+	// A branch deploys to svc also when svc takes promotions of what
+	// the branch deploys: its tags are what a promotion put there.
 	deploys := func(branch string) bool {
 		target, ok := p.DeployFor(branch)
-		return ok && slices.ContainsFunc(target.Services, func(x config.Service) bool { return x.Name == svc.Name })
+		return ok && p.Reaches(target, svc.Name)
 	}
 	byComp := map[string][]RollbackTag{}
 	for _, t := range tags {
@@ -70,9 +73,10 @@ func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config
 		}
 	}
 	globs := false
-	for _, d := range p.Deploy {
+	for i := range p.Deploy {
+		d := &p.Deploy[i]
 		switch {
-		case !slices.ContainsFunc(d.Services, func(x config.Service) bool { return x.Name == svc.Name }):
+		case d.PromoteFrom != "" || !p.Reaches(d, svc.Name):
 		case !d.Branch.Literal():
 			globs = true
 		default:
@@ -161,7 +165,7 @@ func buildStatus(j *job.Job) string {
 	switch j.Status {
 	case job.Succeeded:
 		return TagSucceeded
-	case job.Queued, job.Running:
+	case job.Queued, job.Running, job.Waiting:
 		return TagRunning
 	case job.Interrupted:
 		return TagInterrupted

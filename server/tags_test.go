@@ -38,7 +38,11 @@ projects:
     images: [{name: shop/api}]
     deploy:
       - branch: main
+        environment: staging
         services: [{name: api, image: shop/api}]
+      - environment: production
+        promote_from: staging
+        services: [{name: prod_api, image: shop/api}]
       - branch: "release/*"
         services: [{name: rel, image: shop/api}]
       - branch: "{stable,LTS}"
@@ -198,5 +202,22 @@ func TestServiceTagsOfAnAlternativesTarget(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".At" }, cmp.Ignore())); diff != "" {
 		t.Errorf("tags of lts (-want +got):\n%s", diff)
+	}
+}
+
+// TestServiceTagsOfAPromotionTarget: a service that takes promotions
+// from staging offers the tags of the branch deploying to staging, the
+// very manifests a promotion put there; a rollback to one deploys its
+// digest.
+func TestServiceTagsOfAPromotionTarget(t *testing.T) {
+	f := newTagsFixture(t)
+	m1 := f.tag(t, "main", 1)
+	m1Job := f.build(t, "main", m1, job.Succeeded, updater.Result{Service: "api", Outcome: updater.Updated})
+	f.build(t, "release/1.0", f.tag(t, "release/1.0", 2), job.Succeeded, updater.Result{Service: "rel", Outcome: updater.Updated})
+
+	got := f.get(t, "prod_api")
+	want := []RollbackTag{{Tag: m1, Status: TagSucceeded, Branch: "main", Job: m1Job}}
+	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".At" }, cmp.Ignore())); diff != "" {
+		t.Errorf("tags of prod_api (-want +got):\n%s", diff)
 	}
 }

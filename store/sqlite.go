@@ -343,10 +343,10 @@ func (s *SQLite) query(ctx context.Context, q string, args ...any) ([]*job.Job, 
 	return out, nil
 }
 
-// Unfinished returns every job still queued or running, oldest first: at
-// start-up these are what a previous process left behind.
+// Unfinished returns every job still queued, running or waiting, oldest
+// first: at start-up these are what a previous process left behind.
 func (s *SQLite) Unfinished(ctx context.Context) ([]*job.Job, error) {
-	return s.query(ctx, "SELECT data FROM jobs WHERE status IN (?, ?) ORDER BY id", job.Queued, job.Running)
+	return s.query(ctx, "SELECT data FROM jobs WHERE status IN (?, ?, ?) ORDER BY id", job.Queued, job.Running, job.Waiting)
 }
 
 // findDelivery reads the jobs of a delivery seen at or after a time: one

@@ -33,6 +33,7 @@ import (
 	"github.com/swarmhook/swarmhook/cli"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/dashboard"
+	"github.com/swarmhook/swarmhook/gate"
 	"github.com/swarmhook/swarmhook/internal/dirlock"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/metrics"
@@ -313,6 +314,11 @@ func serve(args []string, stderr io.Writer) error {
 	notifier := notify.New(cfg, notify.Options{Recorder: m, Log: log.With().Str("component", "notify").Logger()})
 	engine := builder.NewEngine(docker, creds.EngineAuth())
 	inventory := updater.NewInventory(docker)
+	freezes, err := gate.OpenFreezes(filepath.Join(cfg.DataDir, "freezes.json"))
+	if err != nil {
+		return err
+	}
+	held := gate.New(cfg, gate.Options{Freezes: freezes, Log: log.With().Str("component", "gate").Logger()})
 	runner := job.NewRunner(cfg, job.Deps{
 		Store:     jobs,
 		Logs:      logs,
@@ -326,7 +332,9 @@ func serve(args []string, stderr io.Writer) error {
 		Rollout:   swarm,
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
+		Gate:      held,
 	})
+	held.Attach(runner)
 	m.QueueDepth(runner.QueueDepth)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -354,7 +362,7 @@ func serve(args []string, stderr io.Writer) error {
 		Sessions: sessions, Dashboard: dash,
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
 		Swarm: swarm, Registry: reg, Heads: runner, Plans: runner, Log: log,
-		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m,
+		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m, Gate: held,
 		Ready: []server.Check{
 			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
 			{Name: "registry", Probe: reg.Ping},
