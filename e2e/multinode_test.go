@@ -256,7 +256,22 @@ func TestMultiNodeAuthRegistry(t *testing.T) {
 // converge on the remaining nodes), the job says so, and never says
 // updated while a task Swarm keeps runs something else.
 func TestMultiNodeWorkerLostMidRollout(t *testing.T) {
-	a := newNodeApp(t, "mnlost", testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1}, "", "",
+	tests := []struct {
+		name       string
+		maxPerNode uint64
+	}{
+		// The lost node's task can go nowhere else.
+		{"no room left", 1},
+		// The remaining nodes may take the lost node's task.
+		{"room on the remaining nodes", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { loseWorkerMidRollout(t, tt.maxPerNode) })
+	}
+}
+
+func loseWorkerMidRollout(t *testing.T, maxPerNode uint64) {
+	a := newNodeApp(t, "mnlost", testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: maxPerNode}, "", "",
 		"        update: {parallelism: 1, delay: 4s, monitor: 2s, failure_action: pause}\n        timeout: 90s\n")
 	c, svc, initial := a.c, a.svc, a.initial
 

@@ -149,12 +149,21 @@ func (u *Updater) prePullEnded(ctx context.Context, id string) ([]swarm.Task, er
 // hostnames maps node IDs to hostnames, when the client can list nodes.
 func (u *Updater) hostnames(ctx context.Context) map[string]string {
 	hosts := map[string]string{}
+	for id, n := range u.nodes(ctx) {
+		hosts[id] = n.Description.Hostname
+	}
+	return hosts
+}
+
+// nodes maps node IDs to the Swarm's nodes, when the client can list them.
+func (u *Updater) nodes(ctx context.Context) map[string]swarm.Node {
+	nodes := map[string]swarm.Node{}
 	if nl, ok := u.c.(nodeLister); ok {
-		if nodes, err := nl.NodeList(ctx, swarm.NodeListOptions{}); err == nil {
-			for _, n := range nodes {
-				hosts[n.ID] = n.Description.Hostname
+		if list, err := nl.NodeList(ctx, swarm.NodeListOptions{}); err == nil {
+			for _, n := range list {
+				nodes[n.ID] = n
 			}
 		}
 	}
-	return hosts
+	return nodes
 }

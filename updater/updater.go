@@ -452,29 +452,48 @@ func (u *Updater) timedOut(ctx context.Context, id string, timeout time.Duration
 	if cerr != nil {
 		return TimedOut, err
 	}
+	if st := svc.UpdateStatus; st != nil && st.State != "" {
+		progress = fmt.Sprintf("swarm still says %s (%s); %s", st.State, st.Message, progress)
+	}
 	return TimedOut, fmt.Errorf("%w: %s%s", err, progress, u.stuck(ctx, svc))
 }
 
-// stuck describes the tasks of the service's current spec that Swarm
-// wants running and that do not run, with their node, state and Swarm's
-// reason (a lost node, no node left that may take the task, a failed
-// pull), so a timeout says what held the update. Empty when there are
-// none or they cannot be listed.
+// stuck describes the tasks Swarm wants running that hold the update: of
+// the current spec and not running, or still on another spec, each with
+// its node (and that node's state when it is not ready), its state and
+// Swarm's reason (a lost node, no node left that may take the task, a
+// failed pull). Empty when there are none or they cannot be listed.
 func (u *Updater) stuck(ctx context.Context, svc swarm.Service) string {
 	tasks, err := u.c.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
 		filters.Arg("service", svc.ID), filters.Arg("desired-state", "running"))})
 	if err != nil {
 		return ""
 	}
-	hosts := u.hostnames(ctx)
+	nodes := u.nodes(ctx)
+	image, force := specImage(svc), svc.Spec.TaskTemplate.ForceUpdate
 	var out []string
 	for _, t := range tasks {
-		if t.Status.State == swarm.TaskStateRunning {
+		current := t.Spec.ContainerSpec != nil && t.Spec.ContainerSpec.Image == image && t.Spec.ForceUpdate == force
+		if current && t.Status.State == swarm.TaskStateRunning {
 			continue
 		}
-		node := cmp.Or(hosts[t.NodeID], t.NodeID, "no node")
-		reason := cmp.Or(t.Status.Err, t.Status.Message)
-		out = append(out, fmt.Sprintf("task %d on %s %s (%s)", t.Slot, node, t.Status.State, reason))
+		node := "no node"
+		if n, ok := nodes[t.NodeID]; ok {
+			node = n.Description.Hostname
+			if n.Status.State != swarm.NodeStateReady {
+				node += " (node " + string(n.Status.State) + ")"
+			}
+		} else if t.NodeID != "" {
+			node = t.NodeID
+		}
+		what := string(t.Status.State)
+		if !current {
+			what = "still " + what + " the previous spec"
+		}
+		if reason := cmp.Or(t.Status.Err, t.Status.Message); reason != "" && current {
+			what += " (" + reason + ")"
+		}
+		out = append(out, fmt.Sprintf("task %d on %s %s", t.Slot, node, what))
 	}
 	if len(out) == 0 {
 		return ""
