@@ -272,7 +272,7 @@ func TestMultiNodeWorkerLostMidRollout(t *testing.T) {
 
 func loseWorkerMidRollout(t *testing.T, maxPerNode uint64) {
 	a := newNodeApp(t, "mnlost", testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: maxPerNode}, "", "",
-		"        update: {parallelism: 1, delay: 4s, monitor: 2s, failure_action: pause}\n        timeout: 90s\n")
+		"        update: {parallelism: 1, delay: 4s, monitor: 2s, failure_action: pause}\n        timeout: 60s\n")
 	c, svc, initial := a.c, a.svc, a.initial
 
 	// The push runs in the background; once the first task runs the new
