@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -483,6 +484,64 @@ func TestDashboardConfig(t *testing.T) {
 			}
 			if c.Dashboard.SessionTTL.Duration != tc.ttl {
 				t.Errorf("session_ttl %s, want %s", c.Dashboard.SessionTTL.Duration, tc.ttl)
+			}
+		})
+	}
+}
+
+func TestServiceGroups(t *testing.T) {
+	const head = "registry: {host: r:5000}\nprojects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, services: "
+	tests := []struct {
+		name, services string
+		want           [][]string // the groups' members; nil when Load must fail
+		err            string
+	}{
+		{"default one at a time", "[api, worker, web]", [][]string{{"api"}, {"worker"}, {"web"}}, ""},
+		{"a group then a service", "[[api, worker], web]", [][]string{{"api", "worker"}, {"web"}}, ""},
+		{"groups keep their order", "[db, [api, {name: worker, image: a}], [web]]", [][]string{{"db"}, {"api", "worker"}, {"web"}}, ""},
+		{"empty group", "[api, []]", nil, "line 2: projects[0].deploy[0].services[1]: an empty group"},
+		{"group in a group", "[[api, [worker]]]", nil, "line 2: projects[0].deploy[0].services[0][1]: a group holds services, not groups"},
+		{"twice across groups", "[[api, web], [web]]", nil, `projects[0].deploy[0].services[1][0].name: "web" is listed twice`},
+		{"after a group, the YAML's index", "[[api, web], {name: s, image: zz}]", nil, `projects[0].deploy[0].services[1].image: "zz" is not one of the project's images`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(strings.NewReader(head+tt.services+"}]}]\n"), env(nil))
+			if tt.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Load error = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, g := range c.Projects[0].Deploy[0].Services.Groups() {
+				var names []string
+				for _, s := range g {
+					names = append(names, s.Name)
+				}
+				got = append(got, names)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("groups = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStackRefusesGroupsAndPrePull(t *testing.T) {
+	const head = "registry: {host: r:5000}\nprojects: [{name: a, repo: x, images: [{name: a}], deploy: [{branch: main, stack: {name: st, file: c.yml}, "
+	tests := []struct{ name, target, want string }{
+		{"groups", "services: [[api, web]]", "projects[0].deploy[0].services[0][0]: a stack's services roll one at a time"},
+		{"pre_pull", "pre_pull: true", "projects[0].deploy[0].pre_pull: is not supported with a stack"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(strings.NewReader(head+tt.target+"}]}]\n"), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load error = %v, want one containing %q", err, tt.want)
 			}
 		})
 	}

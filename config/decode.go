@@ -147,6 +147,21 @@ func (f *findings) scan(n *yaml.Node, t reflect.Type, path string, secret bool, 
 		return
 	case t == serviceType && n.Kind == yaml.ScalarNode:
 		return // a plain service name
+	case t == serviceType && n.Kind == yaml.SequenceNode:
+		// A group of services that roll out at the same time.
+		if len(n.Content) == 0 {
+			f.badAt(n.Line, path, "an empty group: list the services that roll out together, or remove it")
+		}
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			f.lines[p] = item.Line
+			if item.Kind == yaml.SequenceNode || item.Kind == yaml.AliasNode && item.Alias != nil && item.Alias.Kind == yaml.SequenceNode {
+				f.badAt(item.Line, p, "a group holds services, not groups")
+				continue
+			}
+			f.scan(item, serviceType, p, false, lookup)
+		}
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:

@@ -233,8 +233,10 @@ type Image struct {
 type Deploy struct {
 	// Branch selects the pushes this target deploys.
 	Branch Glob `yaml:"branch"`
-	// Services are updated strictly one after another, in this order.
-	Services []Service `yaml:"services"`
+	// Services are updated one after another, in this order; the members
+	// of a group (a list inside the list: [[api, worker], web]) roll out
+	// at the same time, and the next item starts once all of them ended.
+	Services ServiceList `yaml:"services"`
 	// Update holds the rolling-update settings for these services.
 	Update Update `yaml:"update"`
 	// Timeout bounds each service's update.
@@ -251,6 +253,11 @@ type Deploy struct {
 	// soon as its own image is ready, so a later image's failed build can
 	// leave earlier services on the new version).
 	Pipeline Pipeline `yaml:"pipeline"`
+	// PrePull, when true, pulls each service's new image on every node
+	// the service may run on before its rolling update starts, so no
+	// task's stop-to-start gap includes the pull (a one-shot global job
+	// whose tasks never start the image's code).
+	PrePull bool `yaml:"pre_pull"`
 	// Stack, when set, deploys the compose file of the pushed commit as
 	// a Swarm stack (see the stack package): Services then only orders
 	// the stack's services, and services the file does not list follow
@@ -292,6 +299,61 @@ type Stack struct {
 	Env map[string]string `yaml:"env" secret:"true"`
 }
 
+// ServiceList is a deploy target's services in order. In YAML each item is
+// a service, or a group: a list of services that roll out at the same
+// time. Decoded, the groups are flattened in order and each member carries
+// its group's number in Group.
+type ServiceList []Service
+
+// UnmarshalYAML accepts [api, [worker, {name: web, image: shop/web}]].
+func (l *ServiceList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("services: expected a list, got %s", n.ShortTag())
+	}
+	var out ServiceList
+	for i, item := range n.Content {
+		if item.Kind == yaml.AliasNode && item.Alias != nil {
+			item = item.Alias
+		}
+		if item.Kind != yaml.SequenceNode {
+			var s Service
+			if err := item.Decode(&s); err != nil {
+				return err
+			}
+			if i != len(out) { // after a group: its flat index is not the YAML's
+				s.at = fmt.Sprintf("[%d]", i)
+			}
+			out = append(out, s)
+			continue
+		}
+		for k, m := range item.Content {
+			var s Service
+			if err := m.Decode(&s); err != nil {
+				return err
+			}
+			s.Group, s.at = i+1, fmt.Sprintf("[%d][%d]", i, k)
+			out = append(out, s)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// Groups splits the list into what rolls out one after another: runs of
+// services with the same non-zero Group, and each service whose Group is
+// 0 alone.
+func (l ServiceList) Groups() [][]Service {
+	var gs [][]Service
+	for i, s := range l {
+		if i > 0 && s.Group != 0 && s.Group == l[i-1].Group {
+			gs[len(gs)-1] = append(gs[len(gs)-1], s)
+			continue
+		}
+		gs = append(gs, []Service{s})
+	}
+	return gs
+}
+
 // Approve says who must approve a target's deploys, and for how long a
 // deploy waits for it.
 type Approve struct {
@@ -327,6 +389,21 @@ type Service struct {
 	// Update overrides the target's update settings for this service;
 	// keys left out keep the target's values.
 	Update *Update `yaml:"update"`
+	// Group, when not 0, is the group the service rolls out with: the
+	// services next to it with the same Group update at the same time. In
+	// YAML a group is a list inside services.
+	Group int `yaml:"-"`
+
+	at string // where in services the YAML put it: "[2]" or "[0][1]"
+}
+
+// path is where the service sits in its target's services list, for
+// messages: what the YAML said, or its position i in the flat list.
+func (s Service) path(i int) string {
+	if s.at != "" {
+		return s.at
+	}
+	return fmt.Sprintf("[%d]", i)
 }
 
 // UnmarshalYAML accepts both "api" and {name: api, image: shop/api}.

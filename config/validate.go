@@ -177,7 +177,7 @@ func (c *Config) validateProjects(f *findings) {
 				continue // its services are keys of its stack file, named <stack>_<key>
 			}
 			for k, s := range d.Services {
-				h := fmt.Sprintf("%s.deploy[%d].services[%d]", field, j, k)
+				h := fmt.Sprintf("%s.deploy[%d].services%s", field, j, s.path(k))
 				if o, taken := owner[s.Name]; taken && o.project != i {
 					// Two projects' jobs could update it at once, and
 					// rollback and scale would act for the first alone.
@@ -370,10 +370,20 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 		if d.Pipeline == PipelineOverlap {
 			f.bad(field+".pipeline", "overlap cannot deploy a stack: its plan needs every image first")
 		}
+		// A stack rolls its services one at a time, by its own plan.
+		for i, s := range d.Services {
+			if s.Group != 0 {
+				f.bad(field+".services"+s.path(i), "a stack's services roll one at a time: list them without groups")
+				break
+			}
+		}
+		if d.PrePull {
+			f.bad(field+".pre_pull", "is not supported with a stack: a stack's services roll by its own plan")
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range d.Services {
-		h := fmt.Sprintf("%s.services[%d]", field, i)
+		h := field + ".services" + s.path(i)
 		if s.Name == "" {
 			f.bad(h+".name", "must not be empty")
 		} else if seen[s.Name] {
@@ -388,7 +398,7 @@ func (d *Deploy) validate(f *findings, field string, images map[string]bool) {
 	d.Rollback.validate(f, field+".rollback")
 	for i, s := range d.Services {
 		if s.Update != nil {
-			s.Update.validate(f, fmt.Sprintf("%s.services[%d].update", field, i))
+			s.Update.validate(f, field+".services"+s.path(i)+".update")
 		}
 	}
 	checkChoice(f, field+".on_failure", d.OnFailure, onFailures)

@@ -2,58 +2,117 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/updater"
 )
 
-// deploy updates the target's services strictly in order. The first
-// failure stops it: later services are recorded as skipped and, with
-// on_failure: rollback_all, the services this job already changed go back
-// to what they ran before, in reverse order.
+// deploy updates the target's services in order, the members of a group
+// at the same time. The first failure stops it after its group: later
+// services are recorded as skipped and, with on_failure: rollback_all, the
+// services this job already changed go back to what they ran before, in
+// reverse order.
 func (r *Runner) deploy(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer) error {
 	return r.deployInOrder(ctx, j, p, target, w, nil)
 }
 
 // deployInOrder is deploy with a hook: ready, when not nil, is called
-// before service i's update and returns once it may start. An error from
-// ready stops the deploy like a failed update, without touching service i.
+// before service i's update (i indexes target.Services) and returns once it
+// may start. An error from ready stops the deploy like a failed update,
+// without touching service i or the rest of its group.
 func (r *Runner) deployInOrder(ctx context.Context, j *Job, p *config.Project, target *config.Deploy, w io.Writer, ready func(i int) error) error {
 	if err := r.allExist(ctx, j, target, w); err != nil {
 		return err
 	}
-	for i, s := range target.Services {
+	return r.rollGroups(ctx, j, target, target.Services.Groups(), w, func(ctx context.Context, s config.Service, w io.Writer) (updater.Result, error) {
+		image, err := r.imageFor(ctx, j, p, s)
+		if err != nil {
+			return updater.Result{Service: s.Name, Outcome: updater.Failed, Message: err.Error()}, err
+		}
+		unlock := r.lockService(s.Name)
+		defer unlock()
+		return r.d.Updater.Update(ctx, updater.Request{
+			Service:  s.Name,
+			Image:    image,
+			Settings: settings(target, s),
+			Timeout:  target.Timeout.Duration,
+			PrePull:  target.PrePull,
+		}, w)
+	}, ready)
+}
+
+// rollFunc updates one service, writing its progress to w.
+type rollFunc func(ctx context.Context, s config.Service, w io.Writer) (updater.Result, error)
+
+// rollGroups rolls groups of services in order with roll: one group's
+// members at the same time (a group of one as before, in a stage of its
+// own), the next group once every member of this one ended. Each result
+// goes into j.Services in the groups' order. A failure lets the rest of its
+// group finish, then stops: later groups are skipped and on_failure
+// applies to what the job changed. ready, when not nil, is called with the
+// flat index of each member (counting through all groups) before its
+// group starts. Groups come from the deploy target here; anything else
+// that rolls services in an order of its own can pass its own.
+func (r *Runner) rollGroups(ctx context.Context, j *Job, target *config.Deploy, groups [][]config.Service, w io.Writer, roll rollFunc, ready func(i int) error) error {
+	var flat []config.Service
+	for _, g := range groups {
+		flat = append(flat, g...)
+	}
+	next := 0 // flat index of the group's first member
+	for _, g := range groups {
 		if ready != nil {
-			if err := ready(i); err != nil {
-				r.stopDeploy(ctx, j, target, target.Services[i:], w)
-				return err
+			for k := range g {
+				if err := ready(next + k); err != nil {
+					r.stopDeploy(ctx, j, target, flat[next:], w)
+					return err
+				}
 			}
 		}
-		var res updater.Result
-		err := r.stage(ctx, j, "deploy "+s.Name, w, func() error {
-			image, err := r.imageFor(ctx, j, p, s)
-			if err != nil {
-				res = updater.Result{Service: s.Name, Outcome: updater.Failed, Message: err.Error()}
-				return err
+		names := make([]string, len(g))
+		for k, s := range g {
+			names[k] = s.Name
+		}
+		results := make([]updater.Result, len(g))
+		errs := make([]error, len(g))
+		r.stage(ctx, j, "deploy "+strings.Join(names, ", "), w, func() error {
+			if len(g) == 1 {
+				results[0], errs[0] = roll(ctx, g[0], w)
+				return errs[0]
 			}
-			unlock := r.lockService(s.Name)
-			defer unlock()
-			res, err = r.d.Updater.Update(ctx, updater.Request{
-				Service:  s.Name,
-				Image:    image,
-				Settings: settings(target, s),
-				Timeout:  target.Timeout.Duration,
-			}, w)
-			return err
+			fmt.Fprintf(w, "rolling %s at the same time\n", strings.Join(names, ", "))
+			lw := &lockedWriter{w: w}
+			var wg sync.WaitGroup
+			for k, s := range g {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					pw := &linePrefixer{w: lw, prefix: s.Name + ": "}
+					results[k], errs[k] = roll(ctx, s, pw)
+					pw.Flush()
+				}()
+			}
+			wg.Wait()
+			return errors.Join(errs...)
 		})
-		j.Services = append(j.Services, res)
-		if err != nil {
-			r.stopDeploy(ctx, j, target, target.Services[i+1:], w)
-			return fmt.Errorf("deploy %s: %w", s.Name, err)
+		next += len(g)
+		for k, res := range results {
+			if res.Service == "" {
+				res.Service = g[k].Name
+			}
+			j.Services = append(j.Services, res)
+		}
+		for k, err := range errs {
+			if err != nil {
+				r.stopDeploy(ctx, j, target, flat[next:], w)
+				return fmt.Errorf("deploy %s: %w", g[k].Name, err)
+			}
 		}
 	}
 	return nil

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Bring up the local infrastructure swarmhook's tests and demo need:
 #   dockerd (Debian docker.io 20.10), a plain-HTTP registry on 127.0.0.1:5000,
-#   a single-node swarm, and the offline base image swarmhook-test/busybox:latest.
+#   a Swarm of three nodes (this engine as manager, two workers in network
+#   namespaces: scripts/nodes.sh), and the offline base image
+#   swarmhook-test/busybox:latest.
 #
 # Idempotent: every step first checks whether its piece already works and
 # only acts where something is missing, so a second run is a fast no-op.
@@ -64,7 +66,7 @@ flock -w 180 9 || die "another infra.sh run holds $RUN_DIR/infra.lock for >180s"
 
 # ---------------------------------------------------------------- packages --
 ensure_packages() {
-	local pkgs=(docker.io docker-registry busybox-static git ca-certificates curl chromium)
+	local pkgs=(docker.io docker-registry busybox-static git ca-certificates curl chromium iproute2 util-linux)
 	local missing=() p
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -273,8 +275,9 @@ ensure_swarm() {
 	case "$state" in
 	active) [[ $ctrl == true ]] || die "node is in a swarm but not a manager; run 'docker swarm leave --force' and rerun" ;;
 	inactive)
-		log "initialising single-node swarm (advertise 127.0.0.1)"
-		"$DOCKER" swarm init --advertise-addr 127.0.0.1 >"$LOG_DIR/swarm-init.log" 2>&1 ||
+		# Advertised on the bridge of scripts/nodes.sh, where workers reach it.
+		log "initialising the swarm (advertise $NODES_HOST_ADDR)"
+		"$DOCKER" swarm init --advertise-addr "$NODES_HOST_ADDR" >"$LOG_DIR/swarm-init.log" 2>&1 ||
 			die "docker swarm init failed" "$LOG_DIR/swarm-init.log"
 		;;
 	*) die "swarm is in state '$state'; fix it (e.g. 'docker swarm leave --force') and rerun" ;;
@@ -321,13 +324,20 @@ ensure_base_image() {
 	[[ $out == ok ]] || die "test container printed '$out' instead of 'ok'"
 }
 
+# -------------------------------------------------------------- worker nodes --
+# shellcheck source=scripts/nodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/nodes.sh"
+
 # --------------------------------------------------------------------- main --
 ensure_packages
+ensure_nodes_bridge            # before dockerd: the Swarm advertises its address
+ensure_host_insecure_registry  # before dockerd starts, so it reads it
 ensure_dockerd
 ensure_registry
 ensure_registry_v3
 ensure_swarm
 ensure_base_image
+ensure_nodes
 
 read -r engine api < <("$DOCKER" version --format '{{.Server.Version}} {{.Server.APIVersion}}')
 driver=$("$DOCKER" info --format '{{.Driver}}')
@@ -340,7 +350,8 @@ cat <<EOF
   storage:  $driver
   registry: $REGISTRY_URL (data: $REGISTRY_DATA)
   v3 bin:   $REGISTRY_V3_BIN
-  swarm:    $sw_state manager, node $sw_node
+  swarm:    $sw_state manager, node $sw_node ($NODES_HOST_ADDR:2377)
+  workers:  ${NODES_NAMES[*]} (engines $(for n in "${NODES_NAMES[@]}"; do printf '%s ' "$(node_sock "$n")"; done)), registry for them $NODES_REGISTRY_ADDR
   image:    $BASE_IMAGE
   logs:     $LOG_DIR
 EOF

@@ -69,14 +69,7 @@ func (u *Updater) Status(ctx context.Context, service string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("list tasks of %s: %w", service, err)
 	}
-	hosts := map[string]string{}
-	if nl, ok := u.c.(nodeLister); ok {
-		if nodes, err := nl.NodeList(ctx, swarm.NodeListOptions{}); err == nil {
-			for _, n := range nodes {
-				hosts[n.ID] = n.Description.Hostname
-			}
-		}
-	}
+	hosts := u.hostnames(ctx)
 	for _, t := range tasks {
 		if t.Status.State == swarm.TaskStateRunning {
 			st.Running++

@@ -1,10 +1,12 @@
 package updater
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +74,9 @@ type Request struct {
 	Settings Settings
 	// Timeout bounds the wait for convergence.
 	Timeout time.Duration
+	// PrePull pulls the image on every node the service may run on
+	// before its rolling update starts (see prePull).
+	PrePull bool
 }
 
 // Result says how a service's update ended.
@@ -143,9 +148,14 @@ func specImage(s swarm.Service) string {
 // Unchanged; the Result is filled in either way. A service that does not
 // exist is a *NoServiceError, and so for Rollback, Redeploy and Scale.
 func (u *Updater) Update(ctx context.Context, req Request, log io.Writer) (Result, error) {
+	pulled := false
 	return u.change(ctx, req.Service, req.Timeout, log, modeUpdate, func(svc swarm.Service) (*swarm.ServiceSpec, Outcome, string) {
 		if d := imageref.Digest(req.Image); d != "" && imageref.Digest(specImage(svc)) == d {
 			return nil, Unchanged, ""
+		}
+		if req.PrePull && !pulled { // once, not again after a concurrent change
+			pulled = true
+			u.prePull(ctx, svc, req.Image, req.Timeout, log)
 		}
 		spec := withImage(svc.Spec, req.Image, req.Settings)
 		s := req.Settings
@@ -315,7 +325,7 @@ func (u *Updater) wait(ctx context.Context, id, name string, timeout time.Durati
 		svc, _, err := u.c.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
 		if err != nil {
 			if ctx.Err() != nil {
-				return TimedOut, fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+				return u.timedOut(ctx, id, timeout)
 			}
 			return Failed, fmt.Errorf("inspect service %s: %w", name, err)
 		}
@@ -360,7 +370,7 @@ func (u *Updater) wait(ctx context.Context, id, name string, timeout time.Durati
 		}
 		select {
 		case <-ctx.Done():
-			return TimedOut, fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+			return u.timedOut(ctx, id, timeout)
 		case <-wake:
 		case <-tick.C:
 		}
@@ -426,4 +436,68 @@ func (u *Updater) converged(ctx context.Context, svc swarm.Service) (bool, strin
 	}
 	progress := fmt.Sprintf("%d/%d tasks running the current spec", running, want)
 	return running == want && current == len(tasks), progress, nil
+}
+
+// timedOut is the TimedOut outcome of a wait whose deadline passed; its
+// error says how far Swarm got and what held it (see stuck).
+func (u *Updater) timedOut(ctx context.Context, id string, timeout time.Duration) (Outcome, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := fmt.Errorf("%w: no convergence within %s", ErrNotConverged, timeout)
+	svc, _, ierr := u.c.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
+	if ierr != nil {
+		return TimedOut, err
+	}
+	_, progress, cerr := u.converged(ctx, svc)
+	if cerr != nil {
+		return TimedOut, err
+	}
+	if st := svc.UpdateStatus; st != nil && st.State != "" {
+		progress = fmt.Sprintf("swarm still says %s (%s); %s", st.State, st.Message, progress)
+	}
+	return TimedOut, fmt.Errorf("%w: %s%s", err, progress, u.stuck(ctx, svc))
+}
+
+// stuck describes the tasks Swarm wants running that hold the update: of
+// the current spec and not running, or still on another spec, each with
+// its node (and that node's state when it is not ready), its state and
+// Swarm's reason (a lost node, no node left that may take the task, a
+// failed pull). Empty when there are none or they cannot be listed.
+func (u *Updater) stuck(ctx context.Context, svc swarm.Service) string {
+	tasks, err := u.c.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", svc.ID), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return ""
+	}
+	nodes := u.nodes(ctx)
+	image, force := specImage(svc), svc.Spec.TaskTemplate.ForceUpdate
+	var out []string
+	for _, t := range tasks {
+		current := t.Spec.ContainerSpec != nil && t.Spec.ContainerSpec.Image == image && t.Spec.ForceUpdate == force
+		if current && t.Status.State == swarm.TaskStateRunning {
+			continue
+		}
+		node := "no node"
+		if n, ok := nodes[t.NodeID]; ok {
+			node = n.Description.Hostname
+			if n.Status.State != swarm.NodeStateReady {
+				node += " (node " + string(n.Status.State) + ")"
+			}
+		} else if t.NodeID != "" {
+			node = t.NodeID
+		}
+		what := string(t.Status.State)
+		if !current {
+			what = "still " + what + " the previous spec"
+		}
+		if reason := cmp.Or(t.Status.Err, t.Status.Message); reason != "" && current {
+			what += " (" + reason + ")"
+		}
+		out = append(out, fmt.Sprintf("task %d on %s %s", t.Slot, node, what))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	slices.Sort(out)
+	return "; " + strings.Join(out, "; ")
 }

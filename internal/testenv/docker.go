@@ -118,6 +118,12 @@ type ServiceOptions struct {
 	// multi-node Swarm of scripts/infra.sh) reach the registry at another
 	// address and publish ports in their own network namespaces.
 	AnyNode bool
+	// Constraints, when set, are the service's placement constraints in
+	// place of ManagerOnly (e.g. WorkersOnly).
+	Constraints []string
+	// MaxPerNode, when set, caps the service's tasks per node, so
+	// replicas as many as the nodes put one task on each.
+	MaxPerNode uint64
 }
 
 // ManagerOnly is the placement constraint that keeps a service's tasks on
@@ -142,8 +148,9 @@ func CreateService(t testing.TB, c *client.Client, name, image string, o Service
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 	}
-	if !o.AnyNode {
-		spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{ManagerOnly}}
+	spec.TaskTemplate.Placement = &swarm.Placement{Constraints: o.Constraints, MaxReplicas: o.MaxPerNode}
+	if !o.AnyNode && len(o.Constraints) == 0 {
+		spec.TaskTemplate.Placement.Constraints = []string{ManagerOnly}
 	}
 	if len(o.Healthcheck) > 0 {
 		spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: o.Healthcheck, Interval: time.Second, Timeout: 2 * time.Second, Retries: 2}

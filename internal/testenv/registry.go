@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,14 @@ import (
 // HTTP, so pushes to it need no daemon configuration.
 func StartAuthRegistry(t testing.TB, user, password string) string {
 	t.Helper()
+	return StartAuthRegistryOn(t, "127.0.0.1", user, password)
+}
+
+// StartAuthRegistryOn is StartAuthRegistry listening on ip, such as
+// BridgeAddr where the worker nodes reach it (every engine trusts plain
+// HTTP there too).
+func StartAuthRegistryOn(t testing.TB, ip, user, password string) string {
+	t.Helper()
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
@@ -34,19 +43,19 @@ func StartAuthRegistry(t testing.TB, user, password string) string {
 	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startRegistry(t, "/usr/bin/docker-registry", fmt.Sprintf(`auth:
+	return startRegistry(t, "/usr/bin/docker-registry", ip, fmt.Sprintf(`auth:
   htpasswd: {realm: swarmhook-test, path: %s}
 `, htpasswd), http.StatusUnauthorized)
 }
 
-// startRegistry runs the registry binary bin on a free loopback port with
+// startRegistry runs the registry binary bin on ip and a free port with
 // deletes enabled, storage under the test's temporary directory and the
 // extra YAML appended to its config, waits until GET /v2/ answers
 // readyStatus, stops it when the test ends, and returns its host:port.
-func startRegistry(t testing.TB, bin, extra string, readyStatus int) string {
+func startRegistry(t testing.TB, bin, ip, extra string, readyStatus int) string {
 	t.Helper()
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	addr := net.JoinHostPort(ip, strconv.Itoa(FreePort(t)))
 	cfg := fmt.Sprintf(`version: 0.1
 log: {level: warn}
 storage:

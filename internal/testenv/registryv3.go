@@ -52,7 +52,7 @@ func RegistryV3(t testing.TB) string {
 		}
 		t.Skip(msg)
 	}
-	return startRegistry(t, v3Bin, "", http.StatusOK)
+	return startRegistry(t, v3Bin, "127.0.0.1", "", http.StatusOK)
 }
 
 // Seeder pushes tiny distinct images straight to a registry: no engine,

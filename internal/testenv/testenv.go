@@ -1,7 +1,7 @@
 // Package testenv gives tests the real parts swarmhook drives: the Docker
-// engine, the registry on 127.0.0.1:5000 and a single-node Swarm, as
-// started by scripts/infra.sh. It also builds the test app and swarmhook
-// itself, and makes Git repositories for tests to push to.
+// engine, the registry on 127.0.0.1:5000 and the Swarm (three nodes: see
+// nodes.go), as started by scripts/infra.sh. It also builds the test app
+// and swarmhook itself, and makes Git repositories for tests to push to.
 //
 // When a part is missing, tests are skipped on a developer's machine and
 // fail under CI=true: CI never passes by skipping.
