@@ -25,7 +25,7 @@ func TestBuildCachesFromWhatItCouldPull(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch"})
 	f := &fakeClient{build: `{"aux":{"ID":"sha256:abc"}}`}
 	var log bytes.Buffer
-	_, err := NewEngine(f, "").Build(context.Background(), Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{"r/app:main-2"},
+	_, err := NewEngine(f, "", Classic).Build(context.Background(), Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{"r/app:main-2"},
 		CacheFrom: []string{"r/app:main-latest", "r/missing:main-latest"}}, &log)
 	if err != nil {
 		t.Fatal(err)
