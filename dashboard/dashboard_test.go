@@ -395,3 +395,27 @@ func TestPathsCoverEveryPage(t *testing.T) {
 		}
 	}
 }
+
+func TestSignInNeverRedirectsOffTheSite(t *testing.T) {
+	for _, tc := range []struct{ next, want string }{
+		{"/jobs?project=shop", "/jobs?project=shop"},
+		{"//evil.example/", "/"},
+		{"/\\evil.example/", "/"},
+		{"https://evil.example/", "/"},
+		// Browsers drop tabs and newlines from a URL, and read \ as /:
+		// each of these would become //evil.example.
+		{"/\t/evil.example/", "/"},
+		{"/\n/evil.example/", "/"},
+		{"/\t\\evil.example/", "/"},
+		{"/%09/evil.example/", "/%09/evil.example/"},
+	} {
+		form := url.Values{"token": {adminToken}, "next": {tc.next}}
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		newFixture(t).h.ServeHTTP(w, req)
+		if got := w.Header().Get("Location"); got != tc.want {
+			t.Errorf("next %q: Location %q, want %q", tc.next, got, tc.want)
+		}
+	}
+}

@@ -63,9 +63,14 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath is p when it is a path on this site, else "/": the sign-in
-// page never sends a browser elsewhere.
+// page never sends a browser elsewhere. Browsers drop tabs and newlines
+// from a URL and read a backslash as a slash, so "/\t/evil" and "/\\evil"
+// would reach another host as "//evil": any control character or
+// backslash is refused, wherever it stands.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsFunc(p, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '\\'
+	}) {
 		return "/"
 	}
 	return p
