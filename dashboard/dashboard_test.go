@@ -419,3 +419,25 @@ func TestSignInNeverRedirectsOffTheSite(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionsOfOneTokenAreBounded(t *testing.T) {
+	f := newFixture(t)
+	reader := f.signIn(t, readToken)
+	first := f.signIn(t, adminToken)
+	var last *http.Cookie
+	for range MaxSessionsPerToken + 10 {
+		f.now = f.now.Add(time.Second)
+		last = f.signIn(t, adminToken)
+	}
+	if n := len(f.h.d.Sessions.byID); n > MaxSessionsPerToken+1 {
+		t.Errorf("%d sessions held, want at most %d of one token and the reader's", n, MaxSessionsPerToken)
+	}
+	if w := f.get(t, "/jobs", first); w.Code != http.StatusSeeOther {
+		t.Errorf("the token's oldest sign-in still works: %d", w.Code)
+	}
+	for name, c := range map[string]*http.Cookie{"newest": last, "another token's": reader} {
+		if w := f.get(t, "/jobs", c); w.Code != http.StatusOK {
+			t.Errorf("the %s session was dropped: %d", name, w.Code)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"slices"
 	"strings"
@@ -54,7 +55,7 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxSigninBody)
 	r.ParseForm()
 	se, ok := h.d.Sessions.lookup(r)
-	if ok && r.PostForm.Get("csrf") != se.csrf {
+	if ok && subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(se.csrf)) != 1 {
 		http.Error(w, ErrCSRF.Error(), http.StatusForbidden)
 		return
 	}
