@@ -139,7 +139,7 @@ func (s *Slack) Handle(ctx context.Context, h http.Header, body []byte) (*slack.
 			}
 		}
 		if err == nil && r.job != 0 {
-			s.follow(bg, log, req.ResponseURL, r.job)
+			s.follow(bg, log, req.ResponseURL, user.Who(), r.job)
 		}
 	}()
 	timer := time.NewTimer(s.ackWithin)
@@ -215,11 +215,16 @@ func (s *Slack) answer(o outcome) *slack.WebhookMessage {
 	return m
 }
 
-// follow waits for job id to end and posts its result to the channel.
-func (s *Slack) follow(ctx context.Context, log zerolog.Logger, responseURL string, id int64) {
-	j, err := s.actions.Wait(ctx, id)
+// follow waits for job id, started by who, to end and posts its result
+// to the channel; one it cannot follow is said to the user.
+func (s *Slack) follow(ctx context.Context, log zerolog.Logger, responseURL, who string, id int64) {
+	j, err := s.actions.Wait(ctx, who, id)
 	if err != nil {
 		log.Warn().Err(err).Int64("job", id).Msg("slack: job not followed to its end")
+		text := fmt.Sprintf("Job %d is not followed here: %s. Ask with /deploy status %d.", id, s.errorText(err), id)
+		if err := s.respond.post(context.WithoutCancel(ctx), responseURL, message(ephemeral, text)); err != nil {
+			log.Warn().Err(err).Int64("job", id).Msg("slack answer not posted")
+		}
 		return
 	}
 	text := jobText(j)

@@ -29,6 +29,8 @@ type fakeActions struct {
 	calls []string
 	err   error
 	final *job.Job
+	// waitErr is what Wait answers, when set.
+	waitErr error
 }
 
 func (f *fakeActions) record(s string, args ...any) {
@@ -83,7 +85,10 @@ func (f *fakeActions) Jobs(_ context.Context, n int) ([]*job.Job, error) {
 }
 func (f *fakeActions) AwaitsApproval(j *job.Job) bool { return j.ID == 77 }
 
-func (f *fakeActions) Wait(_ context.Context, id int64) (*job.Job, error) {
+func (f *fakeActions) Wait(_ context.Context, _ string, id int64) (*job.Job, error) {
+	if f.waitErr != nil {
+		return nil, f.waitErr
+	}
 	if f.final != nil {
 		return f.final, nil
 	}
@@ -384,4 +389,20 @@ type slowActions struct {
 func (s *slowActions) Redeploy(ctx context.Context, who, service string) (int64, error) {
 	<-s.release
 	return s.fakeActions.Redeploy(ctx, who, service)
+}
+
+// TestAJobNotFollowedIsSaid: when the job cannot be followed (too many
+// are), the user is told so instead of waiting for a result that never
+// comes.
+func TestAJobNotFollowedIsSaid(t *testing.T) {
+	resp := newResponses(t)
+	a := &fakeActions{waitErr: errors.New("too many jobs followed")}
+	s := newHandler(t, a, resp.srv.URL+"/")
+	body := slashBody("T1", "UADMIN", "redeploy shop_api", resp.srv.URL+"/commands/T1/1/x")
+	if _, err := s.Handle(context.Background(), signed(body, now), body); err != nil {
+		t.Fatal(err)
+	}
+	if m := resp.next(t); !strings.Contains(m.Text, "not followed") || !strings.Contains(m.Text, "too many jobs followed") {
+		t.Errorf("posted %+v, want it to say the job is not followed and why", m)
+	}
 }

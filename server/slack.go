@@ -174,7 +174,15 @@ func (a chatActions) Jobs(ctx context.Context, n int) ([]*job.Job, error) {
 	return a.s.d.Store.List(ctx, store.Filter{Limit: n})
 }
 
-func (a chatActions) Wait(ctx context.Context, id int64) (*job.Job, error) {
+// Wait follows job id for chat user who, holding one of the follower
+// slots ?wait=1 takes (under who, as the API's are under a token), so
+// chat commands follow no more jobs than the API would.
+func (a chatActions) Wait(ctx context.Context, who string, id int64) (*job.Job, error) {
+	release, err := a.s.followers.acquire(who)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	j, err := a.s.d.Store.Get(ctx, id)
 	if err != nil {
 		return nil, err
