@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +53,7 @@ type Slack struct {
 	ackWithin time.Duration
 	followFor time.Duration
 	errorText func(error) string
+	seen      seen
 }
 
 // NewSlack returns the handler of cfg's users, running their commands
@@ -85,7 +88,7 @@ type outcome struct {
 // Handle verifies one request (header and raw body) and runs it. It
 // returns the answer to send at once (HTTP 200, within Slack's 3 s), or
 // an error when the request is refused and starts nothing: ErrUnsigned,
-// ErrSignature, ErrStale, ErrMalformed or ErrResponseURL. Users the
+// ErrSignature, ErrStale, ErrReplay, ErrMalformed or ErrResponseURL. Users the
 // config does not list, unknown commands, missing scopes and wrong
 // arguments are answered, to the user alone, saying so.
 //
@@ -95,8 +98,15 @@ type outcome struct {
 // ctx is the request's; the command runs on past it, for at most
 // FollowFor.
 func (s *Slack) Handle(ctx context.Context, h http.Header, body []byte) (*slack.WebhookMessage, error) {
-	if err := Verify(s.cfg.SigningSecret, h, body, s.now()); err != nil {
+	now := s.now()
+	if err := Verify(s.cfg.SigningSecret, h, body, now); err != nil {
 		return nil, err
+	}
+	// Verify checked both headers: a verified signature is its hex MAC
+	// in any case, so it is remembered in lower case.
+	ts, _ := strconv.ParseInt(h.Get("X-Slack-Request-Timestamp"), 10, 64)
+	if !s.seen.first(strings.ToLower(h.Get("X-Slack-Signature")), time.Unix(ts, 0), now) {
+		return nil, ErrReplay
 	}
 	req, err := ParseRequest(body)
 	if err != nil {

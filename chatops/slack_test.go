@@ -406,3 +406,30 @@ func TestAJobNotFollowedIsSaid(t *testing.T) {
 		t.Errorf("posted %+v, want it to say the job is not followed and why", m)
 	}
 }
+
+// TestReplayedRequestsStartNothing: a signed request seen once is
+// refused when it comes again inside the timestamp window, however its
+// signature's hex is cased, so a captured command runs once.
+func TestReplayedRequestsStartNothing(t *testing.T) {
+	resp := newResponses(t)
+	a := &fakeActions{}
+	s := newHandler(t, a, resp.srv.URL+"/")
+	body := slashBody("T1", "UADMIN", "redeploy shop_api", resp.srv.URL+"/commands/T1/1/x")
+	h := signed(body, now)
+	if _, err := s.Handle(context.Background(), h, body); err != nil {
+		t.Fatal(err)
+	}
+	upper := headers("v0="+strings.ToUpper(strings.TrimPrefix(h.Get("X-Slack-Signature"), "v0=")), h.Get("X-Slack-Request-Timestamp"))
+	for name, h := range map[string]http.Header{"as sent": h, "upper-case hex": upper} {
+		if _, err := s.Handle(context.Background(), h, body); !errors.Is(err, ErrReplay) {
+			t.Errorf("%s again: %v, want %v", name, err, ErrReplay)
+		}
+	}
+	later := signed(body, now.Add(time.Second))
+	if _, err := s.Handle(context.Background(), later, body); err != nil {
+		t.Errorf("the same command sent again a second later: %v", err)
+	}
+	if n := len(a.Calls()); n != 2 {
+		t.Errorf("%d actions run, want 2", n)
+	}
+}

@@ -38,7 +38,8 @@ func status(err error) int {
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, webhook.ErrSignature), errors.Is(err, webhook.ErrUnsigned), errors.Is(err, errUnauthorized),
-		errors.Is(err, chatops.ErrSignature), errors.Is(err, chatops.ErrUnsigned), errors.Is(err, chatops.ErrStale):
+		errors.Is(err, chatops.ErrSignature), errors.Is(err, chatops.ErrUnsigned), errors.Is(err, chatops.ErrStale),
+		errors.Is(err, chatops.ErrReplay):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden), errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrScope):
 		return http.StatusForbidden

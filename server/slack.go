@@ -53,7 +53,7 @@ func (s *Server) slack(sl *chatops.Slack) echo.HandlerFunc {
 			return err
 		}
 		msg, err := sl.Handle(c.Request().Context(), c.Request().Header, body)
-		if errors.Is(err, chatops.ErrSignature) || errors.Is(err, chatops.ErrUnsigned) || errors.Is(err, chatops.ErrStale) {
+		if errors.Is(err, chatops.ErrSignature) || errors.Is(err, chatops.ErrUnsigned) || errors.Is(err, chatops.ErrStale) || errors.Is(err, chatops.ErrReplay) {
 			s.failures.fail(remote)
 		}
 		if err != nil {
