@@ -51,7 +51,7 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errBodyTimeout):
 		return http.StatusRequestTimeout
-	case errors.As(err, &up) && up.timedOut:
+	case errors.As(err, &up) && up.timedOut, errors.Is(err, errTimedOut):
 		return http.StatusGatewayTimeout
 	case errors.As(err, &up):
 		return http.StatusBadGateway
@@ -83,6 +83,8 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errNotFound     = errors.New("not found")
 	errRateLimited  = errors.New("rate limited")
+	// errTimedOut is work done on a request that did not end in time.
+	errTimedOut = errors.New("timed out")
 )
 
 // errorHandler writes every error as {"error": "..."} with its status.
