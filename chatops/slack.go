@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/job"
 )
 
 // Defaults of Options.
@@ -238,10 +239,20 @@ func (s *Slack) follow(ctx context.Context, log zerolog.Logger, responseURL, who
 		return
 	}
 	text := jobText(j)
-	if !j.Status.Final() {
+	switch {
+	case j.Status == job.Waiting:
+		// Wait ends as soon as a job waits: an approval, a window or a
+		// freeze may take hours, longer than a response URL lasts.
+		text += fmt.Sprintf("\nIt waits; its end is not posted here: ask with /deploy status %d.", id)
+	case !j.Status.Final():
 		text += fmt.Sprintf("\nStill %s after %s; ask again with /deploy status %d.", j.Status, s.followFor, id)
 	}
-	if err := s.respond.post(context.WithoutCancel(ctx), responseURL, message(inChannel, text)); err != nil {
+	m := message(inChannel, text)
+	if s.actions.AwaitsApproval(j) {
+		b := ApprovalBlocks(text, id)
+		m.Blocks = &b
+	}
+	if err := s.respond.post(context.WithoutCancel(ctx), responseURL, m); err != nil {
 		log.Warn().Err(err).Int64("job", id).Msg("slack result not posted")
 	}
 }

@@ -433,3 +433,22 @@ func TestReplayedRequestsStartNothing(t *testing.T) {
 		t.Errorf("%d actions run, want 2", n)
 	}
 }
+
+// TestAWaitingJobIsSaidAsSuch: the wait for a job's end stops when it
+// starts waiting (for an approval, a window or a freeze), at once; the
+// message says it waits, not that it is still waiting after the whole
+// follow time.
+func TestAWaitingJobIsSaidAsSuch(t *testing.T) {
+	resp := newResponses(t)
+	a := &fakeActions{final: &job.Job{ID: 42, Project: "shop", Action: job.ActionPromote, Status: job.Waiting,
+		Stage: &job.CurrentStage{Name: "waiting for approval"}}}
+	s := newHandler(t, a, resp.srv.URL+"/")
+	body := slashBody("T1", "UADMIN", "promote shop staging production", resp.srv.URL+"/commands/T1/1/x")
+	if _, err := s.Handle(context.Background(), signed(body, now), body); err != nil {
+		t.Fatal(err)
+	}
+	m := resp.next(t)
+	if strings.Contains(m.Text, "after 30m") || !strings.Contains(m.Text, "waiting for approval") || !strings.Contains(m.Text, "status 42") {
+		t.Errorf("posted %q, want it to say the job waits and how to ask again", m.Text)
+	}
+}
