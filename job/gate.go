@@ -106,11 +106,15 @@ func (r *Runner) supersede(ctx context.Context, j *Job, olds []*Job) {
 func (r *Runner) Continue(j *Job) {
 	r.mu.Lock()
 	closed, ctx := r.closed, r.baseCtx
+	if !closed && ctx != nil {
+		// Under the lock Shutdown sets closed with, so the Add comes
+		// before its Wait, never beside it.
+		r.wg.Add(1)
+	}
 	r.mu.Unlock()
 	if closed || ctx == nil {
 		return
 	}
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		r.run(ctx, j, nil, r.deployHeld)
