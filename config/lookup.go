@@ -80,7 +80,7 @@ func (p *Project) Environment(env string) (*Deploy, int, bool) {
 }
 
 // Reaches reports whether what target d deploys reaches service svc:
-// d lists it, or a target taking promotions from d's environment does
+// d manages it, or a target taking promotions from d's environment does
 // (or one promoting from that one, and so on).
 func (p *Project) Reaches(d *Deploy, svc string) bool {
 	seen := map[*Deploy]bool{}
@@ -91,7 +91,7 @@ func (p *Project) Reaches(d *Deploy, svc string) bool {
 			continue
 		}
 		seen[t] = true
-		if slices.ContainsFunc(t.Services, func(s Service) bool { return s.Name == svc }) {
+		if t.Manages(svc) {
 			return true
 		}
 		for i := range p.Deploy {
@@ -142,34 +142,43 @@ func (d *Deploy) UpdateFor(s Service) Update {
 	return u
 }
 
-// ServiceTarget finds the first deploy target that lists service name,
-// with its project and entry. A stack target owns the Swarm services
-// named <stack>_<key> (stack names hold no '_'), whether its services
-// list the key or not; the keys it lists are never Swarm names.
+// ServiceTarget finds the first deploy target that manages service name
+// (see Manages), with its project and entry. A stack service's entry is
+// named for the Swarm service and carries the update settings of its
+// key, if the target lists it.
 func (c *Config) ServiceTarget(name string) (*Project, *Deploy, Service, bool) {
 	for i := range c.Projects {
 		p := &c.Projects[i]
 		for j := range p.Deploy {
-			if st := p.Deploy[j].Stack; st != nil {
-				if key, ok := strings.CutPrefix(name, st.Name+"_"); ok && key != "" {
-					s := Service{Name: name}
-					for _, ls := range p.Deploy[j].Services {
-						if ls.Name == key {
-							s.Update = ls.Update
-						}
-					}
-					return p, &p.Deploy[j], s, true
-				}
+			d := &p.Deploy[j]
+			if !d.Manages(name) {
 				continue
 			}
-			for _, s := range p.Deploy[j].Services {
-				if s.Name == name {
-					return p, &p.Deploy[j], s, true
-				}
+			if d.Stack == nil {
+				k := slices.IndexFunc(d.Services, func(s Service) bool { return s.Name == name })
+				return p, d, d.Services[k], true
 			}
+			s := Service{Name: name}
+			key := strings.TrimPrefix(name, d.Stack.Name+"_")
+			if k := slices.IndexFunc(d.Services, func(s Service) bool { return s.Name == key }); k >= 0 {
+				s.Update = d.Services[k].Update
+			}
+			return p, d, s, true
 		}
 	}
 	return nil, nil, Service{}, false
+}
+
+// Manages reports whether the Swarm service name is d's: listed by an
+// image-only target, or named <stack>_<key> by a stack target, which
+// owns every such service whether its services list the key or not
+// (stack names hold no '_'; the keys it lists are never Swarm names).
+func (d *Deploy) Manages(name string) bool {
+	if d.Stack != nil {
+		key, ok := strings.CutPrefix(name, d.Stack.Name+"_")
+		return ok && key != ""
+	}
+	return slices.ContainsFunc(d.Services, func(s Service) bool { return s.Name == name })
 }
 
 // Wants reports whether event is one the project is notified of.

@@ -46,7 +46,10 @@ type Deps struct {
 	Jobs     JobReader
 	Logs     LogReader
 	Sessions *Sessions
-	Log      zerolog.Logger
+	// Stacks lists the services of stack targets for the services page;
+	// nil lists none of them.
+	Stacks job.StackServices
+	Log    zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -441,3 +441,52 @@ func TestSessionsOfOneTokenAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// fakeStacks runs the services of each stack it holds.
+type fakeStacks map[string][]string
+
+func (f fakeStacks) Services(_ context.Context, stack string) ([]string, error) { return f[stack], nil }
+
+// TestServicesPageListsAStacksServices: a stack target's services are
+// listed by their Swarm names as they run, never by the keys of the
+// target's order, and a service labelled as the stack's but not named
+// <stack>_<key> is not the stack's to act on.
+func TestServicesPageListsAStacksServices(t *testing.T) {
+	cfg, err := config.Load(strings.NewReader(fmt.Sprintf(`
+registry: {host: "r:5000"}
+tokens: [{name: boss, token: %s, scopes: [admin]}]
+projects:
+  - name: shop
+    repo: https://git.example.com/team/shop.git
+    secret: %s
+    images: [{name: shop/api}]
+    deploy:
+      - {branch: main, services: [shop-web]}
+      - {branch: next, stack: {name: vipay, file: compose.yml}, services: [api]}
+`, adminToken, hookSecret)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Deps{Config: cfg, Jobs: &fakeJobs{}, Logs: fakeLogs{}, Sessions: NewSessions(time.Hour, nil),
+		Stacks: fakeStacks{"vipay": {"stranger", "vipay_api", "vipay_worker"}}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{h: h}
+	c := f.signIn(t, adminToken)
+
+	body := f.get(t, "/services", c).Body.String()
+	for _, want := range []string{"shop-web", "vipay_api", "vipay_worker"} {
+		if !strings.Contains(body, `data-service="`+want+`"`) {
+			t.Errorf("services page lacks %s", want)
+		}
+	}
+	for _, not := range []string{"api", "stranger"} {
+		if strings.Contains(body, `data-service="`+not+`"`) {
+			t.Errorf("services page lists %s, which is no managed Swarm service", not)
+		}
+	}
+	if jobs := f.get(t, "/jobs", c).Body.String(); !strings.Contains(jobs, "<option >vipay_worker</option>") {
+		t.Errorf("the jobs page's service filter lacks vipay_worker")
+	}
+}

@@ -67,7 +67,7 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, v view) error {
 	if err != nil {
 		return fmt.Errorf("list jobs: %w", err)
 	}
-	d := jobsData{Filter: f, Statuses: statuses, Services: h.serviceNames(), Jobs: jobs, Live: f.Before == 0, Now: h.d.Now()}
+	d := jobsData{Filter: f, Statuses: statuses, Jobs: jobs, Live: f.Before == 0, Now: h.d.Now()}
 	for _, p := range h.d.Config.Projects {
 		d.Projects = append(d.Projects, p.Name)
 	}
@@ -86,5 +86,7 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, v view) error {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		return h.pages["jobs"].ExecuteTemplate(w, "rows", v)
 	}
+	d.Services = h.serviceNames(r.Context()) // the filter's, not the rows'
+	v.Data = d
 	return h.render(w, "jobs", v)
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -81,8 +82,8 @@ func (h *Handler) projects(w http.ResponseWriter, r *http.Request, v view) error
 
 // services is the services page; its script fills it from the API
 // (GET /api/services and each service's /tags), which asks Swarm.
-func (h *Handler) services(w http.ResponseWriter, _ *http.Request, v view) error {
-	v.Title, v.Nav, v.Data = "Services", "services", h.serviceNames()
+func (h *Handler) services(w http.ResponseWriter, r *http.Request, v view) error {
+	v.Title, v.Nav, v.Data = "Services", "services", h.serviceNames(r.Context())
 	return h.render(w, "services", v)
 }
 
@@ -96,17 +97,21 @@ func (h *Handler) prunePage(w http.ResponseWriter, _ *http.Request, v view) erro
 	return h.render(w, "prune", v)
 }
 
-// serviceNames are the managed services, each once, in config order.
-func (h *Handler) serviceNames() []string {
-	var names []string
-	for _, p := range h.d.Config.Projects {
-		for _, d := range p.Deploy {
-			for _, s := range d.Services {
-				if !slices.Contains(names, s.Name) {
-					names = append(names, s.Name)
-				}
-			}
-		}
+// stackListTimeout bounds the listing of stacks' services for a page: a
+// local engine answers in milliseconds, and a stalled one must not hold
+// the page.
+const stackListTimeout = 5 * time.Second
+
+// serviceNames are the managed services, each once, in config order, a
+// stack's as they run now: the ones GET /api/services lists. A stack
+// whose services cannot be listed is logged and left out; the services
+// page's call to the API says so on the page.
+func (h *Handler) serviceNames(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, stackListTimeout)
+	defer cancel()
+	names, err := job.ManagedServices(ctx, h.d.Config, h.d.Stacks)
+	if err != nil {
+		h.d.Log.Warn().Err(err).Msg("dashboard: some stacks' services could not be listed")
 	}
 	return names
 }

@@ -384,6 +384,11 @@ func TestStackRefusesAndStops(t *testing.T) {
 	if webAfter, _ := s.service(t, "web"); webAfter.Version.Index != webBefore.Version.Index {
 		t.Errorf("web changed after api failed before it")
 	}
+	// The failed stack update is counted as an image update's would be.
+	code, body := s.sh.Do(http.MethodGet, "/metrics", nil, nil)
+	if want := `swarmhook_engine_errors_total{op="update"} 1`; code != http.StatusOK || !strings.Contains(string(body), want) {
+		t.Errorf("/metrics (%d) lacks %s", code, want)
+	}
 }
 
 // TestStackPrune: with prune: true a service dropped from the file is
@@ -421,5 +426,96 @@ func TestStackPrune(t *testing.T) {
 	}
 	if _, ok := s.service(t, "one"); !ok {
 		t.Errorf("one is gone")
+	}
+}
+
+// TestStackServicesListedAndRolledBackToATag: a stack's services are
+// managed services like any other: listed by GET /api/services with
+// their state, offered their branch's tags, and one rolls back to a tag
+// by its image alone while the rest of the stack stays as it is. A
+// project-wide tag deploy to the stack target is refused, changing
+// nothing.
+func TestStackServicesListedAndRolledBackToATag(t *testing.T) {
+	s := newGitStack(t, "        services: [api]")
+	app := s.ns + "/app"
+	compose := s.compose(s.svc("api", app, "hi", "")+s.svc("side", s.side, "hi", ""), "")
+	for _, v := range []string{"app v1", "app v2"} {
+		s.files = testenv.AppFiles(t, v)
+		s.files["Dockerfile"] = testenv.HealthyDockerfile
+		if j, log := s.push(t, compose, nil); j.Status != "succeeded" {
+			t.Fatalf("push of %s: %s: %s\n%s", v, j.Status, j.Error, testenv.TrimLines(log, 60))
+		}
+	}
+	api, side := s.name+"_api", s.name+"_side"
+
+	code, body := s.sh.API(http.MethodGet, "/api/services", nil)
+	var list struct {
+		Services []struct {
+			Name    string `json:"name"`
+			Image   string `json:"image"`
+			Tag     string `json:"tag"`
+			Digest  string `json:"digest"`
+			Running uint64 `json:"running"`
+			Tasks   []struct {
+				Node  string `json:"node"`
+				State string `json:"state"`
+			} `json:"tasks"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/services: %d %s", code, body)
+	}
+	var names []string
+	for _, st := range list.Services {
+		names = append(names, st.Name)
+		if st.Name == api && (st.Digest == "" || !strings.HasPrefix(st.Tag, "main-") || st.Running != 1 || len(st.Tasks) != 1 || st.Tasks[0].Node == "") {
+			t.Errorf("state of %s: %+v, want its main- tag, digest, one running task and its node", api, st)
+		}
+	}
+	if !slices.Contains(names, api) || !slices.Contains(names, side) || slices.Contains(names, "api") {
+		t.Errorf("GET /api/services lists %v, want %s and %s by their Swarm names", names, api, side)
+	}
+
+	code, body = s.sh.API(http.MethodGet, "/api/services/"+api+"/tags", nil)
+	var cands struct {
+		Tags []struct {
+			Tag    string `json:"tag"`
+			Status string `json:"status"`
+		} `json:"tags"`
+	}
+	if err := json.Unmarshal(body, &cands); code != http.StatusOK || err != nil || len(cands.Tags) != 2 {
+		t.Fatalf("tags of %s: %d %s, want the two builds' tags", api, code, body)
+	}
+	for _, c := range cands.Tags {
+		if c.Status != "succeeded" {
+			t.Errorf("candidate %s: %s, want succeeded", c.Tag, c.Status)
+		}
+	}
+	older := cands.Tags[1].Tag
+	sideBefore, _ := s.service(t, "side")
+	apiBefore, _ := s.service(t, "api")
+
+	code, body = s.sh.API(http.MethodPost, "/api/projects/app/deploy", []byte(`{"branch":"main","tag":"`+older+`"}`))
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "deploys stack "+s.name) {
+		t.Errorf("tag deploy to the stack target: %d %s, want 400 saying it deploys stack %s", code, body, s.name)
+	}
+	if after, _ := s.service(t, "api"); after.Version.Index != apiBefore.Version.Index {
+		t.Errorf("a refused tag deploy changed %s", api)
+	}
+
+	code, body = s.sh.API(http.MethodPost, "/api/services/"+api+"/rollback?wait=1", []byte(`{"tag":"`+older+`"}`))
+	if code != http.StatusOK {
+		t.Fatalf("rollback of %s to %s: %d %s", api, older, code, body)
+	}
+	after, _ := s.service(t, "api")
+	cs := after.Spec.TaskTemplate.ContainerSpec
+	if !strings.Contains(cs.Image, ":"+older+"@sha256:") {
+		t.Errorf("%s runs %s after the rollback, want %s", api, cs.Image, older)
+	}
+	if !slices.Contains(cs.Env, "GREETING=hi") || after.Spec.Labels["com.docker.stack.namespace"] != s.name {
+		t.Errorf("%s lost the rest of its stack spec: env %v, labels %v", api, cs.Env, after.Spec.Labels)
+	}
+	if sideAfter, _ := s.service(t, "side"); sideAfter.Version.Index != sideBefore.Version.Index {
+		t.Errorf("%s changed when only %s rolled back", side, api)
 	}
 }

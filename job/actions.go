@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
@@ -73,10 +74,8 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no deploy target of project %s matches branch %s", p.Name, j.Branch)
 	}
-	if target.Stack != nil {
-		// The stack file at the tag's commit is not at hand here; its
-		// services are keys of the file, not Swarm names.
-		return fmt.Errorf("branch %s deploys stack %s from its file: deploy the branch head, not a tag", j.Branch, target.Stack.Name)
+	if err := TagDeployable(target, j.Branch); err != nil {
+		return err
 	}
 	component, err := tagpolicy.BranchComponent(j.Branch)
 	if err != nil {
@@ -103,6 +102,30 @@ func (r *Runner) deployTag(ctx context.Context, j *Job, w io.Writer) error {
 		return err
 	}
 	return r.tagLatest(ctx, j, w)
+}
+
+// ErrStackTagDeploy means a deploy of a tag was asked of a deploy target
+// that deploys a stack.
+var ErrStackTagDeploy = errors.New("job: a tag cannot be deployed to a stack target")
+
+// TagDeployable says whether a tag may be deployed to target, branch's:
+// not when it deploys a stack. A tag names the images a build pushed,
+// not the compose file that build deployed them with, so deploying it
+// would have to guess the rest of the stack (the file of today's head
+// would be a stack that never ran, the build's commit may be gone). One
+// service of the stack can go back to a tag: a rollback with a tag
+// changes only its image, as docker service update --image does.
+func TagDeployable(target *config.Deploy, branch string) error {
+	if target.Stack == nil {
+		return nil
+	}
+	key := "<key>"
+	if len(target.Services) > 0 {
+		key = target.Services[0].Name
+	}
+	return fmt.Errorf("%w: branch %s deploys stack %s from the compose file of the commit it builds, and a tag records images, "+
+		"not that file: deploy the branch head, or roll one service back to the tag (POST /api/services/%s_%s/rollback with {\"tag\": ...})",
+		ErrStackTagDeploy, branch, target.Stack.Name, target.Stack.Name, key)
 }
 
 // Do records a job for req and runs fn as that job, now, on the caller's

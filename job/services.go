@@ -89,3 +89,48 @@ func eachService(cfg *config.Config, fn func(p *config.Project, d *config.Deploy
 		}
 	}
 }
+
+// StackServices says which services run in a stack; *stack.Inventory
+// satisfies it. Safe for concurrent use.
+type StackServices interface {
+	Services(ctx context.Context, stack string) ([]string, error)
+}
+
+// ManagedServices names the Swarm services swarmhook manages, each once,
+// in config order: an image-only target's as it lists them, a stack
+// target's as the swarm runs them in the stack's namespace (sorted), or
+// none when stacks is nil. When a stack's services cannot be listed, it
+// returns the names it found and an error saying which.
+func ManagedServices(ctx context.Context, cfg *config.Config, stacks StackServices) ([]string, error) {
+	var names []string
+	var errs []error
+	add := func(name string) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for i := range cfg.Projects {
+		for j := range cfg.Projects[i].Deploy {
+			d := &cfg.Projects[i].Deploy[j]
+			if d.Stack == nil {
+				for _, s := range d.Services {
+					add(s.Name)
+				}
+				continue
+			}
+			if stacks == nil {
+				continue
+			}
+			running, err := stacks.Services(ctx, d.Stack.Name)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, name := range running {
+				if d.Manages(name) { // labelled as the stack's and named so
+					add(name)
+				}
+			}
+		}
+	}
+	return names, errors.Join(errs...)
+}

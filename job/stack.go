@@ -12,6 +12,7 @@ import (
 
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/imageref"
+	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
@@ -117,8 +118,14 @@ func (r *Runner) PlanBranch(ctx context.Context, project, branch string) (*stack
 	images := make([]Image, len(p.Images))
 	for i, im := range p.Images {
 		images[i] = Image{Name: im.Name, Ref: r.d.Registry.Ref(im.Name, latest)}
-		if d, err := r.d.Registry.Digest(ctx, im.Name, latest); err == nil {
+		// A branch never built has no -latest: its services would get a
+		// first build. Any other failure would plan every service of the
+		// image as changed, so it is the plan's error.
+		switch d, err := r.d.Registry.Digest(ctx, im.Name, latest); {
+		case err == nil:
 			images[i].Ref = imageref.Pinned(images[i].Ref, d)
+		case !errors.Is(err, registry.ErrNotFound):
+			return nil, fmt.Errorf("plan: digest of %s:%s: %w", im.Name, latest, err)
 		}
 	}
 	return PlanStack(ctx, r.d.Stacks, target, tree, images, r.d.Registry.Host())

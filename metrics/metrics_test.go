@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/updater"
 )
 
 func TestDeliveryIncrementsItsLabelledCounter(t *testing.T) {
@@ -119,6 +121,21 @@ func (f fakeEngine) Retag(context.Context, string, string, string, string, io.Wr
 }
 func (f fakeEngine) Digest(context.Context, string, string) (string, error) { return "", f.err }
 
+// fakeRollout fails every stack service change with err.
+type fakeRollout struct{ err error }
+
+func (f fakeRollout) Create(context.Context, updater.Creator, swarm.ServiceSpec, updater.Settings, time.Duration, io.Writer) (updater.Result, error) {
+	return updater.Result{}, f.err
+}
+
+func (f fakeRollout) Replace(context.Context, swarm.ServiceSpec, updater.Settings, time.Duration, io.Writer) (updater.Result, error) {
+	return updater.Result{}, f.err
+}
+
+func (f fakeRollout) Rollback(context.Context, string, time.Duration, io.Writer) (updater.Result, error) {
+	return updater.Result{}, f.err
+}
+
 func TestWrappersCountFaultsNotAnswers(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -137,6 +154,10 @@ func TestWrappersCountFaultsNotAnswers(t *testing.T) {
 			m.Builder(fakeEngine{tt.err}).Build(ctx, builder.Request{}, io.Discard)
 			m.Builder(fakeEngine{tt.err}).Push(ctx, "r", io.Discard)
 			m.Tagger(fakeEngine{tt.err}).Digest(ctx, "r", "t")
+			roll := m.Rollout(fakeRollout{tt.err})
+			roll.Create(ctx, nil, swarm.ServiceSpec{}, updater.Settings{}, time.Minute, io.Discard)
+			roll.Replace(ctx, swarm.ServiceSpec{}, updater.Settings{}, time.Minute, io.Discard)
+			roll.Rollback(ctx, "s", time.Minute, io.Discard)
 			want := 0.0
 			if tt.counts {
 				want = 1
@@ -148,6 +169,9 @@ func TestWrappersCountFaultsNotAnswers(t *testing.T) {
 				{"engine build", testutil.ToFloat64(m.engineErrors.WithLabelValues("build"))},
 				{"engine push", testutil.ToFloat64(m.engineErrors.WithLabelValues("push"))},
 				{"registry digest", testutil.ToFloat64(m.registryErrors.WithLabelValues("digest"))},
+				{"stack create", testutil.ToFloat64(m.engineErrors.WithLabelValues("create"))},
+				{"stack update", testutil.ToFloat64(m.engineErrors.WithLabelValues("update"))},
+				{"stack rollback", testutil.ToFloat64(m.engineErrors.WithLabelValues("rollback"))},
 			} {
 				if c.got != want {
 					t.Errorf("%s errors = %v, want %v", c.what, c.got, want)

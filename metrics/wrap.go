@@ -6,9 +6,12 @@ import (
 	"io"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
+
 	"github.com/swarmhook/swarmhook/builder"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/updater"
 )
 
@@ -109,5 +112,36 @@ func (c countingUpdater) Redeploy(ctx context.Context, service string, timeout t
 func (c countingUpdater) Scale(ctx context.Context, service string, replicas uint64, timeout time.Duration, log io.Writer) (updater.Result, error) {
 	r, err := c.u.Scale(ctx, service, replicas, timeout, log)
 	c.count("scale", err)
+	return r, err
+}
+
+// Rollout counts the errors of r's stack service changes as engine
+// errors, by operation as Updater does: "create" for a service the
+// stack file adds, "update" for one it changes (a service that failed to
+// converge is counted too), "rollback" for a rollback_all revert.
+func (m *Metrics) Rollout(r stack.Rollout) stack.Rollout {
+	return countingRollout{r, countingUpdater{m: m}}
+}
+
+type countingRollout struct {
+	r stack.Rollout
+	c countingUpdater
+}
+
+func (c countingRollout) Create(ctx context.Context, cr updater.Creator, spec swarm.ServiceSpec, s updater.Settings, timeout time.Duration, log io.Writer) (updater.Result, error) {
+	r, err := c.r.Create(ctx, cr, spec, s, timeout, log)
+	c.c.count("create", err)
+	return r, err
+}
+
+func (c countingRollout) Replace(ctx context.Context, spec swarm.ServiceSpec, s updater.Settings, timeout time.Duration, log io.Writer) (updater.Result, error) {
+	r, err := c.r.Replace(ctx, spec, s, timeout, log)
+	c.c.count("update", err)
+	return r, err
+}
+
+func (c countingRollout) Rollback(ctx context.Context, service string, timeout time.Duration, log io.Writer) (updater.Result, error) {
+	r, err := c.r.Rollback(ctx, service, timeout, log)
+	c.c.count("rollback", err)
 	return r, err
 }

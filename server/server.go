@@ -41,11 +41,14 @@ type LogReader interface {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Config   *config.Config
-	Jobs     Submitter
-	Store    JobReader
-	Logs     LogReader
-	Swarm    Swarm
+	Config *config.Config
+	Jobs   Submitter
+	Store  JobReader
+	Logs   LogReader
+	Swarm  Swarm
+	// Stacks lists the services of stack targets for GET /api/services;
+	// nil lists none of them.
+	Stacks   job.StackServices
 	Registry Registry
 	Heads    Heads
 	Log      zerolog.Logger

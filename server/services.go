@@ -292,10 +292,14 @@ func (s *Server) deployRequest(ctx context.Context, project, branch, tag string)
 	if err := webhook.ValidRefName(branch); err != nil {
 		return job.Request{}, fmt.Errorf("%w: branch: %v", errBadRequest, err)
 	}
-	if _, ok := p.DeployFor(branch); !ok && tag != "" {
-		return job.Request{}, fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, branch)
-	}
 	if tag != "" {
+		target, ok := p.DeployFor(branch)
+		if !ok {
+			return job.Request{}, fmt.Errorf("%w: no deploy target of %s matches branch %s", errBadRequest, p.Name, branch)
+		}
+		if err := job.TagDeployable(target, branch); err != nil {
+			return job.Request{}, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
 		comp, err := tagpolicy.BranchComponent(branch)
 		if err != nil {
 			return job.Request{}, fmt.Errorf("%w: branch: %v", errBadRequest, err)
@@ -378,27 +382,27 @@ func (s *Server) scaleRequest(service string, replicas *uint64) (job.Request, er
 	return job.Request{Project: p.Name, Action: job.ActionScale, Trigger: job.TriggerManual, Service: svc.Name, Replicas: replicas}, nil
 }
 
-// listServices: GET /api/services, every managed service's state.
+// listServices: GET /api/services, every managed service's state: the
+// services image-only targets list and those running in stack targets'
+// namespaces (see job.ManagedServices).
 func (s *Server) listServices(c echo.Context) error {
-	var out []updater.Status
-	seen := map[string]bool{}
-	for _, p := range s.d.Config.Projects {
-		for _, d := range p.Deploy {
-			if d.Stack != nil {
-				continue // its services are keys of its stack file, not Swarm names
-			}
-			for _, svc := range d.Services {
-				if seen[svc.Name] {
-					continue
-				}
-				seen[svc.Name] = true
-				st, err := s.d.Swarm.Status(c.Request().Context(), svc.Name)
-				if err != nil {
-					st = updater.Status{Name: svc.Name, UpdateState: "unknown: " + err.Error()}
-				}
-				out = append(out, st)
-			}
+	ctx := c.Request().Context()
+	var names []string
+	err := callUpstream(ctx, s.limits.UpstreamTimeout, upstreamError{service: "Swarm", host: "manager", op: "list the stacks' services"},
+		func(ctx context.Context) (err error) {
+			names, err = job.ManagedServices(ctx, s.d.Config, s.d.Stacks)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	out := make([]updater.Status, 0, len(names))
+	for _, name := range names {
+		st, err := s.d.Swarm.Status(ctx, name)
+		if err != nil {
+			st = updater.Status{Name: name, UpdateState: "unknown: " + err.Error()}
 		}
+		out = append(out, st)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"services": out})
 }

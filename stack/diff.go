@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -96,7 +97,12 @@ func fieldsOf(spec swarm.ServiceSpec, netName map[string]string) map[string]stri
 			ports[i].PublishMode = swarm.PortConfigPublishModeIngress
 		}
 	}
-	slices.SortFunc(ports, func(a, b swarm.PortConfig) int { return int(a.TargetPort) - int(b.TargetPort) })
+	// One target may be published twice (53/tcp and 53/udp): order by
+	// all of a port, so Swarm's order never reads as a change.
+	slices.SortFunc(ports, func(a, b swarm.PortConfig) int {
+		return cmp.Or(cmp.Compare(a.TargetPort, b.TargetPort), strings.Compare(string(a.Protocol), string(b.Protocol)),
+			cmp.Compare(a.PublishedPort, b.PublishedPort), strings.Compare(string(a.PublishMode), string(b.PublishMode)))
+	})
 	put("endpoint_mode", ep.Mode)
 	put("ports", ports)
 	return out

@@ -7,6 +7,6 @@
 // is untrusted: no host mounts, no privileges, no host namespaces, no
 // resources outside the stack's namespace), interpolates ${VAR} from the
 // deploy target's values only, and converts it to Swarm specs. Plan
-// compares those with what runs; Apply carries a plan out through an
-// Applier that creates and updates services and waits for them.
+// compares those with what runs; Apply carries a plan out through a
+// Rollout that creates and updates services and waits for them.
 package stack

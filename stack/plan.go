@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -177,7 +178,7 @@ func diff(d *Desired, prune bool, svcs []swarm.Service, nets []network.Summary, 
 			gone = append(gone, s)
 		}
 	}
-	slices.SortFunc(gone, func(a, b swarm.Service) int { return cmpString(a.Spec.Name, b.Spec.Name) })
+	slices.SortFunc(gone, func(a, b swarm.Service) int { return strings.Compare(a.Spec.Name, b.Spec.Name) })
 	for _, s := range gone {
 		a := Keep
 		if prune {
@@ -209,16 +210,6 @@ func diff(d *Desired, prune bool, svcs []swarm.Service, nets []network.Summary, 
 		}
 	}
 	return p
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // order puts the services named in first in that order, then the rest

@@ -28,6 +28,17 @@ func spec(name, image string, env ...string) swarm.ServiceSpec {
 	}
 }
 
+// withPorts is s publishing target/protocol pairs, each on itself.
+func withPorts(s swarm.ServiceSpec, pairs ...any) swarm.ServiceSpec {
+	ep := &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		n := uint32(pairs[i].(int))
+		ep.Ports = append(ep.Ports, swarm.PortConfig{TargetPort: n, PublishedPort: n, Protocol: swarm.PortConfigProtocol(pairs[i+1].(string))})
+	}
+	s.EndpointSpec = ep
+	return s
+}
+
 // running is spec as Swarm answers it: networks by ID, the endpoint
 // mode left to its default, empty resources filled in.
 func running(id string, s swarm.ServiceSpec) swarm.Service {
@@ -83,6 +94,12 @@ func TestDiff(t *testing.T) {
 			name:    "the same digest under another tag is unchanged",
 			desired: []swarm.ServiceSpec{spec("shop_web", "reg/shop/web:main-latest@sha256:7", "A=1")},
 			running: []swarm.Service{running("1", spec("shop_web", "reg/shop/web:main-2026@sha256:7", "A=1"))},
+			want:    []Change{{KindService, "shop_web", Unchanged, nil}},
+		},
+		{
+			name:    "ports Swarm lists in another order are unchanged",
+			desired: []swarm.ServiceSpec{withPorts(web, 53, "udp", 53, "tcp")},
+			running: []swarm.Service{{ID: "1", Spec: withPorts(web, 53, "tcp", 53, "udp")}},
 			want:    []Change{{KindService, "shop_web", Unchanged, nil}},
 		},
 		{

@@ -42,6 +42,7 @@ import (
 	"github.com/swarmhook/swarmhook/registry"
 	"github.com/swarmhook/swarmhook/server"
 	"github.com/swarmhook/swarmhook/source"
+	"github.com/swarmhook/swarmhook/stack"
 	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/updater"
 	"github.com/swarmhook/swarmhook/webhook"
@@ -332,7 +333,7 @@ func serve(args []string, stderr io.Writer) error {
 		Updater:   m.Updater(swarm),
 		Services:  inventory,
 		Stacks:    docker,
-		Rollout:   swarm,
+		Rollout:   m.Rollout(swarm),
 		Log:       log,
 		Observers: []job.Observer{m, notifier},
 		Gate:      held,
@@ -357,14 +358,15 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	sessions := dashboard.NewSessions(cfg.Dashboard.SessionTTL.Duration, nil)
-	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Log: log})
+	stacks := stack.NewInventory(docker)
+	dash, err := dashboard.New(dashboard.Deps{Config: cfg, Jobs: jobs, Logs: logs, Sessions: sessions, Stacks: stacks, Log: log})
 	if err != nil {
 		return err
 	}
 	httpServer := server.New(server.Deps{
 		Sessions: sessions, Dashboard: dash,
 		Config: cfg, Jobs: runner, Store: jobs, Logs: logs,
-		Swarm: swarm, Registry: reg, Heads: runner, Plans: runner, Log: log,
+		Swarm: swarm, Stacks: stacks, Registry: reg, Heads: runner, Plans: runner, Log: log,
 		Deliveries: runner, Prune: pruner, Metrics: m.Handler(), DeliveryCounter: m, Gate: held,
 		Ready: []server.Check{
 			{Name: "engine", Probe: func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }},
