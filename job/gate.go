@@ -158,7 +158,7 @@ func (r *Runner) appendLog(j *Job, line string) {
 // to the target it waited for and, for a build, move -latest.
 func (r *Runner) deployHeld(ctx context.Context, j *Job, w io.Writer) error {
 	p, ok := r.cfg.Project(j.Project)
-	if !ok || j.Wait == nil || j.Wait.Target < 0 || j.Wait.Target >= len(p.Deploy) {
+	if !ok || j.Wait == nil || j.Wait.Target < 0 || j.Wait.Target >= len(p.Deploy) || !waitedFor(p, j, &p.Deploy[j.Wait.Target]) {
 		return errors.New("the deploy target this job waited for is no longer configured")
 	}
 	for _, d := range j.Decisions {
@@ -176,6 +176,17 @@ func (r *Runner) deployHeld(ctx context.Context, j *Job, w io.Writer) error {
 		return nil
 	}
 	return r.tagLatest(ctx, j, w)
+}
+
+// waitedFor reports whether target is still the one held job j was
+// to deploy to: j names it by its index, which a config changed across
+// a restart may give to another target.
+func waitedFor(p *config.Project, j *Job, target *config.Deploy) bool {
+	if j.Action == ActionPromote {
+		return target.Environment == j.Environment
+	}
+	t, ok := p.DeployFor(j.Branch)
+	return ok && t == target
 }
 
 // endWait records the wait j was in, if any, as a finished stage.

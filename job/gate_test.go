@@ -296,3 +296,34 @@ func TestPromote(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldDeployGoesOnlyToTheTargetItWaitedFor: a held job names its
+// target by its index in the project's deploy list; after a restart with
+// the targets moved, that index is another target, and the job fails
+// rather than deploy there.
+func TestHeldDeployGoesOnlyToTheTargetItWaitedFor(t *testing.T) {
+	rec := newRecorder()
+	g := &fakeGate{}
+	var id int64
+	gated(t, rec, gatedConfig, g, func(r *Runner) {
+		j, err := r.Submit(context.Background(), push("main", "c1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = j.ID
+		synctest.Wait()
+		h := g.held[0].Clone()
+		h.Wait.Target = 1 // as if the config now lists branch other's target there
+		h.Decisions = append(h.Decisions, Decision{Verdict: Approved, Who: "bob", At: time.Now()})
+		r.Continue(h)
+	})
+	j := rec.job(id)
+	if j.Status != Failed || !strings.Contains(j.Error, "no longer") {
+		t.Errorf("job %s %q, want failed saying its target is no longer configured", j.Status, j.Error)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "update api_other") {
+			t.Errorf("%q: the held build of main deployed to branch other's target", c)
+		}
+	}
+}
