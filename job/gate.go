@@ -122,12 +122,18 @@ func (r *Runner) Continue(j *Job) {
 }
 
 // End ends j, a job the gate held, as to (Rejected, Expired,
-// Superseded), saying why in its record and its log. After Shutdown it
-// does nothing: j stays waiting in the store, and the next start hands
-// it to the gate again, which ends it then.
+// Superseded), saying why in its record and its log. It returns at once
+// with j reading as ended; the log line and the save (retried while
+// data_dir is full, see saveEnd) happen on a goroutine of their own,
+// on a copy. After Shutdown it does nothing: j stays waiting in the
+// store, and the next start hands it to the gate again, which ends it
+// then.
 func (r *Runner) End(j *Job, to Status, why string) {
 	r.mu.Lock()
 	closed, ctx := r.closed, r.baseCtx
+	if !closed {
+		r.wg.Add(1) // under the lock Shutdown closes with, as Continue
+	}
 	r.mu.Unlock()
 	if closed {
 		return
@@ -137,8 +143,13 @@ func (r *Runner) End(j *Job, to Status, why string) {
 	}
 	j.Error = why
 	r.endWait(j)
-	r.appendLog(j, fmt.Sprintf("%s: %s", to, Printable(why)))
-	r.transition(ctx, j, to)
+	j.Status, j.Finished = to, r.d.Now().UTC()
+	e := j.Clone()
+	go func() {
+		defer r.wg.Done()
+		r.appendLog(e, fmt.Sprintf("%s: %s", to, Printable(why)))
+		r.transition(ctx, e, to)
+	}()
 }
 
 // appendLog adds one line to j's log.

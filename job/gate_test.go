@@ -327,3 +327,32 @@ func TestHeldDeployGoesOnlyToTheTargetItWaitedFor(t *testing.T) {
 		}
 	}
 }
+
+// TestEndReturnsAtOnce: End is called on an API request (a rejection)
+// and the gate's timers, and says it returns at once; with data_dir
+// full its save is retried in the background, not in the caller.
+func TestEndReturnsAtOnce(t *testing.T) {
+	rec := newRecorder()
+	g := &fakeGate{}
+	var id int64
+	gated(t, rec, gatedConfig, g, func(r *Runner) {
+		j, _ := r.Submit(context.Background(), push("main", "c1"))
+		id = j.ID
+		synctest.Wait()
+		rec.mu.Lock()
+		rec.failEnds = 3
+		rec.mu.Unlock()
+		h := g.held[0].Clone()
+		start := time.Now()
+		r.End(h, Rejected, "rejected by bob")
+		if took := time.Since(start); took > 0 {
+			t.Errorf("End took %s with data_dir full: it waited for the save", took)
+		}
+		if h.Status != Rejected || h.Error != "rejected by bob" {
+			t.Errorf("the caller's job reads %s %q, want rejected with the reason", h.Status, h.Error)
+		}
+	})
+	if j := rec.job(id); j.Status != Rejected || j.Error != "rejected by bob" {
+		t.Errorf("stored job: %s %q, want it saved rejected once space returned", j.Status, j.Error)
+	}
+}
