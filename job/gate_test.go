@@ -131,19 +131,27 @@ func TestHeldDeployFreesItsWorker(t *testing.T) {
 	}
 }
 
+// heldApproved pushes main, lets the gate hold its deploy, and returns
+// the job's id and a copy of the held job approved by bob.
+func heldApproved(t *testing.T, r *Runner, g *fakeGate) (int64, *Job) {
+	t.Helper()
+	j, err := r.Submit(context.Background(), push("main", "c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait()
+	h := g.held[0].Clone()
+	h.Decisions = append(h.Decisions, Decision{Verdict: Approved, Who: "bob", At: time.Now()})
+	return j.ID, h
+}
+
 func TestContinueDeploysAndTags(t *testing.T) {
 	rec := newRecorder()
 	g := &fakeGate{}
 	var id int64
 	gated(t, rec, gatedConfig, g, func(r *Runner) {
-		j, err := r.Submit(context.Background(), push("main", "c1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id = j.ID
-		synctest.Wait()
-		h := g.held[0].Clone()
-		h.Decisions = append(h.Decisions, Decision{Verdict: Approved, Who: "bob", At: time.Now()})
+		var h *Job
+		id, h = heldApproved(t, r, g)
 		r.Continue(h)
 	})
 	j := rec.job(id)
@@ -306,15 +314,9 @@ func TestHeldDeployGoesOnlyToTheTargetItWaitedFor(t *testing.T) {
 	g := &fakeGate{}
 	var id int64
 	gated(t, rec, gatedConfig, g, func(r *Runner) {
-		j, err := r.Submit(context.Background(), push("main", "c1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id = j.ID
-		synctest.Wait()
-		h := g.held[0].Clone()
+		var h *Job
+		id, h = heldApproved(t, r, g)
 		h.Wait.Target = 1 // as if the config now lists branch other's target there
-		h.Decisions = append(h.Decisions, Decision{Verdict: Approved, Who: "bob", At: time.Now()})
 		r.Continue(h)
 	})
 	j := rec.job(id)
