@@ -170,22 +170,36 @@ func (s *Server) rollbackRequest(ctx context.Context, service, tag string) (job.
 	return job.Request{Project: p.Name, Action: job.ActionRollback, Trigger: job.TriggerRollback, Service: svc.Name, Tag: tag}, nil
 }
 
-// ranOn fails with errForbidden unless a job that succeeded deployed
-// tag of repo to svc: a build or promotion carrying it among its
-// images, or a deploy or rollback to it.
+// ranOn fails with errForbidden unless tag of repo ran on svc (see
+// ranTags).
 func (s *Server) ranOn(ctx context.Context, p *config.Project, svc config.Service, repo, tag string) error {
-	ran := false
-	err := s.eachJob(ctx, store.Filter{Project: p.Name, Service: svc.Name, Status: job.Succeeded}, func(j *job.Job) bool {
-		ran = j.Tag == tag || slices.ContainsFunc(j.Images, func(im job.Image) bool { return im.Name == repo && im.Tag == tag })
-		return !ran
-	})
+	ran, err := s.ranTags(ctx, p, svc, repo)
 	if err != nil {
 		return err
 	}
-	if !ran {
+	if !ran[tag] {
 		return fmt.Errorf("%w: %s never ran on %s, whose deploys need an approval: a rollback goes back only to what ran there; promote or deploy it instead", errForbidden, tag, svc.Name)
 	}
 	return nil
+}
+
+// ranTags are the tags of repo that jobs which succeeded deployed to
+// svc: a build or promotion carrying one among its images, or a deploy
+// or rollback to one.
+func (s *Server) ranTags(ctx context.Context, p *config.Project, svc config.Service, repo string) (map[string]bool, error) {
+	ran := map[string]bool{}
+	err := s.eachJob(ctx, store.Filter{Project: p.Name, Service: svc.Name, Status: job.Succeeded}, func(j *job.Job) bool {
+		if j.Tag != "" {
+			ran[j.Tag] = true
+		}
+		for _, im := range j.Images {
+			if im.Name == repo {
+				ran[im.Tag] = true
+			}
+		}
+		return true
+	})
+	return ran, err
 }
 
 // serviceRepo is the project image a service runs: the one its entry
