@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -149,13 +150,24 @@ func (a chatActions) held(ctx context.Context, id int64) error {
 	return err
 }
 
-// scopes are those of the chat users recorded as who: an approval
-// checks them against the scope its target names.
+// scopes are those of the chat user recorded as who: an approval
+// checks them against the scope its target names. Several entries may
+// share a name (one member ID in two workspaces, say) with different
+// scopes, and who does not say which of them asked: only the scopes
+// every one of them has count, never one entry's admin for another.
 func (a chatActions) scopes(who string) []config.Scope {
-	var out []config.Scope
+	var same []config.SlackUser
 	for _, u := range a.s.d.Config.Chat.Slack.Users {
 		if u.Who() == who {
-			out = append(out, u.Scopes...)
+			same = append(same, u)
+		}
+	}
+	var out []config.Scope
+	for _, u := range same {
+		for _, sc := range u.Scopes {
+			if !slices.Contains(out, sc) && !slices.ContainsFunc(same, func(o config.SlackUser) bool { return !o.Has(sc) }) {
+				out = append(out, sc)
+			}
 		}
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,5 +168,25 @@ func TestSlackFollowsTakeAFollowerSlot(t *testing.T) {
 	}
 	if n := s.followers.count(); n != 0 {
 		t.Errorf("%d follower slots held after the job ended", n)
+	}
+}
+
+// TestSlackApprovalScopesAreTheAskingUsers: two entries share a name
+// (one member in two workspaces) with different scopes; an approval by
+// that name carries only the scopes both have, so the entry with
+// approve cannot approve a target whose approval needs admin.
+func TestSlackApprovalScopesAreTheAskingUsers(t *testing.T) {
+	s, _ := newSlackServer(t)
+	s.d.Config.Chat.Slack.Users = []config.SlackUser{
+		{ID: "U1", Team: "T1", Scopes: []config.Scope{config.ScopeApprove, config.ScopeRead}},
+		{ID: "U1", Team: "T2", Scopes: []config.Scope{config.ScopeAdmin}},
+		{ID: "U2", Name: "bo", Scopes: []config.Scope{config.ScopeAdmin}},
+	}
+	a := chatActions{s}
+	if got := a.scopes("slack:U1"); slices.Contains(got, config.ScopeAdmin) || !slices.Contains(got, config.ScopeApprove) {
+		t.Errorf("scopes of slack:U1 = %v, want approve and read but not admin", got)
+	}
+	if got := a.scopes("bo"); !slices.Contains(got, config.ScopeAdmin) {
+		t.Errorf("scopes of bo = %v, want admin", got)
 	}
 }
