@@ -29,8 +29,10 @@ type Actions interface {
 	// Job reads one job; Jobs the newest n.
 	Job(ctx context.Context, id int64) (*job.Job, error)
 	Jobs(ctx context.Context, n int) ([]*job.Job, error)
-	// Wait returns the job once it has ended, or as it is when ctx ends.
-	Wait(ctx context.Context, id int64) (*job.Job, error)
+	// Wait returns the job once it has ended, or as it is when ctx ends,
+	// following it for chat user who; it may refuse at once when too
+	// many jobs are followed already.
+	Wait(ctx context.Context, who string, id int64) (*job.Job, error)
 	// AwaitsApproval reports whether j waits for an approval, so that
 	// its status comes with Approve and Reject buttons.
 	AwaitsApproval(j *job.Job) bool

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/swarmhook/swarmhook/config"
+	"github.com/swarmhook/swarmhook/job"
 )
 
 // Defaults of Options.
@@ -51,6 +54,7 @@ type Slack struct {
 	ackWithin time.Duration
 	followFor time.Duration
 	errorText func(error) string
+	seen      seen
 }
 
 // NewSlack returns the handler of cfg's users, running their commands
@@ -85,7 +89,7 @@ type outcome struct {
 // Handle verifies one request (header and raw body) and runs it. It
 // returns the answer to send at once (HTTP 200, within Slack's 3 s), or
 // an error when the request is refused and starts nothing: ErrUnsigned,
-// ErrSignature, ErrStale, ErrMalformed or ErrResponseURL. Users the
+// ErrSignature, ErrStale, ErrReplay, ErrMalformed or ErrResponseURL. Users the
 // config does not list, unknown commands, missing scopes and wrong
 // arguments are answered, to the user alone, saying so.
 //
@@ -95,8 +99,15 @@ type outcome struct {
 // ctx is the request's; the command runs on past it, for at most
 // FollowFor.
 func (s *Slack) Handle(ctx context.Context, h http.Header, body []byte) (*slack.WebhookMessage, error) {
-	if err := Verify(s.cfg.SigningSecret, h, body, s.now()); err != nil {
+	now := s.now()
+	if err := Verify(s.cfg.SigningSecret, h, body, now); err != nil {
 		return nil, err
+	}
+	// Verify checked both headers: a verified signature is its hex MAC
+	// in any case, so it is remembered in lower case.
+	ts, _ := strconv.ParseInt(h.Get("X-Slack-Request-Timestamp"), 10, 64)
+	if !s.seen.first(strings.ToLower(h.Get("X-Slack-Signature")), time.Unix(ts, 0), now) {
+		return nil, ErrReplay
 	}
 	req, err := ParseRequest(body)
 	if err != nil {
@@ -139,7 +150,7 @@ func (s *Slack) Handle(ctx context.Context, h http.Header, body []byte) (*slack.
 			}
 		}
 		if err == nil && r.job != 0 {
-			s.follow(bg, log, req.ResponseURL, r.job)
+			s.follow(bg, log, req.ResponseURL, user.Who(), r.job)
 		}
 	}()
 	timer := time.NewTimer(s.ackWithin)
@@ -215,18 +226,33 @@ func (s *Slack) answer(o outcome) *slack.WebhookMessage {
 	return m
 }
 
-// follow waits for job id to end and posts its result to the channel.
-func (s *Slack) follow(ctx context.Context, log zerolog.Logger, responseURL string, id int64) {
-	j, err := s.actions.Wait(ctx, id)
+// follow waits for job id, started by who, to end and posts its result
+// to the channel; one it cannot follow is said to the user.
+func (s *Slack) follow(ctx context.Context, log zerolog.Logger, responseURL, who string, id int64) {
+	j, err := s.actions.Wait(ctx, who, id)
 	if err != nil {
 		log.Warn().Err(err).Int64("job", id).Msg("slack: job not followed to its end")
+		text := fmt.Sprintf("Job %d is not followed here: %s. Ask with /deploy status %d.", id, s.errorText(err), id)
+		if err := s.respond.post(context.WithoutCancel(ctx), responseURL, message(ephemeral, text)); err != nil {
+			log.Warn().Err(err).Int64("job", id).Msg("slack answer not posted")
+		}
 		return
 	}
 	text := jobText(j)
-	if !j.Status.Final() {
+	switch {
+	case j.Status == job.Waiting:
+		// Wait ends as soon as a job waits: an approval, a window or a
+		// freeze may take hours, longer than a response URL lasts.
+		text += fmt.Sprintf("\nIt waits; its end is not posted here: ask with /deploy status %d.", id)
+	case !j.Status.Final():
 		text += fmt.Sprintf("\nStill %s after %s; ask again with /deploy status %d.", j.Status, s.followFor, id)
 	}
-	if err := s.respond.post(context.WithoutCancel(ctx), responseURL, message(inChannel, text)); err != nil {
+	m := message(inChannel, text)
+	if s.actions.AwaitsApproval(j) {
+		b := ApprovalBlocks(text, id)
+		m.Blocks = &b
+	}
+	if err := s.respond.post(context.WithoutCancel(ctx), responseURL, m); err != nil {
 		log.Warn().Err(err).Int64("job", id).Msg("slack result not posted")
 	}
 }

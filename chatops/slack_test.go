@@ -29,6 +29,8 @@ type fakeActions struct {
 	calls []string
 	err   error
 	final *job.Job
+	// waitErr is what Wait answers, when set.
+	waitErr error
 }
 
 func (f *fakeActions) record(s string, args ...any) {
@@ -83,7 +85,10 @@ func (f *fakeActions) Jobs(_ context.Context, n int) ([]*job.Job, error) {
 }
 func (f *fakeActions) AwaitsApproval(j *job.Job) bool { return j.ID == 77 }
 
-func (f *fakeActions) Wait(_ context.Context, id int64) (*job.Job, error) {
+func (f *fakeActions) Wait(_ context.Context, _ string, id int64) (*job.Job, error) {
+	if f.waitErr != nil {
+		return nil, f.waitErr
+	}
 	if f.final != nil {
 		return f.final, nil
 	}
@@ -384,4 +389,66 @@ type slowActions struct {
 func (s *slowActions) Redeploy(ctx context.Context, who, service string) (int64, error) {
 	<-s.release
 	return s.fakeActions.Redeploy(ctx, who, service)
+}
+
+// TestAJobNotFollowedIsSaid: when the job cannot be followed (too many
+// are), the user is told so instead of waiting for a result that never
+// comes.
+func TestAJobNotFollowedIsSaid(t *testing.T) {
+	resp := newResponses(t)
+	a := &fakeActions{waitErr: errors.New("too many jobs followed")}
+	s := newHandler(t, a, resp.srv.URL+"/")
+	body := slashBody("T1", "UADMIN", "redeploy shop_api", resp.srv.URL+"/commands/T1/1/x")
+	if _, err := s.Handle(context.Background(), signed(body, now), body); err != nil {
+		t.Fatal(err)
+	}
+	if m := resp.next(t); !strings.Contains(m.Text, "not followed") || !strings.Contains(m.Text, "too many jobs followed") {
+		t.Errorf("posted %+v, want it to say the job is not followed and why", m)
+	}
+}
+
+// TestReplayedRequestsStartNothing: a signed request seen once is
+// refused when it comes again inside the timestamp window, however its
+// signature's hex is cased, so a captured command runs once.
+func TestReplayedRequestsStartNothing(t *testing.T) {
+	resp := newResponses(t)
+	a := &fakeActions{}
+	s := newHandler(t, a, resp.srv.URL+"/")
+	body := slashBody("T1", "UADMIN", "redeploy shop_api", resp.srv.URL+"/commands/T1/1/x")
+	h := signed(body, now)
+	if _, err := s.Handle(context.Background(), h, body); err != nil {
+		t.Fatal(err)
+	}
+	upper := headers("v0="+strings.ToUpper(strings.TrimPrefix(h.Get("X-Slack-Signature"), "v0=")), h.Get("X-Slack-Request-Timestamp"))
+	for name, h := range map[string]http.Header{"as sent": h, "upper-case hex": upper} {
+		if _, err := s.Handle(context.Background(), h, body); !errors.Is(err, ErrReplay) {
+			t.Errorf("%s again: %v, want %v", name, err, ErrReplay)
+		}
+	}
+	later := signed(body, now.Add(time.Second))
+	if _, err := s.Handle(context.Background(), later, body); err != nil {
+		t.Errorf("the same command sent again a second later: %v", err)
+	}
+	if n := len(a.Calls()); n != 2 {
+		t.Errorf("%d actions run, want 2", n)
+	}
+}
+
+// TestAWaitingJobIsSaidAsSuch: the wait for a job's end stops when it
+// starts waiting (for an approval, a window or a freeze), at once; the
+// message says it waits, not that it is still waiting after the whole
+// follow time.
+func TestAWaitingJobIsSaidAsSuch(t *testing.T) {
+	resp := newResponses(t)
+	a := &fakeActions{final: &job.Job{ID: 42, Project: "shop", Action: job.ActionPromote, Status: job.Waiting,
+		Stage: &job.CurrentStage{Name: "waiting for approval"}}}
+	s := newHandler(t, a, resp.srv.URL+"/")
+	body := slashBody("T1", "UADMIN", "promote shop staging production", resp.srv.URL+"/commands/T1/1/x")
+	if _, err := s.Handle(context.Background(), signed(body, now), body); err != nil {
+		t.Fatal(err)
+	}
+	m := resp.next(t)
+	if strings.Contains(m.Text, "after 30m") || !strings.Contains(m.Text, "waiting for approval") || !strings.Contains(m.Text, "status 42") {
+		t.Errorf("posted %q, want it to say the job waits and how to ask again", m.Text)
+	}
 }

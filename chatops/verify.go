@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,7 +26,54 @@ var (
 	ErrSignature = errors.New("chatops: signature does not match")
 	// ErrStale: the timestamp is more than MaxSkew from now.
 	ErrStale = errors.New("chatops: request timestamp is too old or too new")
+	// ErrReplay: the same signed request came before, within MaxSkew.
+	ErrReplay = errors.New("chatops: request was already received")
 )
+
+// maxSeen bounds the signatures remembered against replays. Only
+// requests signed with the signing secret are remembered, each for
+// twice MaxSkew, so it is reached only by a burst of real commands;
+// past it the oldest are forgotten.
+const maxSeen = 10_000
+
+// seen remembers the signatures of the requests verified in the last
+// 2×MaxSkew: the timestamp check alone would let a captured request be
+// sent again for 5 minutes. It is safe for concurrent use.
+type seen struct {
+	mu  sync.Mutex
+	sig map[string]time.Time // signature -> its request's timestamp
+}
+
+// first records sig, of a request sent at ts, and reports whether it
+// is new. now is the clock, for forgetting old ones.
+func (s *seen) first(sig string, ts, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sig == nil {
+		s.sig = map[string]time.Time{}
+	}
+	if _, ok := s.sig[sig]; ok {
+		return false
+	}
+	if len(s.sig) >= maxSeen {
+		for k, t := range s.sig {
+			if now.Sub(t).Abs() > 2*MaxSkew {
+				delete(s.sig, k)
+			}
+		}
+	}
+	for len(s.sig) >= maxSeen { // a burst: forget the oldest
+		var oldest string
+		for k, t := range s.sig {
+			if oldest == "" || t.Before(s.sig[oldest]) {
+				oldest = k
+			}
+		}
+		delete(s.sig, oldest)
+	}
+	s.sig[sig] = ts
+	return true
+}
 
 // Sign returns the X-Slack-Signature of body sent at timestamp: "v0="
 // and the hex HMAC-SHA256 of "v0:{timestamp}:{body}" under secret.

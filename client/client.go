@@ -47,11 +47,15 @@ func WithPoll(d time.Duration) Option { return func(c *Client) { c.poll = d } }
 // with or without a path prefix) that sends token as its bearer token.
 func New(baseURL, token string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q: want http(s)://host[:port]", baseURL)
+	if err != nil {
+		// url.Parse's error quotes the URL, password and all.
+		return nil, errors.New("server URL: not a URL: want http(s)://host[:port]")
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("server URL %s: give the token as SWARMHOOK_TOKEN or -token-file, not in the URL", u.Redacted())
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want http(s)://host[:port]", baseURL)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	c := &Client{base: u, token: token, http: &http.Client{}, poll: DefaultPoll}

@@ -63,7 +63,7 @@ func TestWaitRidesOutServerTroubleButNotRefusals(t *testing.T) {
 }
 
 func TestNewRefusesTokensInTheURL(t *testing.T) {
-	for _, u := range []string{"http://u:p@h", "ftp://h", "h:8080", ""} {
+	for _, u := range []string{"http://u:p@h", "ftp://h", "h:8080", "", "ftp://u:p@h", "https://u:p@", "//u:p@h", "http://u:p@h/%zz"} {
 		if _, err := New(u, "t"); err == nil || strings.Contains(err.Error(), ":p@") {
 			t.Errorf("New(%q): %v", u, err)
 		}

@@ -39,7 +39,7 @@ type SlackUser struct {
 	// empty.
 	Name string `yaml:"name"`
 	// Scopes are the API scopes the user has: read, deploy, rollback,
-	// scale, admin.
+	// scale, approve, override, admin.
 	Scopes []Scope `yaml:"scopes"`
 }
 

@@ -396,6 +396,52 @@ func TestPathsCoverEveryPage(t *testing.T) {
 	}
 }
 
+func TestSignInNeverRedirectsOffTheSite(t *testing.T) {
+	for _, tc := range []struct{ next, want string }{
+		{"/jobs?project=shop", "/jobs?project=shop"},
+		{"//evil.example/", "/"},
+		{"/\\evil.example/", "/"},
+		{"https://evil.example/", "/"},
+		// Browsers drop tabs and newlines from a URL, and read \ as /:
+		// each of these would become //evil.example.
+		{"/\t/evil.example/", "/"},
+		{"/\n/evil.example/", "/"},
+		{"/\t\\evil.example/", "/"},
+		{"/%09/evil.example/", "/%09/evil.example/"},
+	} {
+		form := url.Values{"token": {adminToken}, "next": {tc.next}}
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		newFixture(t).h.ServeHTTP(w, req)
+		if got := w.Header().Get("Location"); got != tc.want {
+			t.Errorf("next %q: Location %q, want %q", tc.next, got, tc.want)
+		}
+	}
+}
+
+func TestSessionsOfOneTokenAreBounded(t *testing.T) {
+	f := newFixture(t)
+	reader := f.signIn(t, readToken)
+	first := f.signIn(t, adminToken)
+	var last *http.Cookie
+	for range MaxSessionsPerToken + 10 {
+		f.now = f.now.Add(time.Second)
+		last = f.signIn(t, adminToken)
+	}
+	if n := len(f.h.d.Sessions.byID); n > MaxSessionsPerToken+1 {
+		t.Errorf("%d sessions held, want at most %d of one token and the reader's", n, MaxSessionsPerToken)
+	}
+	if w := f.get(t, "/jobs", first); w.Code != http.StatusSeeOther {
+		t.Errorf("the token's oldest sign-in still works: %d", w.Code)
+	}
+	for name, c := range map[string]*http.Cookie{"newest": last, "another token's": reader} {
+		if w := f.get(t, "/jobs", c); w.Code != http.StatusOK {
+			t.Errorf("the %s session was dropped: %d", name, w.Code)
+		}
+	}
+}
+
 // fakeStacks runs the services of each stack it holds.
 type fakeStacks map[string][]string
 

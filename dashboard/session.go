@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,14 +61,31 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// MaxSessionsPerToken bounds the live sessions of one token: signing
+// in again and again (a script, or a leaked read token) cannot grow
+// memory without end, and only that token's oldest sign-in is dropped,
+// never another token's.
+const MaxSessionsPerToken = 64
+
 // start opens a session for t and returns its cookie.
 func (s *Sessions) start(t config.Token, secure bool) *http.Cookie {
 	id := randomID()
-	exp := s.now().Add(s.ttl)
+	now := s.now()
+	exp := now.Add(s.ttl)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var mine []string          // t's live sessions
 	for k, v := range s.byID { // drop expired ones while here
-		if !s.now().Before(v.expires) {
+		switch {
+		case !now.Before(v.expires):
+			delete(s.byID, k)
+		case v.name == t.Name:
+			mine = append(mine, k)
+		}
+	}
+	if len(mine) >= MaxSessionsPerToken {
+		slices.SortFunc(mine, func(a, b string) int { return s.byID[a].expires.Compare(s.byID[b].expires) })
+		for _, k := range mine[:len(mine)-MaxSessionsPerToken+1] {
 			delete(s.byID, k)
 		}
 	}

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"slices"
 	"strings"
@@ -54,7 +55,7 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxSigninBody)
 	r.ParseForm()
 	se, ok := h.d.Sessions.lookup(r)
-	if ok && r.PostForm.Get("csrf") != se.csrf {
+	if ok && subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(se.csrf)) != 1 {
 		http.Error(w, ErrCSRF.Error(), http.StatusForbidden)
 		return
 	}
@@ -63,9 +64,14 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath is p when it is a path on this site, else "/": the sign-in
-// page never sends a browser elsewhere.
+// page never sends a browser elsewhere. Browsers drop tabs and newlines
+// from a URL and read a backslash as a slash, so "/\t/evil" and "/\\evil"
+// would reach another host as "//evil": any control character or
+// backslash is refused, wherever it stands.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsFunc(p, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '\\'
+	}) {
 		return "/"
 	}
 	return p

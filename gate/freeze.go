@@ -162,6 +162,20 @@ func (fs *Freezes) save(list []Freeze) error {
 	if err := os.Rename(tmp.Name(), fs.path); err != nil {
 		return fmt.Errorf("save freezes: %w", err)
 	}
-	fs.list = list
+	fs.list = list // the file holds it now, as memory must
+	// The rename is durable once the directory is: a crash must not
+	// bring back the file from before a freeze was set.
+	if err := syncDir(filepath.Dir(fs.path)); err != nil {
+		return fmt.Errorf("save freezes: in force, but may not outlast a crash: %w", err)
+	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -106,11 +106,15 @@ func (r *Runner) supersede(ctx context.Context, j *Job, olds []*Job) {
 func (r *Runner) Continue(j *Job) {
 	r.mu.Lock()
 	closed, ctx := r.closed, r.baseCtx
+	if !closed && ctx != nil {
+		// Under the lock Shutdown sets closed with, so the Add comes
+		// before its Wait, never beside it.
+		r.wg.Add(1)
+	}
 	r.mu.Unlock()
 	if closed || ctx == nil {
 		return
 	}
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		r.run(ctx, j, nil, r.deployHeld)
@@ -118,12 +122,18 @@ func (r *Runner) Continue(j *Job) {
 }
 
 // End ends j, a job the gate held, as to (Rejected, Expired,
-// Superseded), saying why in its record and its log. After Shutdown it
-// does nothing: j stays waiting in the store, and the next start hands
-// it to the gate again, which ends it then.
+// Superseded), saying why in its record and its log. It returns at once
+// with j reading as ended; the log line and the save (retried while
+// data_dir is full, see saveEnd) happen on a goroutine of their own,
+// on a copy. After Shutdown it does nothing: j stays waiting in the
+// store, and the next start hands it to the gate again, which ends it
+// then.
 func (r *Runner) End(j *Job, to Status, why string) {
 	r.mu.Lock()
 	closed, ctx := r.closed, r.baseCtx
+	if !closed {
+		r.wg.Add(1) // under the lock Shutdown closes with, as Continue
+	}
 	r.mu.Unlock()
 	if closed {
 		return
@@ -133,8 +143,13 @@ func (r *Runner) End(j *Job, to Status, why string) {
 	}
 	j.Error = why
 	r.endWait(j)
-	r.appendLog(j, fmt.Sprintf("%s: %s", to, Printable(why)))
-	r.transition(ctx, j, to)
+	j.Status, j.Finished = to, r.d.Now().UTC()
+	e := j.Clone()
+	go func() {
+		defer r.wg.Done()
+		r.appendLog(e, fmt.Sprintf("%s: %s", to, Printable(why)))
+		r.transition(ctx, e, to)
+	}()
 }
 
 // appendLog adds one line to j's log.
@@ -154,7 +169,7 @@ func (r *Runner) appendLog(j *Job, line string) {
 // to the target it waited for and, for a build, move -latest.
 func (r *Runner) deployHeld(ctx context.Context, j *Job, w io.Writer) error {
 	p, ok := r.cfg.Project(j.Project)
-	if !ok || j.Wait == nil || j.Wait.Target < 0 || j.Wait.Target >= len(p.Deploy) {
+	if !ok || j.Wait == nil || j.Wait.Target < 0 || j.Wait.Target >= len(p.Deploy) || !waitedFor(p, j, &p.Deploy[j.Wait.Target]) {
 		return errors.New("the deploy target this job waited for is no longer configured")
 	}
 	for _, d := range j.Decisions {
@@ -172,6 +187,17 @@ func (r *Runner) deployHeld(ctx context.Context, j *Job, w io.Writer) error {
 		return nil
 	}
 	return r.tagLatest(ctx, j, w)
+}
+
+// waitedFor reports whether target is still the one held job j was
+// to deploy to: j names it by its index, which a config changed across
+// a restart may give to another target.
+func waitedFor(p *config.Project, j *Job, target *config.Deploy) bool {
+	if j.Action == ActionPromote {
+		return target.Environment == j.Environment
+	}
+	t, ok := p.DeployFor(j.Branch)
+	return ok && t == target
 }
 
 // endWait records the wait j was in, if any, as a finished stage.

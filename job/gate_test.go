@@ -131,19 +131,27 @@ func TestHeldDeployFreesItsWorker(t *testing.T) {
 	}
 }
 
+// heldApproved pushes main, lets the gate hold its deploy, and returns
+// the job's id and a copy of the held job approved by bob.
+func heldApproved(t *testing.T, r *Runner, g *fakeGate) (int64, *Job) {
+	t.Helper()
+	j, err := r.Submit(context.Background(), push("main", "c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait()
+	h := g.held[0].Clone()
+	h.Decisions = append(h.Decisions, Decision{Verdict: Approved, Who: "bob", At: time.Now()})
+	return j.ID, h
+}
+
 func TestContinueDeploysAndTags(t *testing.T) {
 	rec := newRecorder()
 	g := &fakeGate{}
 	var id int64
 	gated(t, rec, gatedConfig, g, func(r *Runner) {
-		j, err := r.Submit(context.Background(), push("main", "c1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id = j.ID
-		synctest.Wait()
-		h := g.held[0].Clone()
-		h.Decisions = append(h.Decisions, Decision{Verdict: Approved, Who: "bob", At: time.Now()})
+		var h *Job
+		id, h = heldApproved(t, r, g)
 		r.Continue(h)
 	})
 	j := rec.job(id)
@@ -294,5 +302,59 @@ func TestPromote(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHeldDeployGoesOnlyToTheTargetItWaitedFor: a held job names its
+// target by its index in the project's deploy list; after a restart with
+// the targets moved, that index is another target, and the job fails
+// rather than deploy there.
+func TestHeldDeployGoesOnlyToTheTargetItWaitedFor(t *testing.T) {
+	rec := newRecorder()
+	g := &fakeGate{}
+	var id int64
+	gated(t, rec, gatedConfig, g, func(r *Runner) {
+		var h *Job
+		id, h = heldApproved(t, r, g)
+		h.Wait.Target = 1 // as if the config now lists branch other's target there
+		r.Continue(h)
+	})
+	j := rec.job(id)
+	if j.Status != Failed || !strings.Contains(j.Error, "no longer") {
+		t.Errorf("job %s %q, want failed saying its target is no longer configured", j.Status, j.Error)
+	}
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "update api_other") {
+			t.Errorf("%q: the held build of main deployed to branch other's target", c)
+		}
+	}
+}
+
+// TestEndReturnsAtOnce: End is called on an API request (a rejection)
+// and the gate's timers, and says it returns at once; with data_dir
+// full its save is retried in the background, not in the caller.
+func TestEndReturnsAtOnce(t *testing.T) {
+	rec := newRecorder()
+	g := &fakeGate{}
+	var id int64
+	gated(t, rec, gatedConfig, g, func(r *Runner) {
+		j, _ := r.Submit(context.Background(), push("main", "c1"))
+		id = j.ID
+		synctest.Wait()
+		rec.mu.Lock()
+		rec.failEnds = 3
+		rec.mu.Unlock()
+		h := g.held[0].Clone()
+		start := time.Now()
+		r.End(h, Rejected, "rejected by bob")
+		if took := time.Since(start); took > 0 {
+			t.Errorf("End took %s with data_dir full: it waited for the save", took)
+		}
+		if h.Status != Rejected || h.Error != "rejected by bob" {
+			t.Errorf("the caller's job reads %s %q, want rejected with the reason", h.Status, h.Error)
+		}
+	})
+	if j := rec.job(id); j.Status != Rejected || j.Error != "rejected by bob" {
+		t.Errorf("stored job: %s %q, want it saved rejected once space returned", j.Status, j.Error)
 	}
 }

@@ -164,6 +164,24 @@ func PlanStack(ctx context.Context, c stack.Client, target *config.Deploy, dir s
 	return stack.MakePlan(ctx, c, d, stack.PlanOptions{Order: order, Prune: target.Prune})
 }
 
+// CheckEnvFiles reads the env_file of every stack target of cfg, so
+// that one missing or malformed stops the start naming its key, rather
+// than failing each job of its branch after the build. The files are
+// read again by each job: this checks, it keeps nothing.
+func CheckEnvFiles(cfg *config.Config) error {
+	for i, p := range cfg.Projects {
+		for j, d := range p.Deploy {
+			if d.Stack == nil || d.Stack.EnvFile == "" {
+				continue
+			}
+			if _, err := stack.ReadEnvFile(d.Stack.EnvFile); err != nil {
+				return fmt.Errorf("projects[%d].deploy[%d].stack.env_file: %w", i, j, err)
+			}
+		}
+	}
+	return nil
+}
+
 // loadStack reads target's stack file from the work tree dir, with its
 // env file and values, the project's images set to images.
 func loadStack(ctx context.Context, target *config.Deploy, dir string, images []Image, registry string) (*stack.Desired, error) {

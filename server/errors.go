@@ -38,7 +38,8 @@ func status(err error) int {
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, webhook.ErrSignature), errors.Is(err, webhook.ErrUnsigned), errors.Is(err, errUnauthorized),
-		errors.Is(err, chatops.ErrSignature), errors.Is(err, chatops.ErrUnsigned), errors.Is(err, chatops.ErrStale):
+		errors.Is(err, chatops.ErrSignature), errors.Is(err, chatops.ErrUnsigned), errors.Is(err, chatops.ErrStale),
+		errors.Is(err, chatops.ErrReplay):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden), errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrScope):
 		return http.StatusForbidden
@@ -50,7 +51,7 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errBodyTimeout):
 		return http.StatusRequestTimeout
-	case errors.As(err, &up) && up.timedOut:
+	case errors.As(err, &up) && up.timedOut, errors.Is(err, errTimedOut):
 		return http.StatusGatewayTimeout
 	case errors.As(err, &up):
 		return http.StatusBadGateway
@@ -82,6 +83,8 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errNotFound     = errors.New("not found")
 	errRateLimited  = errors.New("rate limited")
+	// errTimedOut is work done on a request that did not end in time.
+	errTimedOut = errors.New("timed out")
 )
 
 // errorHandler writes every error as {"error": "..."} with its status.

@@ -42,6 +42,11 @@ const (
 	// watches a deploy or two, a dashboard a handful.
 	maxFollowersPerToken = 8
 	maxFollowers         = 64
+	// maxPlans caps POST /api/projects/{p}/plan at once: each checks a
+	// branch out into data_dir and reads the Swarm, on a read token's
+	// request; a person plans one at a time. Each also ends with the
+	// write timeout, past which nobody could read its answer.
+	maxPlans = 2
 )
 
 // Limits are the bounds above; a zero field takes its default. Tests set

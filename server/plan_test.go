@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/stack"
@@ -66,5 +67,62 @@ func TestPlanAnswers(t *testing.T) {
 				t.Errorf("answer %d %s, want %d containing %q", rec.Code, rec.Body, tt.wantCode, tt.wantBody)
 			}
 		})
+	}
+}
+
+// blockingPlanner holds each plan until release closes or its context
+// ends, counting the plans under way.
+type blockingPlanner struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingPlanner) PlanBranch(ctx context.Context, _, _ string) (*stack.Plan, error) {
+	b.started <- struct{}{}
+	select {
+	case <-b.release:
+		return &stack.Plan{Stack: "shop"}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func planRequest(s *Server) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/api/projects/shop/plan", strings.NewReader(`{"branch":"main"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer reader-token-0123456789")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestPlansAreBounded: a plan checks a branch out and reads the Swarm on
+// a read token's request, so plans at once are capped (429 past the
+// cap) and each ends with the write timeout (504), after which nobody
+// could read its answer anyway.
+func TestPlansAreBounded(t *testing.T) {
+	s, _, _, _ := newTestServer(t)
+	p := &blockingPlanner{started: make(chan struct{}, maxPlans+1), release: make(chan struct{})}
+	s.d.Plans = p
+	codes := make(chan int, maxPlans)
+	for range maxPlans {
+		go func() { codes <- planRequest(s).Code }()
+		<-p.started
+	}
+	if rec := planRequest(s); rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "plans") {
+		t.Errorf("a plan past the cap: %d %s, want 429 naming the cap", rec.Code, rec.Body)
+	}
+	close(p.release)
+	for range maxPlans {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("a plan within the cap: %d", c)
+		}
+	}
+
+	s, _, _, _ = newTestServer(t)
+	s.limits.WriteTimeout = 50 * time.Millisecond
+	s.d.Plans = &blockingPlanner{started: make(chan struct{}, 1), release: make(chan struct{})}
+	if rec := planRequest(s); rec.Code != http.StatusGatewayTimeout {
+		t.Errorf("a plan that never ends: %d %s, want 504", rec.Code, rec.Body)
 	}
 }

@@ -108,6 +108,8 @@ type Server struct {
 	limits        Limits
 	// followers caps GET /api/jobs/:id/log?follow=1 streams.
 	followers *followers
+	// plans holds a token for each plan under way (maxPlans).
+	plans chan struct{}
 }
 
 // New builds the routes.
@@ -118,7 +120,8 @@ func New(d Deps) *Server {
 		d.Now = time.Now
 	}
 	l := d.Limits.withDefaults()
-	s := &Server{d: d, echo: e, failures: newFailureLimiter(d.Now), limits: l, followers: newFollowers(l.FollowersPerToken, l.Followers)}
+	s := &Server{d: d, echo: e, failures: newFailureLimiter(d.Now), limits: l, followers: newFollowers(l.FollowersPerToken, l.Followers),
+		plans: make(chan struct{}, maxPlans)}
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	// The access log is outermost, so it records the status a recovered
 	// panic answers.

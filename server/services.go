@@ -16,6 +16,7 @@ import (
 	"github.com/swarmhook/swarmhook/imageref"
 	"github.com/swarmhook/swarmhook/job"
 	"github.com/swarmhook/swarmhook/registry"
+	"github.com/swarmhook/swarmhook/store"
 	"github.com/swarmhook/swarmhook/tagpolicy"
 	"github.com/swarmhook/swarmhook/updater"
 	"github.com/swarmhook/swarmhook/webhook"
@@ -134,8 +135,13 @@ func (s *Server) rollback(c echo.Context) error {
 
 // rollbackRequest is the job that rolls service back to tag (checked in
 // the registry), or to Swarm's previous spec when tag is empty.
+//
+// Rollbacks are never held, so on a target that needs an approval a
+// rollback goes only to a tag the service ran before: otherwise a
+// rollback token would deploy any build of the branch (one staging
+// runs, or one whose deploy was rejected) without the second person.
 func (s *Server) rollbackRequest(ctx context.Context, service, tag string) (job.Request, error) {
-	p, _, svc, err := s.managed(service)
+	p, target, svc, err := s.managed(service)
 	if err != nil {
 		return job.Request{}, err
 	}
@@ -155,8 +161,45 @@ func (s *Server) rollbackRequest(ctx context.Context, service, tag string) (job.
 		if err := s.checkTag(ctx, repo, tag, offer); err != nil {
 			return job.Request{}, err
 		}
+		if target.Approve != nil {
+			if err := s.ranOn(ctx, p, svc, repo, tag); err != nil {
+				return job.Request{}, err
+			}
+		}
 	}
 	return job.Request{Project: p.Name, Action: job.ActionRollback, Trigger: job.TriggerRollback, Service: svc.Name, Tag: tag}, nil
+}
+
+// ranOn fails with errForbidden unless tag of repo ran on svc (see
+// ranTags).
+func (s *Server) ranOn(ctx context.Context, p *config.Project, svc config.Service, repo, tag string) error {
+	ran, err := s.ranTags(ctx, p, svc, repo)
+	if err != nil {
+		return err
+	}
+	if !ran[tag] {
+		return fmt.Errorf("%w: %s never ran on %s, whose deploys need an approval: a rollback goes back only to what ran there; promote or deploy it instead", errForbidden, tag, svc.Name)
+	}
+	return nil
+}
+
+// ranTags are the tags of repo that jobs which succeeded deployed to
+// svc: a build or promotion carrying one among its images, or a deploy
+// or rollback to one.
+func (s *Server) ranTags(ctx context.Context, p *config.Project, svc config.Service, repo string) (map[string]bool, error) {
+	ran := map[string]bool{}
+	err := s.eachJob(ctx, store.Filter{Project: p.Name, Service: svc.Name, Status: job.Succeeded}, func(j *job.Job) bool {
+		if j.Tag != "" {
+			ran[j.Tag] = true
+		}
+		for _, im := range j.Images {
+			if im.Name == repo {
+				ran[im.Tag] = true
+			}
+		}
+		return true
+	})
+	return ran, err
 }
 
 // serviceRepo is the project image a service runs: the one its entry

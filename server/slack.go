@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,7 +54,7 @@ func (s *Server) slack(sl *chatops.Slack) echo.HandlerFunc {
 			return err
 		}
 		msg, err := sl.Handle(c.Request().Context(), c.Request().Header, body)
-		if errors.Is(err, chatops.ErrSignature) || errors.Is(err, chatops.ErrUnsigned) || errors.Is(err, chatops.ErrStale) {
+		if errors.Is(err, chatops.ErrSignature) || errors.Is(err, chatops.ErrUnsigned) || errors.Is(err, chatops.ErrStale) || errors.Is(err, chatops.ErrReplay) {
 			s.failures.fail(remote)
 		}
 		if err != nil {
@@ -149,13 +150,24 @@ func (a chatActions) held(ctx context.Context, id int64) error {
 	return err
 }
 
-// scopes are those of the chat users recorded as who: an approval
-// checks them against the scope its target names.
+// scopes are those of the chat user recorded as who: an approval
+// checks them against the scope its target names. Several entries may
+// share a name (one member ID in two workspaces, say) with different
+// scopes, and who does not say which of them asked: only the scopes
+// every one of them has count, never one entry's admin for another.
 func (a chatActions) scopes(who string) []config.Scope {
-	var out []config.Scope
+	var same []config.SlackUser
 	for _, u := range a.s.d.Config.Chat.Slack.Users {
 		if u.Who() == who {
-			out = append(out, u.Scopes...)
+			same = append(same, u)
+		}
+	}
+	var out []config.Scope
+	for _, u := range same {
+		for _, sc := range u.Scopes {
+			if !slices.Contains(out, sc) && !slices.ContainsFunc(same, func(o config.SlackUser) bool { return !o.Has(sc) }) {
+				out = append(out, sc)
+			}
 		}
 	}
 	return out
@@ -174,7 +186,15 @@ func (a chatActions) Jobs(ctx context.Context, n int) ([]*job.Job, error) {
 	return a.s.d.Store.List(ctx, store.Filter{Limit: n})
 }
 
-func (a chatActions) Wait(ctx context.Context, id int64) (*job.Job, error) {
+// Wait follows job id for chat user who, holding one of the follower
+// slots ?wait=1 takes (under who, as the API's are under a token), so
+// chat commands follow no more jobs than the API would.
+func (a chatActions) Wait(ctx context.Context, who string, id int64) (*job.Job, error) {
+	release, err := a.s.followers.acquire(who)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	j, err := a.s.d.Store.Get(ctx, id)
 	if err != nil {
 		return nil, err

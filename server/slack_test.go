@@ -1,10 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/swarmhook/swarmhook/chatops"
 	"github.com/swarmhook/swarmhook/config"
 	"github.com/swarmhook/swarmhook/job"
+	"github.com/swarmhook/swarmhook/store"
 )
 
 const slackSecret = "slack-signing-secret-0123456789"
@@ -122,4 +126,67 @@ func requests(f *fakeJobs) []job.Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]job.Request(nil), f.got...)
+}
+
+// TestSlackFollowsTakeAFollowerSlot: following a job for Slack holds a
+// slot under the Slack user's name, as ?wait=1 does under a token's, so
+// chat commands cannot leave more jobs followed than the API allows.
+func TestSlackFollowsTakeAFollowerSlot(t *testing.T) {
+	s, _ := newSlackServer(t)
+	j := &job.Job{Project: "shop", Status: job.Queued, Created: time.Now()}
+	if err := s.d.Store.(*store.SQLite).Create(context.Background(), j, nil); err != nil {
+		t.Fatal(err)
+	}
+	var held []func()
+	for {
+		release, err := s.followers.acquire("ada")
+		if err != nil {
+			break
+		}
+		held = append(held, release)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := (chatActions{s}).Wait(ctx, "ada", j.ID); !errors.Is(err, errRateLimited) {
+		t.Errorf("follow with ada's slots all taken: %v, want %v", err, errRateLimited)
+	}
+	for _, r := range held {
+		r()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := (chatActions{s}).Wait(context.Background(), "ada", j.ID)
+		done <- err
+	}()
+	waitFor(t, "the follow's slot", func() bool { return s.followers.count() == 1 })
+	j.Status = job.Succeeded
+	if err := s.d.Store.(*store.SQLite).Save(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.followers.count(); n != 0 {
+		t.Errorf("%d follower slots held after the job ended", n)
+	}
+}
+
+// TestSlackApprovalScopesAreTheAskingUsers: two entries share a name
+// (one member in two workspaces) with different scopes; an approval by
+// that name carries only the scopes both have, so the entry with
+// approve cannot approve a target whose approval needs admin.
+func TestSlackApprovalScopesAreTheAskingUsers(t *testing.T) {
+	s, _ := newSlackServer(t)
+	s.d.Config.Chat.Slack.Users = []config.SlackUser{
+		{ID: "U1", Team: "T1", Scopes: []config.Scope{config.ScopeApprove, config.ScopeRead}},
+		{ID: "U1", Team: "T2", Scopes: []config.Scope{config.ScopeAdmin}},
+		{ID: "U2", Name: "bo", Scopes: []config.Scope{config.ScopeAdmin}},
+	}
+	a := chatActions{s}
+	if got := a.scopes("slack:U1"); slices.Contains(got, config.ScopeAdmin) || !slices.Contains(got, config.ScopeApprove) {
+		t.Errorf("scopes of slack:U1 = %v, want approve and read but not admin", got)
+	}
+	if got := a.scopes("bo"); !slices.Contains(got, config.ScopeAdmin) {
+		t.Errorf("scopes of bo = %v, want admin", got)
+	}
 }

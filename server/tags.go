@@ -135,6 +135,15 @@ func (s *Server) rollbackTags(ctx context.Context, p *config.Project, svc config
 		out = append(out, cands...)
 	}
 	slices.SortFunc(out, func(a, b RollbackTag) int { return cmp.Or(b.At.Compare(a.At), strings.Compare(b.Tag, a.Tag)) })
+	// A target that needs an approval is rolled back only to what ran
+	// there (see rollbackRequest): only that is offered.
+	if _, target, _, ok := s.d.Config.ServiceTarget(svc.Name); ok && target.Approve != nil && len(out) > 0 {
+		ran, err := s.ranTags(ctx, p, svc, repo)
+		if err != nil {
+			return nil, err
+		}
+		out = slices.DeleteFunc(out, func(t RollbackTag) bool { return !ran[t.Tag] })
+	}
 	return out, nil
 }
 

@@ -43,6 +43,10 @@ projects:
       - environment: production
         promote_from: staging
         services: [{name: prod_api, image: shop/api}]
+      - environment: vault
+        promote_from: staging
+        approve: {scope: approve}
+        services: [{name: vault_api, image: shop/api}]
       - branch: "release/*"
         services: [{name: rel, image: shop/api}]
       - branch: "{stable,LTS}"
@@ -219,5 +223,52 @@ func TestServiceTagsOfAPromotionTarget(t *testing.T) {
 	want := []RollbackTag{{Tag: m1, Status: TagSucceeded, Branch: "main", Job: m1Job}}
 	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".At" }, cmp.Ignore())); diff != "" {
 		t.Errorf("tags of prod_api (-want +got):\n%s", diff)
+	}
+}
+
+// TestRollbackOfAnApprovedTargetGoesOnlyToWhatRanThere: rollbacks are
+// never held for an approval, so on a target that needs one a rollback
+// goes only to a tag its service ran before (a succeeded job deployed
+// it there), and only those are offered: a staging build never approved
+// for vault cannot reach it as a "rollback" (403); once promoted it can.
+func TestRollbackOfAnApprovedTargetGoesOnlyToWhatRanThere(t *testing.T) {
+	f := newTagsFixture(t)
+	m1 := f.tag(t, "main", 1)
+	f.build(t, "main", m1, job.Succeeded, updater.Result{Service: "api", Outcome: updater.Updated})
+	rollback := func(service, tag string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/services/"+service+"/rollback", strings.NewReader(`{"tag":"`+tag+`"}`))
+		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+		rec := httptest.NewRecorder()
+		f.s.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := rollback("vault_api", m1); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "never ran") {
+		t.Errorf("rollback of vault_api to a build it never ran: %d %s, want 403", rec.Code, rec.Body)
+	}
+	if got := f.get(t, "vault_api"); len(got) != 0 {
+		t.Errorf("vault_api offers %v, builds it never ran", got)
+	}
+	for _, svc := range []string{"api", "prod_api"} { // no approval there
+		if rec := rollback(svc, m1); rec.Code != http.StatusAccepted {
+			t.Errorf("rollback of %s, whose target needs no approval: %d %s, want 202", svc, rec.Code, rec.Body)
+		}
+	}
+
+	ctx := context.Background()
+	j := &job.Job{Project: "shop", Action: job.ActionPromote, Environment: "vault", From: "staging", Status: job.Queued, Created: f.at}
+	if err := f.st.Create(ctx, j, nil); err != nil {
+		t.Fatal(err)
+	}
+	j.Status = job.Succeeded
+	j.Images = []job.Image{{Name: "shop/api", Tag: m1, Digest: "sha256:" + m1}}
+	j.Services = []updater.Result{{Service: "vault_api", Outcome: updater.Updated}}
+	if err := f.st.Save(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, "vault_api"); len(got) != 1 || got[0].Tag != m1 {
+		t.Errorf("vault_api offers %v, want the promoted %s", got, m1)
+	}
+	if rec := rollback("vault_api", m1); rec.Code != http.StatusAccepted {
+		t.Errorf("rollback of vault_api to a build promoted there: %d %s, want 202", rec.Code, rec.Body)
 	}
 }

@@ -204,10 +204,25 @@ func unwrapPath(err error) error {
 // ReadEnvFile parses the operator's env file (KEY=value lines, the
 // dotenv format docker compose reads) without looking anything up in
 // swarmhook's own environment.
+// Its values are secrets, and the parser's errors quote the line they
+// stop at, value and all: an error names the file and the line only,
+// since it reaches the job's record, log and API answers.
 func ReadEnvFile(name string) (map[string]string, error) {
-	env, err := dotenv.ReadFile(name, func(string) (string, bool) { return "", false })
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("read env file: %w", err)
 	}
+	defer f.Close()
+	env, err := dotenv.ParseWithLookup(f, func(string) (string, bool) { return "", false })
+	if err != nil {
+		where := "it"
+		if l := envFileLine.FindString(err.Error()); l != "" {
+			where = l
+		}
+		return nil, fmt.Errorf("read env file %s: %s is not KEY=value (its text is not shown: it may hold a secret)", name, where)
+	}
 	return env, nil
 }
+
+// envFileLine finds the line number in the env file parser's errors.
+var envFileLine = regexp.MustCompile(`^line \d+`)

@@ -199,3 +199,28 @@ func TestLoadNamedVolume(t *testing.T) {
 		t.Errorf("mounts %+v, want volume shop_data labelled with the stack and a tmpfs", m)
 	}
 }
+
+func TestEnvFileErrorsHideValues(t *testing.T) {
+	for _, tc := range []struct{ name, text string }{
+		{"unterminated quote", "A=ok\nDB_PASSWORD=\"hunter22-secret\n"},
+		{"bad variable name", "A=ok\nDB PASS WORD=hunter22-secret\n"},
+		{"bad character in name", "A=ok\nDB*PASSWORD=hunter22-secret\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := filepath.Join(t.TempDir(), "prod.env")
+			if err := os.WriteFile(name, []byte(tc.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadEnvFile(name)
+			if err == nil {
+				t.Fatal("a malformed env file was read")
+			}
+			if strings.Contains(err.Error(), "hunter22") {
+				t.Errorf("error %q shows the file's text", err)
+			}
+			if !strings.Contains(err.Error(), "line ") || !strings.Contains(err.Error(), name) {
+				t.Errorf("error %q does not name the file and the line", err)
+			}
+		})
+	}
+}

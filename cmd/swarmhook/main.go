@@ -322,6 +322,9 @@ func serve(args []string, stderr io.Writer) error {
 	for _, w := range cfg.Warnings() {
 		log.Warn().Str("config", *cfgPath).Int("line", w.Line).Str("field", w.Field).Msg(w.Message)
 	}
+	if err := job.CheckEnvFiles(cfg); err != nil {
+		return fmt.Errorf("config %s: %w", *cfgPath, err)
+	}
 
 	// One process per data_dir, decided before anything in it is read or
 	// written; then the port, before any job is recovered.
