@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/swarmhook/swarmhook/internal/testenv"
+	"github.com/swarmhook/swarmhook/registry"
 )
 
 // TestBuildKitColdEngineReusesTheRegistrysLayers builds a branch with
@@ -39,7 +40,7 @@ func TestBuildKitColdEngineReusesTheRegistrysLayers(t *testing.T) {
 	// The base image goes to the worker by a classic pull, which honours
 	// the CIDR; BuildKit then finds it there.
 	base := testenv.NodeRegistry + "/" + ns + "/base:1"
-	pushImage(t, c, "swarmhook-test/busybox:latest", base)
+	pushImage(t, c, "swarmhook-test/busybox:latest", base, registry.Credentials{}.EngineAuth())
 	pullImage(t, wc, base)
 
 	repo := testenv.NewGitRepo(t)
@@ -94,14 +95,70 @@ projects:
 	}
 }
 
-// pushImage tags src on c as ref and pushes it.
-func pushImage(t *testing.T, c *client.Client, src, ref string) {
+// TestBuildKitReadsTheRegistryWithItsCredentials builds with BuildKit
+// from a registry that wants a password: the engine pulls the base image
+// and reads the branch's main-latest as cache with the credentials the
+// build's session gives it, and the password shows nowhere.
+func TestBuildKitReadsTheRegistryWithItsCredentials(t *testing.T) {
+	c := testenv.Require(t)
+	ctx := context.Background()
+	ns := testenv.Unique("bkauth")
+	testenv.RemoveImagesOnCleanup(t, c, ns)
+	const password = "bk-cache-pa55-5e0c1a"
+	creds := registry.Credentials{Host: testenv.StartAuthRegistry(t, "builder", password), Username: "builder", Password: password}
+	t.Setenv("E2E_BK_REG_PASSWORD", password)
+
+	// The engine must pull the base: it keeps the image, not the name.
+	base := creds.Host + "/" + ns + "/base:1"
+	pushImage(t, c, "swarmhook-test/busybox:latest", base, creds.EngineAuth())
+	if _, err := c.ImageRemove(ctx, base, image.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	repo := testenv.NewGitRepo(t)
+	dockerfile := "FROM " + base + "\nRUN echo " + ns + " > /ns\nCOPY version.txt /version.txt\n"
+	commit1 := repo.Commit("v1", map[string]string{"Dockerfile": dockerfile, "version.txt": "v1"})
+	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
+registry: {host: %q, insecure: true, username: builder, password: "${E2E_BK_REG_PASSWORD}"}
+docker:
+  builder: buildkit
+  builders: [{name: manager, host: %q}]
+projects:
+  - name: %s
+    repo: %s
+    secret: %s
+    images: [{name: %s/app}]
+`, creds.Host, c.DaemonHost(), ns, repo.URL(), secret, ns))
+	j1, log1 := pushAndWait(t, sh, ns, commit1)
+	if j1.Status != "succeeded" {
+		t.Fatalf("first job %s: %s\n%s", j1.Status, j1.Error, log1)
+	}
+
+	commit2 := repo.Commit("v2", map[string]string{"version.txt": "v2"})
+	j2, log2 := pushAndWait(t, sh, ns, commit2)
+	if j2.Status != "succeeded" {
+		t.Fatalf("second job %s: %s\n%s", j2.Status, j2.Error, log2)
+	}
+	latest := fmt.Sprintf("%s/%s/app:main-latest", creds.Host, ns)
+	imp := regexp.MustCompile(`(?m)^(#\d+) importing cache manifest from ` + regexp.QuoteMeta(latest) + `$`)
+	m := imp.FindStringSubmatch(log2)
+	if m == nil || strings.Contains(log2, m[1]+" ERROR") {
+		t.Errorf("the second build did not read %s:\n%s", latest, log2)
+	}
+	if strings.Contains(log1+log2, password) || strings.Contains(sh.Output(), password) {
+		t.Error("the registry password shows in a job log or swarmhook's output")
+	}
+}
+
+// pushImage tags src on c as ref and pushes it with the X-Registry-Auth
+// value auth.
+func pushImage(t *testing.T, c *client.Client, src, ref, auth string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := c.ImageTag(ctx, src, ref); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := c.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
+	rc, err := c.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
