@@ -242,8 +242,8 @@ func (g *Gate) Held(id int64) (*job.Job, bool) {
 
 // Approve lets held job id deploy, approved by token who (with an
 // optional reason), which carries scopes: it must have the scope the
-// target's approval names (or admin), and may not be the one that
-// started the job.
+// target's approval names (or admin), and may not be one that started
+// the job, nor one whose push or request joined it (job.Job.StartedBy).
 func (g *Gate) Approve(id int64, who, reason string, scopes []config.Scope) (*job.Job, error) {
 	j, err := g.decide(id, who, scopes, job.Decision{Verdict: job.Approved, Reason: reason})
 	if err != nil {
@@ -300,8 +300,8 @@ func (g *Gate) decide(id int64, who string, scopes []config.Scope, d job.Decisio
 		return nil, fmt.Errorf("%w: job %d waits for its %s, not an approval", ErrWrongWait, id, j.Wait.For)
 	case approval && !slices.Contains(scopes, config.Scope(j.Wait.Scope)) && !slices.Contains(scopes, config.ScopeAdmin):
 		return nil, fmt.Errorf("%w: it needs %q", ErrScope, j.Wait.Scope)
-	case d.Verdict == job.Approved && who == j.Who:
-		return nil, fmt.Errorf("%w: %s started job %d", ErrSelfApproval, who, id)
+	case d.Verdict == job.Approved && j.StartedBy(who):
+		return nil, fmt.Errorf("%w: %s started job %d or joined it", ErrSelfApproval, who, id)
 	}
 	h.stop()
 	delete(g.held, id)

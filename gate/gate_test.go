@@ -207,6 +207,31 @@ func TestApproval(t *testing.T) {
 	}
 }
 
+// TestApprovalByAJoinedPusher: pushes that joined a queued build are
+// its starters too (job.Job.Starters), and none of them may approve it,
+// though the job's who names only the last.
+func TestApprovalByAJoinedPusher(t *testing.T) {
+	cfg, p := load(t)
+	approver := []config.Scope{config.ScopeApprove}
+	synctest.Test(t, func(t *testing.T) {
+		g, r := attached(cfg, Options{})
+		j := heldJob(g, p, 7, "carol", 1)
+		j.Starters = []string{"alice", "carol"}
+		g.Hold(j)
+		for _, who := range []string{"alice", "carol"} {
+			if _, err := g.Approve(7, who, "", approver); !errors.Is(err, ErrSelfApproval) {
+				t.Errorf("approval by %s, whose push is in the build: %v, want ErrSelfApproval", who, err)
+			}
+		}
+		if _, err := g.Approve(7, "bob", "", approver); err != nil {
+			t.Fatalf("approval by bob, who pushed nothing to it: %v", err)
+		}
+		if diff := cmp.Diff([]int64{7}, r.ids()); diff != "" {
+			t.Errorf("continued (-want +got):\n%s", diff)
+		}
+	})
+}
+
 func TestApprovalExpires(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
