@@ -174,6 +174,42 @@ func TestContinueDeploysAndTags(t *testing.T) {
 	}
 }
 
+// TestDecidedOutlastsShutdown: a decision made while swarmhook shuts
+// down is saved with the held job although the runner takes it back no
+// more; the next start hands the job, decision and all, to the gate.
+func TestDecidedOutlastsShutdown(t *testing.T) {
+	rec := newRecorder()
+	g := &fakeGate{}
+	var id int64
+	gated(t, rec, gatedConfig, g, func(r *Runner) {
+		var h *Job
+		id, h = heldApproved(t, r, g)
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Decided(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
+		r.Continue(h) // shut down: does nothing
+	})
+	j := rec.job(id)
+	if j.Status != Waiting || len(j.Decisions) != 1 || j.Decisions[0].Who != "bob" {
+		t.Fatalf("stored job: %s with %+v, want still waiting, approved by bob", j.Status, j.Decisions)
+	}
+	if slices.Contains(rec.calls, "update api reg:5000/shop/api") {
+		t.Error("deployed after shutdown")
+	}
+	g2 := &fakeGate{}
+	gated(t, rec, gatedConfig, g2, func(r *Runner) {
+		if err := r.Resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(g2.held) != 1 || len(g2.held[0].Decisions) != 1 {
+		t.Fatalf("after restart the gate has %+v, want job %d with its approval", g2.held, id)
+	}
+}
+
 func TestEndRecordsWhy(t *testing.T) {
 	rec := newRecorder()
 	g := &fakeGate{}
