@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,6 +145,30 @@ func TestApproveAPI(t *testing.T) {
 				t.Errorf("handed back: continued %v, ended %v", h.continued, h.ended)
 			}
 		})
+	}
+}
+
+// TestApprovalByAJoinedPusherAPI: bob's push joined the build alice's
+// push then took over (its who is alice): bob may not approve it either.
+func TestApprovalByAJoinedPusherAPI(t *testing.T) {
+	s, _, st, g, _ := newGateServer(t)
+	cfg, _ := config.Load(strings.NewReader(gateConfig), func(string) (string, bool) { return "", false })
+	p, _ := cfg.Project("shop")
+	j := &job.Job{Project: "shop", Status: job.Waiting, Who: "alice", Starters: []string{"bob", "alice"}, Pushes: 2, Created: time.Now()}
+	if err := st.Create(context.Background(), j, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Get(context.Background(), j.ID); err != nil || !slices.Equal(got.Starters, j.Starters) {
+		t.Fatalf("stored starters %v (%v), want %v", got.Starters, err, j.Starters)
+	}
+	j.Wait = g.Check(j, p, 1)
+	g.Hold(j)
+	rec := apiCall(s, http.MethodPost, "/api/jobs/"+itoa(j.ID)+"/approve", "bob-token-0123456789ab", "")
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "joined") {
+		t.Errorf("bob approving a build his push joined: %d %s, want 403", rec.Code, rec.Body)
+	}
+	if _, held := g.Held(j.ID); !held {
+		t.Error("a refused approval let the job go")
 	}
 }
 
