@@ -139,6 +139,16 @@ func attached(cfg *config.Config, o Options) (*Gate, *runner) {
 	return g, r
 }
 
+// frozenAttached is attached with freezes kept in a file of their own.
+func frozenAttached(t *testing.T, cfg *config.Config) (*Gate, *runner) {
+	t.Helper()
+	fs, err := OpenFreezes(filepath.Join(t.TempDir(), "freezes.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attached(cfg, Options{Freezes: fs})
+}
+
 // noon is a Thursday; the night window opens at 22:00 UTC.
 var noon = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
@@ -382,11 +392,7 @@ func TestNewerDeploySupersedes(t *testing.T) {
 func TestUnfreezeReleases(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		fs, err := OpenFreezes(filepath.Join(t.TempDir(), "freezes.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, r := attached(cfg, Options{Freezes: fs})
+		g, r := frozenAttached(t, cfg)
 		if err := g.Freeze(Freeze{Target: "staging", Until: time.Now().Add(48 * time.Hour), Reason: "audit", Who: "ops"}); err != nil {
 			t.Fatal(err)
 		}
@@ -609,11 +615,7 @@ func TestDecisionOutlastsARestart(t *testing.T) {
 func TestApprovedJobWaitsForAFreezeAfterARestart(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		fs, err := OpenFreezes(filepath.Join(t.TempDir(), "freezes.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, r := attached(cfg, Options{Freezes: fs})
+		g, r := frozenAttached(t, cfg)
 		if err := g.Freeze(Freeze{Target: "production", Until: time.Now().Add(time.Hour), Who: "ops"}); err != nil {
 			t.Fatal(err)
 		}
