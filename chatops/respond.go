@@ -56,11 +56,17 @@ func newResponder(prefixes []string, h *http.Client) (*responder, error) {
 // the same scheme, the same host and port, and a path below the
 // prefix's, compared on the parsed URL so that
 // https://hooks.slack.com.evil.example/ or https://hooks.slack.com@evil/
-// never pass.
+// never pass. Its errors never quote raw: a response URL is a
+// credential for its channel, and one with userinfo carries another.
 func (r *responder) check(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || u.Host == "" {
-		return fmt.Errorf("%w: %q is not an absolute URL", ErrResponseURL, raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: it does not parse as a URL", ErrResponseURL)
+	case u.User != nil:
+		return fmt.Errorf("%w: it carries a user name or password", ErrResponseURL)
+	case u.Host == "":
+		return fmt.Errorf("%w: it is not an absolute URL", ErrResponseURL)
 	}
 	clean := u.JoinPath() // resolves dot segments
 	for _, a := range r.allowed {

@@ -290,6 +290,32 @@ func TestResponseURLMustBeUnderAPrefix(t *testing.T) {
 	}
 }
 
+// TestResponseURLErrorsNeverQuoteIt: a refused response URL's error
+// (answered to the sender, maybe logged) says why without the URL,
+// whose path and userinfo are credentials.
+func TestResponseURLErrorsNeverQuoteIt(t *testing.T) {
+	r, err := newResponder([]string{config.DefaultSlackResponseURL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ url, secret string }{
+		{"https://user:s3cr3t-pass@hooks.slack.com/commands/T1/2/abc", "s3cr3t-pass"},
+		{"https://hooks.slack.com/commands/T1/2/s3cr3t%zz", "s3cr3t"},
+		{"::/s3cr3t-path", "s3cr3t"},
+		{"/commands/T1/2/s3cr3t-token", "s3cr3t"},
+		{"https://evil.example/commands/T1/2/s3cr3t-token", "s3cr3t"},
+	} {
+		err := r.check(tt.url)
+		if !errors.Is(err, ErrResponseURL) {
+			t.Errorf("check(%q) = %v, want ErrResponseURL", tt.url, err)
+			continue
+		}
+		if strings.Contains(err.Error(), tt.secret) {
+			t.Errorf("check's error quotes the URL: %v", err)
+		}
+	}
+}
+
 // TestRedirectsAreNotFollowed: an allowed response URL that redirects
 // elsewhere does not make swarmhook post there.
 func TestRedirectsAreNotFollowed(t *testing.T) {

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,9 +34,15 @@ var (
 	ErrPast = errors.New("gate: a freeze must end in the future")
 )
 
-// Runner takes back the jobs the gate held; job.Runner is one. Both
-// return at once.
+// Runner takes back the jobs the gate held; job.Runner is one.
+// Continue and End return at once.
 type Runner interface {
+	// Decided saves held job j's record with the decision just added to
+	// its Decisions, still waiting, and returns once it is saved (or not,
+	// with why). The gate calls it before it answers a decision or
+	// hands j back, under its lock, so a decision it answers outlasts
+	// a restart; it must not call the gate.
+	Decided(ctx context.Context, j *job.Job) error
 	// Continue deploys j, asking the gate again first.
 	Continue(j *job.Job)
 	// End ends j with final status to, for reason why.
@@ -168,7 +175,10 @@ func (g *Gate) dropLane(l string, keep int64) []*job.Job {
 // approval's expiry ends it expired, a window's opening or a freeze's
 // end hands it back to the runner. A newer job already waiting for the
 // same target supersedes j at once; otherwise j supersedes the older
-// ones, which Hold returns.
+// ones, which Hold returns. A j whose record already has the decision
+// that answers its wait (saved by Approve, Reject or DeployNow just
+// before a shutdown, which kept the runner from taking it) is not held:
+// it goes back to the runner at once, as that decision says.
 func (g *Gate) Hold(j *job.Job) []*job.Job {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -181,6 +191,15 @@ func (g *Gate) Hold(j *job.Job) []*job.Job {
 			go g.runner.End(j, job.Superseded, fmt.Sprintf("job %d waits to deploy to the same target", h.j.ID))
 			return nil
 		}
+	}
+	if d, ok := answer(j); ok {
+		g.log.Info().Int64("job", j.ID).Str("verdict", string(d.Verdict)).Msg("held deploy was decided before a restart")
+		if d.Verdict == job.Refused {
+			g.runner.End(j, job.Rejected, rejection(d))
+		} else {
+			g.runner.Continue(j)
+		}
+		return nil
 	}
 	olds := g.dropLane(l, j.ID)
 	h := &held{j: j, lane: l}
@@ -197,6 +216,29 @@ func (g *Gate) Hold(j *job.Job) []*job.Job {
 	}
 	g.log.Info().Int64("job", j.ID).Str("for", string(j.Wait.For)).Time("until", j.Wait.Until).Msg("deploy held")
 	return olds
+}
+
+// answer returns the decision that answers what j waits for, if its
+// last decision does: an approval or a rejection of an approval wait,
+// an override of a window or freeze.
+func answer(j *job.Job) (job.Decision, bool) {
+	if len(j.Decisions) == 0 {
+		return job.Decision{}, false
+	}
+	d := j.Decisions[len(j.Decisions)-1]
+	if (j.Wait.For == job.WaitApproval) == (d.Verdict != job.Overridden) {
+		return d, true
+	}
+	return job.Decision{}, false
+}
+
+// rejection is why a job ends rejected by d.
+func rejection(d job.Decision) string {
+	why := "rejected by " + d.Who
+	if d.Reason != "" {
+		why += ": " + d.Reason
+	}
+	return why
 }
 
 // take stops holding job id and returns it, if held.
@@ -242,10 +284,12 @@ func (g *Gate) Held(id int64) (*job.Job, bool) {
 
 // Approve lets held job id deploy, approved by token who (with an
 // optional reason), which carries scopes: it must have the scope the
-// target's approval names (or admin), and may not be the one that
-// started the job.
-func (g *Gate) Approve(id int64, who, reason string, scopes []config.Scope) (*job.Job, error) {
-	j, err := g.decide(id, who, scopes, job.Decision{Verdict: job.Approved, Reason: reason})
+// target's approval names (or admin), and may not be one that started
+// the job, nor one whose push or request joined it (job.Job.StartedBy).
+// The approval is saved with the job before Approve returns (see
+// decide): an error means the job still waits, unapproved.
+func (g *Gate) Approve(ctx context.Context, id int64, who, reason string, scopes []config.Scope) (*job.Job, error) {
+	j, err := g.decide(ctx, id, who, scopes, job.Decision{Verdict: job.Approved, Reason: reason})
 	if err != nil {
 		return nil, err
 	}
@@ -253,28 +297,26 @@ func (g *Gate) Approve(id int64, who, reason string, scopes []config.Scope) (*jo
 	return j.Clone(), nil
 }
 
-// Reject ends held job id as rejected by who, for reason.
-func (g *Gate) Reject(id int64, who, reason string, scopes []config.Scope) (*job.Job, error) {
-	j, err := g.decide(id, who, scopes, job.Decision{Verdict: job.Refused, Reason: reason})
+// Reject ends held job id as rejected by who, for reason; saved first,
+// as Approve.
+func (g *Gate) Reject(ctx context.Context, id int64, who, reason string, scopes []config.Scope) (*job.Job, error) {
+	j, err := g.decide(ctx, id, who, scopes, job.Decision{Verdict: job.Refused, Reason: reason})
 	if err != nil {
 		return nil, err
 	}
-	why := "rejected by " + who
-	if reason != "" {
-		why += ": " + reason
-	}
-	g.runner.End(j, job.Rejected, why)
+	g.runner.End(j, job.Rejected, rejection(j.Decisions[len(j.Decisions)-1]))
 	return j.Clone(), nil
 }
 
 // DeployNow lets held job id deploy outside its target's windows or
 // through a freeze, overridden by who for reason; the job records both.
-// A job waiting for an approval must be approved first.
-func (g *Gate) DeployNow(id int64, who, reason string) (*job.Job, error) {
+// A job waiting for an approval must be approved first. The override is
+// saved first, as Approve.
+func (g *Gate) DeployNow(ctx context.Context, id int64, who, reason string) (*job.Job, error) {
 	if reason == "" {
 		return nil, ErrNoReason
 	}
-	j, err := g.decide(id, who, nil, job.Decision{Verdict: job.Overridden, Reason: reason})
+	j, err := g.decide(ctx, id, who, nil, job.Decision{Verdict: job.Overridden, Reason: reason})
 	if err != nil {
 		return nil, err
 	}
@@ -283,8 +325,14 @@ func (g *Gate) DeployNow(id int64, who, reason string) (*job.Job, error) {
 }
 
 // decide records decision d by who on held job id, after checking it
-// answers what the job waits for, and stops holding the job.
-func (g *Gate) decide(id int64, who string, scopes []config.Scope, d job.Decision) (*job.Job, error) {
+// answers what the job waits for, and stops holding the job. The
+// decision is saved (Runner.Decided) before it stops holding it: the
+// runner may take no job back once it shuts down, and the next start
+// finds the decision with the job and acts on it (see Hold), rather
+// than wait for a decision already answered. If the save fails, the job
+// stays held, undecided, and decide returns why. The save is made under
+// the gate's lock, so the job's expiry cannot end it meanwhile.
+func (g *Gate) decide(ctx context.Context, id int64, who string, scopes []config.Scope, d job.Decision) (*job.Job, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h, ok := g.held[id]
@@ -300,13 +348,17 @@ func (g *Gate) decide(id int64, who string, scopes []config.Scope, d job.Decisio
 		return nil, fmt.Errorf("%w: job %d waits for its %s, not an approval", ErrWrongWait, id, j.Wait.For)
 	case approval && !slices.Contains(scopes, config.Scope(j.Wait.Scope)) && !slices.Contains(scopes, config.ScopeAdmin):
 		return nil, fmt.Errorf("%w: it needs %q", ErrScope, j.Wait.Scope)
-	case d.Verdict == job.Approved && who == j.Who:
-		return nil, fmt.Errorf("%w: %s started job %d", ErrSelfApproval, who, id)
+	case d.Verdict == job.Approved && j.StartedBy(who):
+		return nil, fmt.Errorf("%w: %s started job %d or joined it", ErrSelfApproval, who, id)
+	}
+	d.Who, d.At = who, g.now().UTC()
+	j = j.Clone()
+	j.Decisions = append(j.Decisions, d)
+	if err := g.runner.Decided(ctx, j); err != nil {
+		return nil, fmt.Errorf("save the decision on job %d (%s): %w", id, d.Verdict, err)
 	}
 	h.stop()
 	delete(g.held, id)
-	d.Who, d.At = who, g.now().UTC()
-	j.Decisions = append(j.Decisions, d)
 	return j, nil
 }
 

@@ -1,7 +1,9 @@
 package gate
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -49,26 +51,58 @@ func load(t *testing.T) (*config.Config, *config.Project) {
 	return cfg, p
 }
 
-// runner is a fake job.Runner: it notes what the gate hands back.
+// runner is a fake job.Runner: it notes what the gate saves and hands
+// back, in order (events).
 type runner struct {
 	mu        sync.Mutex
 	continued []*job.Job
 	ended     map[int64]job.Status
 	why       map[int64]string
+	saved     map[int64]*job.Job
+	events    []string
+	// saveErr, when set, is what Decided answers, saving nothing.
+	saveErr error
 }
 
-func newRunner() *runner { return &runner{ended: map[int64]job.Status{}, why: map[int64]string{}} }
+func newRunner() *runner {
+	return &runner{ended: map[int64]job.Status{}, why: map[int64]string{}, saved: map[int64]*job.Job{}}
+}
+
+func (r *runner) Decided(_ context.Context, j *job.Job) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.saveErr != nil {
+		return r.saveErr
+	}
+	r.saved[j.ID] = j.Clone()
+	r.events = append(r.events, fmt.Sprintf("saved %d", j.ID))
+	return nil
+}
 
 func (r *runner) Continue(j *job.Job) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.continued = append(r.continued, j)
+	r.events = append(r.events, fmt.Sprintf("continued %d", j.ID))
 }
 
 func (r *runner) End(j *job.Job, to job.Status, why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ended[j.ID], r.why[j.ID] = to, why
+	r.events = append(r.events, fmt.Sprintf("ended %d", j.ID))
+}
+
+// record returns a copy of what Decided saved of job id, and what the
+// runner was told, in order.
+func (r *runner) record(id int64) (*job.Job, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var j *job.Job
+	if s, ok := r.saved[id]; ok {
+		j = s.Clone()
+	}
+	return j, slices.Clone(r.events)
 }
 
 // endings returns a copy of how jobs ended, and why.
@@ -103,6 +137,16 @@ func attached(cfg *config.Config, o Options) (*Gate, *runner) {
 	g := New(cfg, o)
 	g.Attach(r)
 	return g, r
+}
+
+// frozenAttached is attached with freezes kept in a file of their own.
+func frozenAttached(t *testing.T, cfg *config.Config) (*Gate, *runner) {
+	t.Helper()
+	fs, err := OpenFreezes(filepath.Join(t.TempDir(), "freezes.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attached(cfg, Options{Freezes: fs})
 }
 
 // noon is a Thursday; the night window opens at 22:00 UTC.
@@ -179,7 +223,7 @@ func TestApproval(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g, r := attached(cfg, Options{})
 				g.Hold(heldJob(g, p, 7, "alice", 1))
-				_, err := g.Approve(7, tc.who, "", tc.scopes)
+				_, err := g.Approve(t.Context(), 7, tc.who, "", tc.scopes)
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Approve: %v, want %v", err, tc.wantErr)
 				}
@@ -207,6 +251,31 @@ func TestApproval(t *testing.T) {
 	}
 }
 
+// TestApprovalByAJoinedPusher: pushes that joined a queued build are
+// its starters too (job.Job.Starters), and none of them may approve it,
+// though the job's who names only the last.
+func TestApprovalByAJoinedPusher(t *testing.T) {
+	cfg, p := load(t)
+	approver := []config.Scope{config.ScopeApprove}
+	synctest.Test(t, func(t *testing.T) {
+		g, r := attached(cfg, Options{})
+		j := heldJob(g, p, 7, "carol", 1)
+		j.Starters = []string{"alice", "carol"}
+		g.Hold(j)
+		for _, who := range []string{"alice", "carol"} {
+			if _, err := g.Approve(t.Context(), 7, who, "", approver); !errors.Is(err, ErrSelfApproval) {
+				t.Errorf("approval by %s, whose push is in the build: %v, want ErrSelfApproval", who, err)
+			}
+		}
+		if _, err := g.Approve(t.Context(), 7, "bob", "", approver); err != nil {
+			t.Fatalf("approval by bob, who pushed nothing to it: %v", err)
+		}
+		if diff := cmp.Diff([]int64{7}, r.ids()); diff != "" {
+			t.Errorf("continued (-want +got):\n%s", diff)
+		}
+	})
+}
+
 func TestApprovalExpires(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
@@ -222,7 +291,7 @@ func TestApprovalExpires(t *testing.T) {
 		if ended, _ := r.endings(); ended[7] != job.Expired {
 			t.Fatalf("ended = %v, want job 7 expired", ended)
 		}
-		if _, err := g.Approve(7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrNotHeld) {
+		if _, err := g.Approve(t.Context(), 7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("approving an expired job: %v, want ErrNotHeld", err)
 		}
 	})
@@ -233,7 +302,7 @@ func TestReject(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g, r := attached(cfg, Options{})
 		g.Hold(heldJob(g, p, 7, "alice", 1))
-		if _, err := g.Reject(7, "bob", "not today", []config.Scope{config.ScopeApprove}); err != nil {
+		if _, err := g.Reject(t.Context(), 7, "bob", "not today", []config.Scope{config.ScopeApprove}); err != nil {
 			t.Fatal(err)
 		}
 		if ended, why := r.endings(); ended[7] != job.Rejected || why[7] != "rejected by bob: not today" {
@@ -252,7 +321,7 @@ func TestWindowOpens(t *testing.T) {
 			t.Fatalf("wait = %+v, want the night window", j.Wait)
 		}
 		g.Hold(j)
-		if _, err := g.Approve(7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrWrongWait) {
+		if _, err := g.Approve(t.Context(), 7, "bob", "", []config.Scope{config.ScopeApprove}); !errors.Is(err, ErrWrongWait) {
 			t.Errorf("approving a window wait: %v, want ErrWrongWait", err)
 		}
 		time.Sleep(time.Until(j.Wait.Until) - time.Second)
@@ -274,13 +343,13 @@ func TestDeployNow(t *testing.T) {
 		g, r := attached(cfg, Options{})
 		g.Hold(heldJob(g, p, 7, "alice", 2))
 		g.Hold(heldJob(g, p, 8, "alice", 1))
-		if _, err := g.DeployNow(7, "ops", ""); !errors.Is(err, ErrNoReason) {
+		if _, err := g.DeployNow(t.Context(), 7, "ops", ""); !errors.Is(err, ErrNoReason) {
 			t.Errorf("override without a reason: %v", err)
 		}
-		if _, err := g.DeployNow(8, "ops", "hotfix"); !errors.Is(err, ErrWrongWait) {
+		if _, err := g.DeployNow(t.Context(), 8, "ops", "hotfix"); !errors.Is(err, ErrWrongWait) {
 			t.Errorf("override of an approval: %v, want ErrWrongWait", err)
 		}
-		if _, err := g.DeployNow(7, "ops", "hotfix"); err != nil {
+		if _, err := g.DeployNow(t.Context(), 7, "ops", "hotfix"); err != nil {
 			t.Fatal(err)
 		}
 		want := []job.Decision{{Verdict: job.Overridden, Who: "ops", Reason: "hotfix", At: time.Now().UTC()}}
@@ -323,11 +392,7 @@ func TestNewerDeploySupersedes(t *testing.T) {
 func TestUnfreezeReleases(t *testing.T) {
 	cfg, p := load(t)
 	synctest.Test(t, func(t *testing.T) {
-		fs, err := OpenFreezes(filepath.Join(t.TempDir(), "freezes.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, r := attached(cfg, Options{Freezes: fs})
+		g, r := frozenAttached(t, cfg)
 		if err := g.Freeze(Freeze{Target: "staging", Until: time.Now().Add(48 * time.Hour), Reason: "audit", Who: "ops"}); err != nil {
 			t.Fatal(err)
 		}
@@ -412,4 +477,157 @@ func TestFreezesOutlastARestart(t *testing.T) {
 	if n := len(again.List(noon)); n != 2 {
 		t.Errorf("List at noon: %d freezes, want 2", n)
 	}
+}
+
+// TestDecisionIsSavedBeforeItIsAnswered: a decision the gate answers is
+// saved with the job before the job is handed back, so a runner that
+// takes nothing back (it is shutting down) loses nothing; a decision
+// that cannot be saved is an error, and the job still waits for one.
+func TestDecisionIsSavedBeforeItIsAnswered(t *testing.T) {
+	cfg, p := load(t)
+	approver := []config.Scope{config.ScopeApprove}
+	for _, tc := range []struct {
+		name    string
+		target  int
+		decide  func(t *testing.T, g *Gate) (*job.Job, error)
+		verdict job.Verdict
+		handed  string
+	}{
+		{name: "approve", target: 1, verdict: job.Approved, handed: "continued 7",
+			decide: func(t *testing.T, g *Gate) (*job.Job, error) { return g.Approve(t.Context(), 7, "bob", "", approver) }},
+		{name: "reject", target: 1, verdict: job.Refused, handed: "ended 7",
+			decide: func(t *testing.T, g *Gate) (*job.Job, error) {
+				return g.Reject(t.Context(), 7, "bob", "not today", approver)
+			}},
+		{name: "deploy now", target: 2, verdict: job.Overridden, handed: "continued 7",
+			decide: func(t *testing.T, g *Gate) (*job.Job, error) { return g.DeployNow(t.Context(), 7, "ops", "hotfix") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g, r := attached(cfg, Options{})
+				g.Hold(heldJob(g, p, 7, "alice", tc.target))
+
+				full := errors.New("disk full")
+				r.mu.Lock()
+				r.saveErr = full
+				r.mu.Unlock()
+				if _, err := tc.decide(t, g); !errors.Is(err, full) {
+					t.Fatalf("decision with the store failing: %v, want its error", err)
+				}
+				h, ok := g.Held(7)
+				if !ok || len(h.Decisions) != 0 {
+					t.Fatalf("after a decision not saved: held %v with %+v, want still waiting, undecided", ok, h)
+				}
+				if _, events := r.record(7); len(events) != 0 {
+					t.Fatalf("a decision not saved was handed on: %v", events)
+				}
+
+				r.mu.Lock()
+				r.saveErr = nil
+				r.mu.Unlock()
+				if _, err := tc.decide(t, g); err != nil {
+					t.Fatal(err)
+				}
+				saved, events := r.record(7)
+				if diff := cmp.Diff([]string{"saved 7", tc.handed}, events); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+				if saved == nil || len(saved.Decisions) != 1 || saved.Decisions[0].Verdict != tc.verdict || saved.Status != job.Waiting {
+					t.Errorf("saved %+v, want job 7 still waiting with the %s", saved, tc.verdict)
+				}
+			})
+		})
+	}
+}
+
+// TestDecisionOutlastsARestart: a job handed to the gate again at start
+// with the decision that answers its wait already saved (the runner had
+// shut down and took it no more) is not held for that decision again.
+func TestDecisionOutlastsARestart(t *testing.T) {
+	cfg, p := load(t)
+	approver := []config.Scope{config.ScopeApprove}
+	for _, tc := range []struct {
+		name   string
+		target int
+		decide func(t *testing.T, g *Gate) error
+		want   func(t *testing.T, r *runner)
+	}{
+		{name: "an approved job deploys", target: 1,
+			decide: func(t *testing.T, g *Gate) error {
+				_, err := g.Approve(t.Context(), 7, "bob", "", approver)
+				return err
+			},
+			want: func(t *testing.T, r *runner) {
+				if diff := cmp.Diff([]int64{7}, r.ids()); diff != "" {
+					t.Errorf("continued (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "a rejected job ends rejected", target: 1,
+			decide: func(t *testing.T, g *Gate) error {
+				_, err := g.Reject(t.Context(), 7, "bob", "not today", approver)
+				return err
+			},
+			want: func(t *testing.T, r *runner) {
+				if ended, why := r.endings(); ended[7] != job.Rejected || why[7] != "rejected by bob: not today" {
+					t.Errorf("ended %v: %q, want rejected by bob", ended[7], why[7])
+				}
+			}},
+		{name: "an overridden job deploys", target: 2,
+			decide: func(t *testing.T, g *Gate) error { _, err := g.DeployNow(t.Context(), 7, "ops", "hotfix"); return err },
+			want: func(t *testing.T, r *runner) {
+				if diff := cmp.Diff([]int64{7}, r.ids()); diff != "" {
+					t.Errorf("continued (-want +got):\n%s", diff)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				before, r := attached(cfg, Options{})
+				before.Hold(heldJob(before, p, 7, "alice", tc.target))
+				if err := tc.decide(t, before); err != nil {
+					t.Fatal(err)
+				}
+				saved, _ := r.record(7)
+				if saved == nil {
+					t.Fatal("the decision was not saved")
+				}
+
+				after, r := attached(cfg, Options{})
+				after.Hold(saved)
+				if _, ok := after.Held(7); ok {
+					t.Error("held again after a restart for a decision already made")
+				}
+				tc.want(t, r)
+				// Nothing ends it later: its expiry or window is no timer.
+				time.Sleep(24 * time.Hour)
+				synctest.Wait()
+				if ended, _ := r.endings(); len(ended) > 1 {
+					t.Errorf("ended %v", ended)
+				}
+			})
+		})
+	}
+}
+
+// TestApprovedJobWaitsForAFreezeAfterARestart: an approval answers an
+// approval wait only; a job approved and then held for a freeze still
+// waits for the freeze after a restart.
+func TestApprovedJobWaitsForAFreezeAfterARestart(t *testing.T) {
+	cfg, p := load(t)
+	synctest.Test(t, func(t *testing.T) {
+		g, r := frozenAttached(t, cfg)
+		if err := g.Freeze(Freeze{Target: "production", Until: time.Now().Add(time.Hour), Who: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+		j := &job.Job{ID: 7, Project: "shop", Who: "alice", Status: job.Waiting,
+			Decisions: []job.Decision{{Verdict: job.Approved, Who: "bob"}}}
+		j.Wait = g.Check(j, p, 1)
+		if j.Wait == nil || j.Wait.For != job.WaitFreeze {
+			t.Fatalf("wait = %+v, want the freeze", j.Wait)
+		}
+		g.Hold(j)
+		if _, ok := g.Held(7); !ok || len(r.handed()) != 0 {
+			t.Error("an approval let a job through a freeze")
+		}
+	})
 }

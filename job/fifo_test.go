@@ -54,6 +54,18 @@ func TestQueue(t *testing.T) {
 				t.Errorf("jobs of d2 (-want +got):\n%s", diff)
 			}
 		}},
+		{"every pusher that joins is a starter, once", func(t *testing.T, q *Queue) {
+			b := build(1, "main", "c1")
+			b.Job.Who = "alice"
+			q.Push(b)
+			for _, who := range []string{"bob", "", "alice", "carol"} {
+				q.Join(push("main", "c2", who), nil)
+			}
+			e, _ := q.Next()
+			if diff := cmp.Diff([]string{"alice", "bob", "carol"}, e.Job.Starters); diff != "" {
+				t.Errorf("starters (-want +got):\n%s", diff)
+			}
+		}},
 		{"a push never joins a running build", func(t *testing.T, q *Queue) {
 			q.Push(build(1, "main", "c1"))
 			next(t, q)

@@ -98,11 +98,30 @@ func (r *Runner) supersede(ctx context.Context, j *Job, olds []*Job) {
 	}
 }
 
+// Decided saves j, a job the gate holds, with the decision a person
+// just made about it (the last of j.Decisions), before the gate answers
+// that decision or hands j back: a decision answered is kept, even if
+// swarmhook stops before j continues or ends, and the next start acts on
+// it (the gate's Hold). It works after Shutdown too, as long as the
+// store is open; j's status stays Waiting.
+func (r *Runner) Decided(ctx context.Context, j *Job) error {
+	if err := r.d.Store.Save(ctx, j); err != nil {
+		return fmt.Errorf("save job %d: %w", j.ID, err)
+	}
+	if n := len(j.Decisions); n > 0 {
+		d := j.Decisions[n-1]
+		log := r.jobLog(j)
+		log.Info().Str("verdict", string(d.Verdict)).Str("who", d.Who).Msg("held deploy decided")
+	}
+	return nil
+}
+
 // Continue deploys j, a job the gate held and now lets go, on a
 // goroutine of its own: the gate is asked again (a freeze may have
 // begun meanwhile), then j deploys and tags as its pipeline would have.
-// After Shutdown it does nothing: j stays waiting in the store, and the
-// next start hands it to the gate again.
+// After Shutdown it does nothing: j stays waiting in the store, with
+// the decision that let it go (saved by Decided), and the next start
+// hands it to the gate again, which lets it go at once.
 func (r *Runner) Continue(j *Job) {
 	r.mu.Lock()
 	closed, ctx := r.closed, r.baseCtx
@@ -126,8 +145,8 @@ func (r *Runner) Continue(j *Job) {
 // with j reading as ended; the log line and the save (retried while
 // data_dir is full, see saveEnd) happen on a goroutine of their own,
 // on a copy. After Shutdown it does nothing: j stays waiting in the
-// store, and the next start hands it to the gate again, which ends it
-// then.
+// store (with a rejection, when Decided saved one), and the next start
+// hands it to the gate again, which ends it then.
 func (r *Runner) End(j *Job, to Status, why string) {
 	r.mu.Lock()
 	closed, ctx := r.closed, r.baseCtx

@@ -145,15 +145,24 @@ func heldApproved(t *testing.T, r *Runner, g *fakeGate) (int64, *Job) {
 	return j.ID, h
 }
 
-func TestContinueDeploysAndTags(t *testing.T) {
+// approvedRun runs fn in a gated runner (shut down after) with main's
+// build held and h, a copy of it approved by bob (heldApproved); it
+// returns the store and the job's id.
+func approvedRun(t *testing.T, fn func(r *Runner, h *Job)) (*recorder, int64) {
+	t.Helper()
 	rec := newRecorder()
 	g := &fakeGate{}
 	var id int64
 	gated(t, rec, gatedConfig, g, func(r *Runner) {
 		var h *Job
 		id, h = heldApproved(t, r, g)
-		r.Continue(h)
+		fn(r, h)
 	})
+	return rec, id
+}
+
+func TestContinueDeploysAndTags(t *testing.T) {
+	rec, id := approvedRun(t, func(r *Runner, h *Job) { r.Continue(h) })
 	j := rec.job(id)
 	if j.Status != Succeeded {
 		t.Fatalf("status %s: %s", j.Status, j.Error)
@@ -171,6 +180,37 @@ func TestContinueDeploysAndTags(t *testing.T) {
 	}
 	if len(j.Stages) < 4 || j.Stages[3].Name != "waiting for approval" {
 		t.Errorf("stages %+v: the wait is recorded after fetch, build and push", j.Stages)
+	}
+}
+
+// TestDecidedOutlastsShutdown: a decision made while swarmhook shuts
+// down is saved with the held job although the runner takes it back no
+// more; the next start hands the job, decision and all, to the gate.
+func TestDecidedOutlastsShutdown(t *testing.T) {
+	rec, id := approvedRun(t, func(r *Runner, h *Job) {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Decided(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
+		r.Continue(h) // shut down: does nothing
+	})
+	j := rec.job(id)
+	if j.Status != Waiting || len(j.Decisions) != 1 || j.Decisions[0].Who != "bob" {
+		t.Fatalf("stored job: %s with %+v, want still waiting, approved by bob", j.Status, j.Decisions)
+	}
+	if slices.Contains(rec.calls, "update api reg:5000/shop/api") {
+		t.Error("deployed after shutdown")
+	}
+	g2 := &fakeGate{}
+	gated(t, rec, gatedConfig, g2, func(r *Runner) {
+		if err := r.Resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(g2.held) != 1 || len(g2.held[0].Decisions) != 1 {
+		t.Fatalf("after restart the gate has %+v, want job %d with its approval", g2.held, id)
 	}
 }
 
@@ -310,12 +350,7 @@ func TestPromote(t *testing.T) {
 // the targets moved, that index is another target, and the job fails
 // rather than deploy there.
 func TestHeldDeployGoesOnlyToTheTargetItWaitedFor(t *testing.T) {
-	rec := newRecorder()
-	g := &fakeGate{}
-	var id int64
-	gated(t, rec, gatedConfig, g, func(r *Runner) {
-		var h *Job
-		id, h = heldApproved(t, r, g)
+	rec, id := approvedRun(t, func(r *Runner, h *Job) {
 		h.Wait.Target = 1 // as if the config now lists branch other's target there
 		r.Continue(h)
 	})

@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/swarmhook/swarmhook/stack"
@@ -106,6 +107,11 @@ type Job struct {
 	// builds the newest of them: Commit, Who, DeliveryID are the last
 	// push's). 0 on service actions.
 	Pushes int `json:"pushes,omitempty"`
+	// Starters are everyone whose push or request a build stands for
+	// once a later one joined it (Pushes > 1): each one's Who, oldest
+	// first, each once. Empty while none joined. None of them may
+	// approve its deploy (see StartedBy).
+	Starters []string `json:"starters,omitempty"`
 	// Service, Tag and Replicas are the arguments of service actions.
 	Service  string  `json:"service,omitempty"`
 	Tag      string  `json:"tag,omitempty"`
@@ -245,6 +251,12 @@ type Image struct {
 	Ref string `json:"ref,omitempty"`
 }
 
+// StartedBy reports whether who started j: its Who, or the Who of a
+// push or request that joined it while it waited (Starters).
+func (j *Job) StartedBy(who string) bool {
+	return who == j.Who || slices.Contains(j.Starters, who)
+}
+
 // Clone returns a deep copy, so stores and readers never share slices
 // with a running job.
 func (j *Job) Clone() *Job {
@@ -259,6 +271,7 @@ func (j *Job) Clone() *Job {
 	c.Reverted = append([]updater.Result(nil), j.Reverted...)
 	c.Pruned = append([]Pruned(nil), j.Pruned...)
 	c.Decisions = append([]Decision(nil), j.Decisions...)
+	c.Starters = append([]string(nil), j.Starters...)
 	if j.Wait != nil {
 		w := *j.Wait
 		c.Wait = &w

@@ -1,5 +1,7 @@
 package job
 
+import "slices"
+
 // Queue holds the builds waiting to run: one lane per project and branch,
 // with at most one build running and one waiting in each, the lanes taking
 // turns oldest first. A push to a branch whose build waits joins that
@@ -44,8 +46,8 @@ func deliveryKey(provider, id string) string { return provider + "\x00" + id }
 func (q *Queue) Seen(provider, id string) []int64 { return q.seen[deliveryKey(provider, id)] }
 
 // Join makes push j part of the build waiting in its lane, if one waits:
-// that build takes j's commit, trigger and pusher and counts one more
-// push, and remembers d (when set) as having started it. It returns a
+// that build takes j's commit, trigger and pusher, adds the pusher to
+// its Starters, counts one more push, and remembers d (when set) as having started it. It returns a
 // copy of the joined build, or false when no build waits.
 func (q *Queue) Join(j *Job, d *Delivery) (*Job, bool) {
 	l := q.lanes[laneKey(j)]
@@ -54,6 +56,7 @@ func (q *Queue) Join(j *Job, d *Delivery) (*Job, bool) {
 	}
 	w := l.waiting
 	n := w.Job.Clone()
+	n.Starters = joinStarters(n, j.Who)
 	n.Trigger, n.Ref, n.Commit, n.DeliveryID, n.Who = j.Trigger, j.Ref, j.Commit, j.DeliveryID, j.Who
 	n.Pushes = max(n.Pushes, 1) + 1
 	w.Job = n
@@ -142,4 +145,16 @@ func (q *Queue) forget(b *Entry) {
 	for _, d := range b.Deliveries {
 		delete(q.seen, deliveryKey(d.Provider, d.ID))
 	}
+}
+
+// joinStarters is w's Starters once who joins it: w's own starter
+// first, then who, each once; an empty name is no one.
+func joinStarters(w *Job, who string) []string {
+	out := slices.Clone(w.Starters)
+	for _, s := range []string{w.Who, who} {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
 	"github.com/swarmhook/swarmhook/config"
@@ -46,7 +47,8 @@ func TestBurstOfPushesCoalesces(t *testing.T) {
 
 		var ids []int64
 		for i := 0; i < 20; i++ {
-			j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: fmt.Sprintf("c%02d", i)})
+			who := []string{"alice", "bob", "carol"}[i%3]
+			j, err := r.Submit(ctx, Request{Project: "shop", Ref: "refs/heads/main", Branch: "main", Commit: fmt.Sprintf("c%02d", i), Who: who})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,6 +91,18 @@ func TestBurstOfPushesCoalesces(t *testing.T) {
 		}
 		if j := rec.job(ids[19]); j.Status != Succeeded || j.Pushes != 19 || j.Commit != "c19" {
 			t.Errorf("waiting job is %s at %s with %d pushes, want succeeded at c19 with 19", j.Status, j.Commit, j.Pushes)
+		}
+		// Everyone whose push joined it is kept with the job, through the
+		// restart: none of them may approve its deploy.
+		j := rec.job(ids[19])
+		if diff := cmp.Diff([]string{"bob", "carol", "alice"}, j.Starters); diff != "" {
+			t.Errorf("starters (-want +got):\n%s", diff)
+		}
+		if j.Who != "bob" || !j.StartedBy("carol") || !j.StartedBy("alice") || j.StartedBy("dave") {
+			t.Errorf("who %q, starters %v: StartedBy must know every pusher", j.Who, j.Starters)
+		}
+		if j := rec.job(ids[0]); len(j.Starters) != 0 {
+			t.Errorf("a build nothing joined lists starters %v", j.Starters)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,9 +16,11 @@ import (
 
 // Gate answers for held deploys and keeps freezes; gate.Gate is one.
 type Gate interface {
-	Approve(id int64, who, reason string, scopes []config.Scope) (*job.Job, error)
-	Reject(id int64, who, reason string, scopes []config.Scope) (*job.Job, error)
-	DeployNow(id int64, who, reason string) (*job.Job, error)
+	// Approve, Reject and DeployNow save the decision with the job
+	// before they return it; an error means it is not taken.
+	Approve(ctx context.Context, id int64, who, reason string, scopes []config.Scope) (*job.Job, error)
+	Reject(ctx context.Context, id int64, who, reason string, scopes []config.Scope) (*job.Job, error)
+	DeployNow(ctx context.Context, id int64, who, reason string) (*job.Job, error)
 	Freeze(f gate.Freeze) error
 	Unfreeze(target string) (bool, error)
 	Freezes() []gate.Freeze
@@ -35,8 +38,8 @@ func (s *Server) gateRoutes(api *echo.Group) {
 	g := s.d.Gate
 	api.POST("/jobs/:id/approve", s.decision(false, g.Approve), s.require(config.ScopeApprove))
 	api.POST("/jobs/:id/reject", s.decision(false, g.Reject), s.require(config.ScopeApprove))
-	api.POST("/jobs/:id/deploy-now", s.decision(true, func(id int64, who, reason string, _ []config.Scope) (*job.Job, error) {
-		return g.DeployNow(id, who, reason)
+	api.POST("/jobs/:id/deploy-now", s.decision(true, func(ctx context.Context, id int64, who, reason string, _ []config.Scope) (*job.Job, error) {
+		return g.DeployNow(ctx, id, who, reason)
 	}), s.require(config.ScopeOverride))
 	api.POST("/freeze", s.freeze, s.require(config.ScopeOverride))
 	api.DELETE("/freeze", s.unfreeze, s.require(config.ScopeOverride))
@@ -136,8 +139,10 @@ func scopes(c echo.Context) []config.Scope {
 // the job id, an optional {"reason": "..."} (required when needReason:
 // an override must say why), then decide, whose job it answers with.
 // Approve and reject need the scope the target names and refuse the
-// token that started the job (see gate.Gate).
-func (s *Server) decision(needReason bool, decide func(id int64, who, reason string, scopes []config.Scope) (*job.Job, error)) echo.HandlerFunc {
+// token that started the job (see gate.Gate). A 200 means the decision
+// is saved with the job; one that could not be saved is an error (503
+// when data_dir is at fault) and the job still waits.
+func (s *Server) decision(needReason bool, decide func(ctx context.Context, id int64, who, reason string, scopes []config.Scope) (*job.Job, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := s.heldJob(c)
 		if err != nil {
@@ -147,7 +152,7 @@ func (s *Server) decision(needReason bool, decide func(id int64, who, reason str
 		if err != nil {
 			return err
 		}
-		j, err := decide(id, who(c), reason, scopes(c))
+		j, err := decide(c.Request().Context(), id, who(c), reason, scopes(c))
 		if err != nil {
 			return err
 		}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,11 +20,27 @@ import (
 	"github.com/swarmhook/swarmhook/store"
 )
 
-// handback notes the jobs the gate hands back.
+// handback notes the jobs the gate hands back; it saves decisions in
+// store, when it has one, as job.Runner does.
 type handback struct {
 	mu        sync.Mutex
 	continued []int64
 	ended     map[int64]job.Status
+	store     *store.SQLite
+	// saveErr, when set, is what Decided answers, saving nothing.
+	saveErr error
+}
+
+func (h *handback) Decided(ctx context.Context, j *job.Job) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.saveErr != nil {
+		return h.saveErr
+	}
+	if h.store == nil {
+		return nil
+	}
+	return h.store.Save(ctx, j)
 }
 
 func (h *handback) Continue(j *job.Job) {
@@ -66,7 +84,7 @@ func newGateServer(t *testing.T) (*Server, *fakeJobs, *store.SQLite, *gate.Gate,
 	noon := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { return noon }
 	g := gate.New(cfg, gate.Options{Now: now, Log: zerolog.Nop()})
-	h := &handback{ended: map[int64]job.Status{}}
+	h := &handback{ended: map[int64]job.Status{}, store: st}
 	g.Attach(h)
 	return New(Deps{Config: cfg, Jobs: jobs, Store: st, Logs: logs, Log: zerolog.Nop(), Gate: g, Now: now}), jobs, st, g, h
 }
@@ -127,6 +145,74 @@ func TestApproveAPI(t *testing.T) {
 				t.Errorf("handed back: continued %v, ended %v", h.continued, h.ended)
 			}
 		})
+	}
+}
+
+// TestApprovalByAJoinedPusherAPI: bob's push joined the build alice's
+// push then took over (its who is alice): bob may not approve it either.
+func TestApprovalByAJoinedPusherAPI(t *testing.T) {
+	s, _, st, g, _ := newGateServer(t)
+	cfg, _ := config.Load(strings.NewReader(gateConfig), func(string) (string, bool) { return "", false })
+	p, _ := cfg.Project("shop")
+	j := &job.Job{Project: "shop", Status: job.Waiting, Who: "alice", Starters: []string{"bob", "alice"}, Pushes: 2, Created: time.Now()}
+	if err := st.Create(context.Background(), j, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Get(context.Background(), j.ID); err != nil || !slices.Equal(got.Starters, j.Starters) {
+		t.Fatalf("stored starters %v (%v), want %v", got.Starters, err, j.Starters)
+	}
+	j.Wait = g.Check(j, p, 1)
+	g.Hold(j)
+	rec := apiCall(s, http.MethodPost, "/api/jobs/"+itoa(j.ID)+"/approve", "bob-token-0123456789ab", "")
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "joined") {
+		t.Errorf("bob approving a build his push joined: %d %s, want 403", rec.Code, rec.Body)
+	}
+	if _, held := g.Held(j.ID); !held {
+		t.Error("a refused approval let the job go")
+	}
+}
+
+// TestApprovalIsSavedBeforeItIsAnswered: a 200 means the approval is
+// saved with the job, so a restart (a new gate over the store) lets the
+// job deploy rather than wait again; an approval that cannot be saved
+// is 503 and the job still waits, unapproved.
+func TestApprovalIsSavedBeforeItIsAnswered(t *testing.T) {
+	s, _, st, g, h := newGateServer(t)
+	id := holdJob(t, st, g, "alice", 1)
+	path := "/api/jobs/" + itoa(id) + "/approve"
+
+	h.mu.Lock()
+	h.saveErr = fmt.Errorf("save job %d: %w", id, store.ErrFull)
+	h.mu.Unlock()
+	if rec := apiCall(s, http.MethodPost, path, "bob-token-0123456789ab", ""); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("approval with data_dir full: %d %s, want 503", rec.Code, rec.Body)
+	}
+	if _, held := g.Held(id); !held || len(h.continued) != 0 {
+		t.Fatalf("an approval not saved let the job go: held %v, continued %v", held, h.continued)
+	}
+
+	h.mu.Lock()
+	h.saveErr = nil
+	h.mu.Unlock()
+	if rec := apiCall(s, http.MethodPost, path, "bob-token-0123456789ab", ""); rec.Code != http.StatusOK {
+		t.Fatalf("approval: %d %s", rec.Code, rec.Body)
+	}
+	j, err := st.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != job.Waiting || len(j.Decisions) != 1 || j.Decisions[0].Verdict != job.Approved || j.Decisions[0].Who != "bob" {
+		t.Fatalf("stored job after a 200: %s with %+v, want waiting, approved by bob", j.Status, j.Decisions)
+	}
+
+	// Restart: the runner had shut down and took the job no more.
+	cfg, _ := config.Load(strings.NewReader(gateConfig), func(string) (string, bool) { return "", false })
+	after := gate.New(cfg, gate.Options{Log: zerolog.Nop()})
+	h2 := &handback{ended: map[int64]job.Status{}, store: st}
+	after.Attach(h2)
+	after.Hold(j)
+	if _, held := after.Held(id); held || len(h2.continued) != 1 {
+		t.Errorf("after a restart: held %v, continued %v; want the approved job deploying", held, h2.continued)
 	}
 }
 

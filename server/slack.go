@@ -122,7 +122,7 @@ func (a chatActions) Approve(ctx context.Context, who string, id int64) error {
 	if err := a.held(ctx, id); err != nil {
 		return err
 	}
-	_, err := a.s.d.Gate.Approve(id, who, "", a.scopes(who))
+	_, err := a.s.d.Gate.Approve(ctx, id, who, "", a.scopes(who))
 	return err
 }
 
@@ -130,7 +130,7 @@ func (a chatActions) Reject(ctx context.Context, who string, id int64) error {
 	if err := a.held(ctx, id); err != nil {
 		return err
 	}
-	_, err := a.s.d.Gate.Reject(id, who, "", a.scopes(who))
+	_, err := a.s.d.Gate.Reject(ctx, id, who, "", a.scopes(who))
 	return err
 }
 
