@@ -15,14 +15,17 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
+	registrytypes "github.com/docker/docker/api/types/registry"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth"
 	"github.com/moby/buildkit/session/filesync"
 	"github.com/moby/buildkit/session/secrets"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/tonistiigi/fsutil"
 	fstypes "github.com/tonistiigi/fsutil/types"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -57,10 +60,12 @@ func (e *Engine) buildKit(ctx context.Context, req Request, c buildContext, log 
 	s.Allow(filesync.NewFSSyncProvider(filesync.StaticDirSource{"context": ctxFS, "dockerfile": dfFS}))
 	s.Allow(secretsprovider.NewSecretProvider(secretStore(req.Secrets)))
 
-	args := make(map[string]*string, len(req.BuildArgs))
-	for k, v := range req.BuildArgs {
-		args[k] = &v
+	creds, err := newRegistryAuth(e.auth)
+	if err != nil {
+		return "", err
 	}
+	s.Allow(creds)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := s.Run(gctx, func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
@@ -74,17 +79,7 @@ func (e *Engine) buildKit(ctx context.Context, req Request, c buildContext, log 
 	var id string
 	g.Go(func() error {
 		defer s.Close()
-		resp, err := e.c.ImageBuild(gctx, nil, build.ImageBuildOptions{
-			Tags:          req.Tags,
-			Dockerfile:    path.Base(c.dockerfile),
-			BuildArgs:     args,
-			Labels:        req.Labels,
-			Target:        req.Target,
-			NoCache:       req.NoCache,
-			Version:       build.BuilderBuildKit,
-			RemoteContext: "client-session",
-			SessionID:     s.ID(),
-		})
+		resp, err := e.c.ImageBuild(gctx, nil, buildKitOptions(req, path.Base(c.dockerfile), s.ID()))
 		if err != nil {
 			return fmt.Errorf("start build: %w", err)
 		}
@@ -113,6 +108,84 @@ func (e *Engine) buildKit(ctx context.Context, req Request, c buildContext, log 
 		return "", errors.New("build: engine reported no image id")
 	}
 	return id, nil
+}
+
+// InlineCacheArg is the build arg that makes the engine's BuildKit write
+// the build's cache metadata into the image config
+// (moby.buildkit.cache.v0), where a later build's cache-from finds it.
+const InlineCacheArg = "BUILDKIT_INLINE_CACHE"
+
+// buildKitOptions is the BuildKit build of req from the session sid, the
+// Dockerfile named dockerfile in the session's dockerfile directory.
+//
+// CacheFrom goes to the engine as it is: Docker 20.10's BuildKit reads
+// a cache-from image's inline cache from the engine's own copy when it
+// has one and from the registry when not (builder-next's
+// localinlinecache), and then pulls only the layers it reuses, so
+// nothing is pulled first. A ref the registry does not have costs only
+// the cache. A build with CacheFrom also writes its inline cache, so
+// that the image it pushes serves the next build the same way; one
+// without (no docker.builders, or no_cache) leaves the image config as
+// it was.
+func buildKitOptions(req Request, dockerfile, sid string) build.ImageBuildOptions {
+	args := make(map[string]*string, len(req.BuildArgs)+1)
+	for k, v := range req.BuildArgs {
+		args[k] = &v
+	}
+	if _, set := args[InlineCacheArg]; len(req.CacheFrom) > 0 && !set {
+		inline := "1"
+		args[InlineCacheArg] = &inline
+	}
+	return build.ImageBuildOptions{
+		Tags:          req.Tags,
+		Dockerfile:    dockerfile,
+		BuildArgs:     args,
+		Labels:        req.Labels,
+		Target:        req.Target,
+		NoCache:       req.NoCache,
+		CacheFrom:     req.CacheFrom,
+		Version:       build.BuilderBuildKit,
+		RemoteContext: "client-session",
+		SessionID:     sid,
+	}
+}
+
+// registryAuth answers the engine's requests for registry credentials
+// over a build's session, as docker build does from the CLI's config:
+// BuildKit asks for them when it reads a cache-from image or pulls a
+// base image. It gives the credentials swarmhook pushes with for the
+// registry they name, and none for any other host.
+type registryAuth struct {
+	auth.UnimplementedAuthServer
+	host, username, secret string
+}
+
+// newRegistryAuth serves the credentials of engineAuth, an X-Registry-Auth
+// value (registry.Credentials.EngineAuth).
+func newRegistryAuth(engineAuth string) (*registryAuth, error) {
+	if engineAuth == "" {
+		return &registryAuth{}, nil
+	}
+	c, err := registrytypes.DecodeAuthConfig(engineAuth)
+	if err != nil {
+		return nil, fmt.Errorf("read registry credentials: %w", err)
+	}
+	if c.IdentityToken != "" {
+		return &registryAuth{host: c.ServerAddress, secret: c.IdentityToken}, nil
+	}
+	return &registryAuth{host: c.ServerAddress, username: c.Username, secret: c.Password}, nil
+}
+
+// Register implements session.Attachable.
+func (a *registryAuth) Register(s *grpc.Server) { auth.RegisterAuthServer(s, a) }
+
+// Credentials implements auth.AuthServer. An identity token goes as the
+// secret with no username, as the Docker CLI sends it.
+func (a *registryAuth) Credentials(_ context.Context, req *auth.CredentialsRequest) (*auth.CredentialsResponse, error) {
+	if a.host == "" || req.GetHost() != a.host || a.secret == "" {
+		return &auth.CredentialsResponse{}, nil
+	}
+	return &auth.CredentialsResponse{Username: a.username, Secret: a.secret}, nil
 }
 
 // contextFS is the context directory as BuildKit reads it: the files

@@ -95,7 +95,10 @@ type Request struct {
 	// up in the build's output or error is replaced by "***".
 	Secrets map[string]string
 	// CacheFrom are images in the registry whose layers the build may
-	// reuse (see builder/cache.go); one not there yet is skipped.
+	// reuse; one not there yet is skipped. The classic builder pulls
+	// them first (see builder/cache.go); BuildKit reads them from the
+	// registry itself, and its builds with CacheFrom write the inline
+	// cache that makes their own images usable so (see buildKitOptions).
 	CacheFrom []string
 }
 

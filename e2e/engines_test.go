@@ -20,6 +20,9 @@ import (
 // marked down, and the build runs again on b, which pushes the image to
 // the registry; the job log says so and /readyz shows a down. With its
 // copy gone, b then builds the branch again from the registry's layers.
+// The classic builder, which pulls the cache first (the nodes' BuildKit
+// cannot read their plain-HTTP registry: see
+// TestBuildKitColdEngineReusesTheRegistrysLayers for BuildKit).
 func TestBuildMovesToAnotherEngineWhenItsEngineDies(t *testing.T) {
 	c := testenv.Require(t)
 	bHost := testenv.RequireWorkerEngine(t)
@@ -38,6 +41,7 @@ func TestBuildMovesToAnotherEngineWhenItsEngineDies(t *testing.T) {
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
 registry: {host: %q, insecure: true}
 docker:
+  builder: classic
   builders:
     - {name: a, host: %q, weight: 2, labels: {pool: e2e}}
     - {name: b, host: %q, labels: {pool: e2e}}

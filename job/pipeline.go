@@ -248,7 +248,9 @@ func (r *Runner) buildImage(ctx context.Context, j *Job, p *config.Project, i in
 // pushImage pushes j.Images[i]'s timestamped tag, once, retrying
 // transient registry failures, restamps it with the commit's time (see
 // Tagger.Restamp: the same commit then has the same digest whichever
-// engine built it, cache or none) and records the digest.
+// engine built it, cache or none, except that BuildKit's inline cache,
+// written with docker.builders, records when its steps ran) and records
+// the digest.
 func (r *Runner) pushImage(ctx context.Context, j *Job, i int, w io.Writer) error {
 	im := &j.Images[i]
 	ref := r.d.Registry.Ref(im.Name, im.Tag)

@@ -102,8 +102,8 @@ type Tagger interface {
 	// Digest resolves repo:tag.
 	Digest(ctx context.Context, repo, tag string) (string, error)
 	// Restamp sets the created times of repo:tag, which has digest want,
-	// to its org.opencontainers.image.created label and returns the
-	// digest the tag then has.
+	// to its org.opencontainers.image.created label, every other config
+	// field kept as it is, and returns the digest the tag then has.
 	Restamp(ctx context.Context, repo, tag, want string, log io.Writer) (string, error)
 }
 

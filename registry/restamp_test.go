@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -132,5 +133,118 @@ func TestRestampWithoutLabelLeavesImage(t *testing.T) {
 	got, err := New(Credentials{Host: host}, true).Restamp(context.Background(), "app", "x", want.String(), io.Discard)
 	if err != nil || got != want.String() {
 		t.Errorf("Restamp = %s, %v; want %s unchanged", got, err, want)
+	}
+}
+
+// TestRestampConfigChangesOnlyTimes: the config's created time and each
+// history entry's become the commit's; every other field keeps its
+// bytes, whatever the order of the fields.
+func TestRestampConfigChangesOnlyTimes(t *testing.T) {
+	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name, in, want string
+	}{{
+		name: "times and unknown fields",
+		in:   `{"os":"linux","created":"2026-12-03T10:00:00.123Z","moby.buildkit.cache.v0":"W3siZGlnZXN0Ijoic2hhMjU2OmFiIn1d","history":[{"created":"2026-12-03T10:00:00Z","created_by":"RUN a \u003e b","comment":"buildkit.dockerfile.v0"},{"created_by":"COPY a /a","empty_layer":true}]}`,
+		want: `{"created":"2026-11-20T08:00:00Z","history":[{"comment":"buildkit.dockerfile.v0","created":"2026-11-20T08:00:00Z","created_by":"RUN a \u003e b"},{"created":"2026-11-20T08:00:00Z","created_by":"COPY a /a","empty_layer":true}],"moby.buildkit.cache.v0":"W3siZGlnZXN0Ijoic2hhMjU2OmFiIn1d","os":"linux"}`,
+	}, {
+		name: "no history",
+		in:   `{"config":{"Labels":{"a":"<b> & c"}},"created":"2026-12-03T10:00:00Z"}`,
+		want: `{"config":{"Labels":{"a":"<b> & c"}},"created":"2026-11-20T08:00:00Z"}`,
+	}, {
+		name: "null history",
+		in:   `{"history":null}`,
+		want: `{"created":"2026-11-20T08:00:00Z","history":null}`,
+	}} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := restampConfig([]byte(tt.in), at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, string(got)); diff != "" {
+				t.Errorf("restamped config (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := restampConfig([]byte(`{"history":{}}`), at); err == nil {
+		t.Error("a history that is no list was accepted")
+	}
+}
+
+// TestRestampKeepsBuildKitInlineCache: the inline cache BuildKit writes
+// into the config (moby.buildkit.cache.v0), a field go-containerregistry's
+// ConfigFile does not have, survives restamping byte for byte, and so
+// does every other field; only the times change.
+func TestRestampKeepsBuildKitInlineCache(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	commit := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
+	base := randomImage(t)
+	cfg, _ := base.ConfigFile()
+	rootfs, _ := json.Marshal(cfg.RootFS)
+	const cache = `"W3sibGF5ZXJzIjpbeyJsYXllciI6MCwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wM1QxMDowMDowMC4xWiJ9XX1d"`
+	raw := `{"architecture":"amd64","os":"linux","created":"2026-12-03T10:00:00.1Z",` +
+		`"config":{"Labels":{"` + CreatedLabel + `":"` + commit.Format(time.RFC3339) + `","x":"<&>"}},` +
+		`"history":[{"created":"2026-12-03T10:00:00.1Z","created_by":"RUN make"},{"created":"2026-12-03T10:00:00.2Z","created_by":"COPY . /"}],` +
+		`"moby.buildkit.cache.v0":` + cache + `,"rootfs":` + string(rootfs) + `}`
+	built, err := withConfig(base, []byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(parse(t, host, "app:b"), built); err != nil {
+		t.Fatal(err)
+	}
+	pushed, _ := built.Digest()
+
+	d, err := New(Credentials{Host: host}, true).Restamp(context.Background(), "app", "b", pushed.String(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := remote.Image(parse(t, host, "app@"+d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := out.RawConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(got, &after); err != nil {
+		t.Fatal(err)
+	}
+	if string(after["moby.buildkit.cache.v0"]) != cache {
+		t.Errorf("inline cache after restamping: %s, want %s", after["moby.buildkit.cache.v0"], cache)
+	}
+	for k, v := range before {
+		if k != "created" && k != "history" && string(after[k]) != string(v) {
+			t.Errorf("restamping changed %s: %s, want %s", k, after[k], v)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("restamped config has %d fields, want %d: %s", len(after), len(before), got)
+	}
+	rc, err := out.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rc.Created.Time.Equal(commit) || len(rc.History) != 2 || !rc.History[0].Created.Time.Equal(commit) || !rc.History[1].Created.Time.Equal(commit) || rc.History[1].CreatedBy != "COPY . /" {
+		t.Errorf("restamped times: created %s, history %+v; want all %s", rc.Created, rc.History, commit)
+	}
+	inL, _ := base.Layers()
+	outL, _ := out.Layers()
+	if len(inL) != len(outL) {
+		t.Fatalf("%d layers after restamping, want %d", len(outL), len(inL))
+	}
+	for k := range inL {
+		d1, _ := inL[k].Digest()
+		d2, _ := outL[k].Digest()
+		if d1 != d2 {
+			t.Errorf("layer %d: %s, want %s", k, d2, d1)
+		}
 	}
 }
