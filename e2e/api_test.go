@@ -15,6 +15,7 @@ import (
 // tags listing answers 504 naming the registry, once its bound passes,
 // and a manual deploy answers 502 naming the Git host, not 404.
 func TestAPIFailuresNameTheHost(t *testing.T) {
+	t.Parallel()
 	testenv.Require(t)
 	stalled := listen(t)
 	go func() {
@@ -56,6 +57,7 @@ projects:
 // TestAPIBodiesAreOneValue: the binary refuses a body with data after
 // its JSON value, and one over the API's limit with 413.
 func TestAPIBodiesAreOneValue(t *testing.T) {
+	t.Parallel()
 	testenv.Require(t)
 	svc := testenv.Unique("bodies")
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`

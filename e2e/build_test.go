@@ -153,6 +153,7 @@ projects:
 // CLI) and with swarmhook's builder, classic and BuildKit, and compares
 // the files that arrived.
 func TestDockerignoreMatchesDockerBuild(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("ignore")
 	testenv.RemoveImagesOnCleanup(t, c, ns)
@@ -230,6 +231,7 @@ func contextFiles(t *testing.T, ref string) []string {
 // TestPathEscapeRefusedAtStart: a context or Dockerfile outside the
 // repository stops swarmhook at start-up, naming the field.
 func TestPathEscapeRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	bin := testenv.GoBinary(t, "./cmd/swarmhook")
 	tests := []struct{ name, image, want string }{
 		{"context", "{name: a/app, context: ../../etc}", `projects[0].images[0].context: "../../etc" must be a relative path inside the repository`},
@@ -263,6 +265,7 @@ func TestPathEscapeRefusedAtStart(t *testing.T) {
 // stays down fails the job with -latest where it was and the service on
 // its image.
 func TestRegistryOutages(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ctx := context.Background()
 	ns := testenv.Unique("flaky")

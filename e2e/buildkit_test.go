@@ -25,6 +25,7 @@ import (
 // next build; labels and build args cost no steps; the target stage is
 // built; the file a stage made reaches the final image.
 func TestBuildKitBuild(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ctx := context.Background()
 	ns := testenv.Unique("bk")
@@ -134,6 +135,7 @@ RUN false
 // secret reports the failure with the value replaced, in the error and
 // in the log.
 func TestBuildKitSecretNeverInError(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("bkerr")
 	testenv.RemoveImagesOnCleanup(t, c, ns)
@@ -165,6 +167,7 @@ func TestBuildKitSecretNeverInError(t *testing.T) {
 // .dockerignore leaves out stays out. (Docker 20.10's frontend does not
 // look for the file yet; later engines' do.)
 func TestBuildKitReadsOnlyTheCheckedDockerignore(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("bkign")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

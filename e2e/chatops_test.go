@@ -35,6 +35,7 @@ const (
 // nothing, and so is a command whose response URL the config does not
 // allow.
 func TestSlackCommandRunsARealJob(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("slack")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

@@ -61,6 +61,7 @@ func cliJSON(t *testing.T, sh *testenv.Swarmhook, v any, args ...string) {
 // lines against the real binary, engine, registry and Swarm, and checks
 // what each did to the services.
 func TestCLIAgainstARealServer(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("cli")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

@@ -133,6 +133,7 @@ func (b tab) signIn(token string) {
 }
 
 func TestDashboardInABrowser(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	shots := screenshotDir(t)
 	// One service on main, as the tags test has it.

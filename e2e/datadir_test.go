@@ -154,6 +154,7 @@ func jobStatus(t *testing.T, sh *testenv.Swarmhook, id int64) string {
 // holder's PID, and leaves the first one's running job, records and
 // notifications alone; a holder killed with SIGKILL leaves no lock behind.
 func TestSecondServeOnOneDataDirIsRefused(t *testing.T) {
+	t.Parallel()
 	first, git, rec, id := heldJob(t)
 
 	cfg, err := os.ReadFile(first.Config)
@@ -222,6 +223,7 @@ func TestSecondServeOnOneDataDirIsRefused(t *testing.T) {
 // work tree, until a start that gets its port marks it interrupted and
 // removes the tree, and nothing else in the data directory.
 func TestBusyPortFailsBeforeRecoveringJobs(t *testing.T) {
+	t.Parallel()
 	sh, _, rec, id := heldJob(t)
 	sh.Kill()
 
@@ -377,6 +379,7 @@ projects:
 // naming the file, rather than serve an empty history or fail every
 // webhook.
 func TestADamagedDatabaseStopsTheStart(t *testing.T) {
+	t.Parallel()
 	testenv.Require(t)
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf(`
 registry: {host: %q, insecure: true}

@@ -107,6 +107,7 @@ func (s *stack) digest(t *testing.T, image, tag string) string {
 }
 
 func TestPushBuildsPushesAndRollsOutInOrder(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	commit := s.commit(t, "v1", nil)
 	id := s.push(t, commit)
@@ -178,6 +179,7 @@ func TestPushBuildsPushesAndRollsOutInOrder(t *testing.T) {
 }
 
 func TestFailingBuildChangesNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	id := s.push(t, s.commit(t, "v1", nil))
 	if j, log := s.sh.WaitJob(id, 4*time.Minute); j.Status != "succeeded" {
@@ -217,6 +219,7 @@ func TestFailingBuildChangesNothing(t *testing.T) {
 }
 
 func TestRejectedDeliveriesStartNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	commit := s.commit(t, "v1", nil)
 	body := testenv.GitHubPushBody("main", strings.Repeat("0", 40), commit, "x")

@@ -30,6 +30,7 @@ import (
 // which it ignores); both swarmhooks name the same registry storage, one
 // as the nodes reach it, one on localhost.
 func TestBuildKitColdEngineReusesTheRegistrysLayers(t *testing.T) {
+	t.Parallel()
 	c := testenv.RequireNodes(t)
 	worker := testenv.Workers()[0]
 	wc := worker.Client(t)

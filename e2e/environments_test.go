@@ -138,6 +138,7 @@ func (s *envStack) promote(t *testing.T, token, from, to string) int64 {
 }
 
 func TestEnvironmentsPromoteApproveExpire(t *testing.T) {
+	t.Parallel()
 	s := newEnvStack(t, time.Hour) // the late window plays no part here
 	before := map[string]string{}
 	for _, n := range []string{"production", "canary"} {
@@ -223,6 +224,7 @@ func TestEnvironmentsPromoteApproveExpire(t *testing.T) {
 }
 
 func TestPushInAClosedWindowDeploysWhenItOpens(t *testing.T) {
+	t.Parallel()
 	s := newEnvStack(t, 30*time.Second)
 	before := s.image(t, "late")
 
@@ -258,6 +260,7 @@ func TestPushInAClosedWindowDeploysWhenItOpens(t *testing.T) {
 }
 
 func TestFreezeAndOverride(t *testing.T) {
+	t.Parallel()
 	s := newEnvStack(t, time.Hour)
 	before := s.image(t, "staging")
 
@@ -305,6 +308,7 @@ func TestFreezeAndOverride(t *testing.T) {
 // calls against a real server: promote, approve (refused to the token
 // that promoted), reject, freeze.
 func TestCLIPromoteApproveFreeze(t *testing.T) {
+	t.Parallel()
 	s := newEnvStack(t, time.Hour)
 	staged, _ := s.sh.PushApp(s.repo, "env", secret, "main", "good v1", false)
 	if staged.Status != "succeeded" {

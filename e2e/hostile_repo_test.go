@@ -57,6 +57,7 @@ func noTags(t *testing.T, repo string) {
 // reads the context over its session (fsutil), the classic builder as a
 // tar.
 func TestSymlinkedContextStaysInWorkTree(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ builder, copyFailed string }{
 		{"buildkit", "not found"},
 		{"classic", "COPY failed"},
@@ -148,6 +149,7 @@ projects:
 // with a clear error before anything is built, and swarmhook's memory
 // stays where it was.
 func TestDockerignoreIsBounded(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("ignbound")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

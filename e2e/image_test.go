@@ -28,6 +28,7 @@ import (
 // pulled here), runs swarmhook itself as a Swarm service with the Docker
 // socket mounted and host networking, and drives one deploy through it.
 func TestReleaseImageRunsAsSwarmService(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ctx := context.Background()
 	ns := testenv.Unique("img")

@@ -99,6 +99,7 @@ func genericDelivery(ref, commit, id string) (http.Header, []byte) {
 // of each builds nothing, and the record of deliveries survives a
 // restart.
 func TestEveryHostDeploysOnce(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("intake")
 	repo := testenv.NewGitRepo(t)

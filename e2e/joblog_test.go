@@ -33,6 +33,7 @@ projects:
 // has no line saying SUCCEEDED and no raw control character, and shows
 // the name and message escaped.
 func TestOutsideTextCannotForgeJobLog(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("e2e")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

@@ -17,6 +17,7 @@ import (
 // missing service before it changes any, and a redeploy of the ID prefix
 // fails without restarting the real service.
 func TestDeployTargetNamingMissingServices(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("e2e")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

@@ -120,6 +120,7 @@ func (a *nodeApp) push(t *testing.T, version string) (testenv.Job, string) {
 // its constraint. Every node pulls the pushed digest, the constraint
 // stays, and the two services roll at the same time.
 func TestMultiNodeGroupRollsOutOnEveryNode(t *testing.T) {
+	t.Parallel()
 	c := testenv.RequireNodes(t)
 	ns := testenv.Unique("mn")
 	testenv.RemoveImagesOnCleanup(t, c, ns)
@@ -358,6 +359,7 @@ func loseWorkerMidRollout(t *testing.T, maxPerNode uint64) {
 // rolling update starts, through a one-shot job that never runs the
 // image's code, and leaves no trace of it.
 func TestMultiNodePrePull(t *testing.T) {
+	t.Parallel()
 	a := newNodeApp(t, "mnpull", testenv.ServiceOptions{Replicas: 3, AnyNode: true, MaxPerNode: 1}, "", "",
 		"        update: {parallelism: 1, delay: 0s, monitor: 1s}\n        pre_pull: true\n        timeout: 3m\n")
 	c, svc := a.c, a.svc

@@ -71,6 +71,7 @@ func (h *hostRecorder) snapshot() (slack []string, statuses map[string][]string,
 }
 
 func TestPushNotifiesChatAndSetsCommitStatus(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("notify")
 	testenv.RemoveImagesOnCleanup(t, c, ns)
@@ -179,6 +180,7 @@ projects:
 }
 
 func TestReadyzNamesAnUnreachableRegistry(t *testing.T) {
+	t.Parallel()
 	testenv.Require(t)
 	port := testenv.FreePort(t) // nothing listens there
 	sh := testenv.StartSwarmhook(t, fmt.Sprintf("registry: {host: \"127.0.0.1:%d\", insecure: true}\n", port))

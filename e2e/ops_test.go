@@ -85,6 +85,7 @@ func (s *opsStack) post(t *testing.T, path, token, body string) (int, testenv.Jo
 }
 
 func TestRollingDeploysAndChatOps(t *testing.T) {
+	t.Parallel()
 	s := newOpsStack(t)
 
 	// v1: every service updated, a one task at a time.

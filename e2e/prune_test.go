@@ -31,6 +31,7 @@ import (
 // the running and the previous digest still pull, and each branch keeps
 // exactly what it must.
 func TestPruneKeepsWhatIsLive(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	tests := []struct {
 		name string

@@ -207,6 +207,7 @@ func (s *gitStack) service(t *testing.T, key string) (swarm.Service, bool) {
 // created on the first, one env var updating one service, a service
 // added in order, a config rotating, a service dropped but kept.
 func TestStackFromGit(t *testing.T) {
+	t.Parallel()
 	s := newGitStack(t, "        services: [web]")
 	app := s.ns + "/app"
 	site := "    configs: [site]\n"
@@ -353,6 +354,7 @@ func TestStackFromGit(t *testing.T) {
 // job before anything exists; a failed update stops the plan as an
 // image update does, later services untouched.
 func TestStackRefusesAndStops(t *testing.T) {
+	t.Parallel()
 	s := newGitStack(t, "        services: [api, web]")
 	app := s.ns + "/app"
 
@@ -394,6 +396,7 @@ func TestStackRefusesAndStops(t *testing.T) {
 // TestStackPrune: with prune: true a service dropped from the file is
 // removed, after the others rolled out.
 func TestStackPrune(t *testing.T) {
+	t.Parallel()
 	s := newGitStack(t, "        prune: true")
 	secret := "secrets:\n  token:\n    environment: STACK_TOKEN\nvolumes:\n  data: {}\n"
 	one := "    secrets: [token]\n    volumes: ['data:/data']\n"
@@ -436,6 +439,7 @@ func TestStackPrune(t *testing.T) {
 // project-wide tag deploy to the stack target is refused, changing
 // nothing.
 func TestStackServicesListedAndRolledBackToATag(t *testing.T) {
+	t.Parallel()
 	s := newGitStack(t, "        services: [api]")
 	app := s.ns + "/app"
 	compose := s.compose(s.svc("api", app, "hi", "")+s.svc("side", s.side, "hi", ""), "")

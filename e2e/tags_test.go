@@ -112,6 +112,7 @@ func (s *tagStack) running(t *testing.T) string {
 // their own. None moves main-latest, adds a tag that reads as main's, or
 // is offered as a rollback target of the service main deploys.
 func TestBranchesNeverShareTags(t *testing.T) {
+	t.Parallel()
 	s := newTagStack(t)
 	v1 := s.push(t, "main", "good v1", false)
 	if v1.Status != "succeeded" {
@@ -172,6 +173,7 @@ func TestBranchesNeverShareTags(t *testing.T) {
 // main-latest stays on the build the service runs, and the failed build
 // is offered marked as such.
 func TestRolledBackDeployLeavesLatest(t *testing.T) {
+	t.Parallel()
 	s := newTagStack(t)
 	v1 := s.push(t, "main", "good v1", false)
 	if v1.Status != "succeeded" {

@@ -19,6 +19,7 @@ import (
 // commit force-pushed away builds and deploys nothing and says why; a
 // manual deploy builds the tip.
 func TestOnlyTheBranchTipBuilds(t *testing.T) {
+	t.Parallel()
 	c := testenv.Require(t)
 	ctx := context.Background()
 	ns := testenv.Unique("tip")

@@ -89,8 +89,11 @@ func RemoveImagesOnCleanup(t testing.TB, c *client.Client, ns string) {
 	t.Cleanup(func() { RemoveImages(c, ns) })
 }
 
-// RemoveImages removes from c's engine every image tagged under
-// namespace ns (registry/ns/...), and the layers only they used.
+// RemoveImages untags on c's engine every image tagged under namespace
+// ns (registry/ns/...). Their untagged parents stay: end-to-end tests run
+// side by side, and a classic build of another test may be stepping
+// through the same cached parents (identical test apps share them), which
+// removing them would fail with "unable to find image".
 func RemoveImages(c *client.Client, ns string) {
 	ctx := context.Background()
 	imgs, err := c.ImageList(ctx, image.ListOptions{})
@@ -100,7 +103,7 @@ func RemoveImages(c *client.Client, ns string) {
 	for _, im := range imgs {
 		for _, tag := range im.RepoTags {
 			if strings.Contains(tag, "/"+ns+"/") {
-				c.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
+				c.ImageRemove(ctx, tag, image.RemoveOptions{Force: true})
 			}
 		}
 	}
