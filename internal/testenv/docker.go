@@ -73,7 +73,12 @@ func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, docker
 	}
 	ctx := context.Background()
 	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), builder.Classic)
-	if _, err := e.Build(ctx, builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref}}, io.Discard); err != nil {
+	// The label makes the image this test's own: identical test apps
+	// would otherwise build one shared image from the cache, and another
+	// test removing its tag at cleanup would delete it under this build.
+	req := builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref},
+		Labels: map[string]string{"io.swarmhook.test.ref": ref}}
+	if _, err := e.Build(ctx, req, io.Discard); err != nil {
 		t.Fatalf("build %s: %v", ref, err)
 	}
 	digest, err := e.Push(ctx, ref, io.Discard)
