@@ -25,7 +25,6 @@ import (
 // has the same digest too (same file times; the config's times restamped
 // at push).
 func TestRebuildOfUnchangedCommitRestartsNothing(t *testing.T) {
-	t.Parallel()
 	for _, tt := range []struct {
 		kind    string
 		noCache bool

@@ -153,7 +153,6 @@ projects:
 // CLI) and with swarmhook's builder, classic and BuildKit, and compares
 // the files that arrived.
 func TestDockerignoreMatchesDockerBuild(t *testing.T) {
-	t.Parallel()
 	c := testenv.Require(t)
 	ns := testenv.Unique("ignore")
 	testenv.RemoveImagesOnCleanup(t, c, ns)

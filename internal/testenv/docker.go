@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,12 @@ func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, docker
 	t.Helper()
 	dir := t.TempDir()
 	files := AppFiles(t, version)
-	files["Dockerfile"] = dockerfile
+	// The label right after FROM makes every step of this build the
+	// test's own: identical test apps would otherwise share their cached
+	// steps, and a swarmhook of another test pruning its superseded
+	// images (with their parents) would delete them under this build.
+	from, rest, _ := strings.Cut(dockerfile, "\n")
+	files["Dockerfile"] = from + "\nLABEL io.swarmhook.test.ref=" + strconv.Quote(ref) + "\n" + rest
 	for name, body := range files {
 		if src, ok := strings.CutPrefix(body, "copy:"); ok {
 			b, err := os.ReadFile(src)
@@ -73,11 +79,7 @@ func BuildAndPushDockerfile(t testing.TB, c *client.Client, ref, version, docker
 	}
 	ctx := context.Background()
 	e := builder.NewEngine(c, registry.Credentials{}.EngineAuth(), builder.Classic)
-	// The label makes the image this test's own: identical test apps
-	// would otherwise build one shared image from the cache, and another
-	// test removing its tag at cleanup would delete it under this build.
-	req := builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref},
-		Labels: map[string]string{"io.swarmhook.test.ref": ref}}
+	req := builder.Request{ContextDir: dir, Dockerfile: "Dockerfile", Tags: []string{ref}}
 	if _, err := e.Build(ctx, req, io.Discard); err != nil {
 		t.Fatalf("build %s: %v", ref, err)
 	}
